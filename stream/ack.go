@@ -1,0 +1,95 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Ack tracks one unit of source work (a Firehose request, a run of Kafka
+// messages, a chunk of a replayed file) until every part of it has been
+// delivered or has finally failed.
+//
+// An Ack starts with one pending reference held by its creator. Each party
+// that takes a share of the work calls Add first and Done once when its share
+// is settled; the creator calls Done after handing everything over. When the
+// count reaches zero the Ack completes with the worst error reported: a
+// permanent error beats a retryable one, which beats success.
+type Ack struct {
+	mu      sync.Mutex
+	pending int
+	err     error
+	done    chan struct{}
+}
+
+// NewAck returns an Ack holding the creator's reference.
+func NewAck() *Ack { return &Ack{pending: 1, done: make(chan struct{})} }
+
+// Add registers n more parties that will each call Done once.
+func (a *Ack) Add(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pending <= 0 {
+		// Adding to a completed ack would let its waiter report success for
+		// work that is still in flight: a programming error, not bad input.
+		panic("stream: Ack.Add after completion")
+	}
+	a.pending += n
+}
+
+// Done settles one party's share with err (nil for delivered).
+func (a *Ack) Done(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pending <= 0 {
+		panic("stream: Ack.Done called more times than Add")
+	}
+	if err != nil && (a.err == nil || (IsPermanent(err) && !IsPermanent(a.err))) {
+		a.err = err
+	}
+	a.pending--
+	if a.pending == 0 {
+		close(a.done)
+	}
+}
+
+// Completed is closed when every party has called Done.
+func (a *Ack) Completed() <-chan struct{} { return a.done }
+
+// Err returns the worst error reported so far.
+func (a *Ack) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+// Wait blocks until the Ack completes or ctx ends, and returns the worst
+// error reported, or ctx's error.
+func (a *Ack) Wait(ctx context.Context) error {
+	select {
+	case <-a.done:
+		return a.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying cannot fix (a mapping conflict, a
+// record over a hard limit). Sinks use it to stop retrying.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
