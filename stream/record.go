@@ -207,6 +207,9 @@ type Record struct {
 	// Extra holds fields with names flowhose does not model, in format order.
 	Extra []ExtraField
 
+	// Enrichment is filled in by enrichers after decoding.
+	Enrichment Enrichment
+
 	// Origin says where the record came from (CloudWatch Logs group and
 	// stream, for example); empty when the envelope carried nothing.
 	Origin Origin
