@@ -1,0 +1,143 @@
+# shellcheck shell=bash
+# A real single-node Elasticsearch on loopback, from the integration-test
+# distribution published to Maven Central (no bundled JDK, no Docker).
+#
+# Knobs (environment):
+#   FLOWHOSE_ES_VERSION     distribution version (default 8.19.7; 8.x runs on Java 17)
+#   FLOWHOSE_ES_PORT        preferred HTTP port (default 9250; the next free one is used if taken)
+#   FLOWHOSE_ES_HEAP        JVM heap (default 512m)
+#   FLOWHOSE_ES_JAVA_HOME   Java 17+ home (default: the machine's Java 17, else `java` on PATH)
+#   FLOWHOSE_ES_USER        unprivileged user it runs as when started by root (default flowhose-es)
+#
+# Exports FLOWHOSE_TEST_ES_URL.
+
+es_version() { printf '%s\n' "${FLOWHOSE_ES_VERSION:-8.19.7}"; }
+es_user() { printf '%s\n' "${FLOWHOSE_ES_USER:-flowhose-es}"; }
+es_state() { printf '%s/elasticsearch.%s\n' "$(svc_dir)" "$1"; }
+
+es_java_home() {
+	if [[ -n ${FLOWHOSE_ES_JAVA_HOME:-} ]]; then
+		printf '%s\n' "$FLOWHOSE_ES_JAVA_HOME"
+		return
+	fi
+	local d
+	for d in /usr/lib/jvm/java-17-openjdk-* /usr/lib/jvm/temurin-17-*; do
+		if [[ -x $d/bin/java ]]; then
+			printf '%s\n' "$d"
+			return
+		fi
+	done
+	d=$(readlink -f "$(command -v java)") || return 1
+	dirname "$(dirname "$d")"
+}
+
+# es_dist prints the unpacked distribution in the cache, fetching it first.
+es_dist() {
+	local v cache zip dist tmp
+	v=$(es_version)
+	cache=$(svc_cache)/elasticsearch
+	zip=$cache/elasticsearch-$v.zip
+	dist=$cache/elasticsearch-$v
+	if [[ -x $dist/bin/elasticsearch ]]; then
+		printf '%s\n' "$dist"
+		return
+	fi
+	mkdir -p "$cache"
+	if [[ ! -s $zip ]]; then
+		echo "services: elasticsearch: fetching $v" >&2
+		mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.11.0:copy \
+			"-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:$v:zip" \
+			"-DoutputDirectory=$cache" >>"$(svc_log elasticsearch)" 2>&1 ||
+			{ svc_fail elasticsearch "could not fetch distribution $v"; return 1; }
+	fi
+	tmp=$(mktemp -d "$cache/unpack.XXXXXX")
+	unzip -q "$zip" -d "$tmp" || { rm -rf "$tmp"; svc_fail elasticsearch "could not unpack $zip"; return 1; }
+	mv "$tmp/elasticsearch-$v" "$dist"
+	rm -rf "$tmp"
+	printf '%s\n' "$dist"
+}
+
+es_url() {
+	local port
+	port=$(<"$(es_state port)")
+	printf 'http://127.0.0.1:%s\n' "$port"
+}
+
+status_elasticsearch() {
+	local run
+	[[ -f $(es_state rundir) ]] || return 1
+	run=$(<"$(es_state rundir)")
+	svc_pid_alive "$run/es.pid" && curl -fsS -o /dev/null --max-time 5 "$(es_url)/_cluster/health"
+}
+
+start_elasticsearch() {
+	if status_elasticsearch; then
+		svc_export elasticsearch FLOWHOSE_TEST_ES_URL "$(es_url)"
+		return 0
+	fi
+	stop_elasticsearch
+
+	local dist java_home run port tport user log
+	log=$(svc_log elasticsearch)
+	: >"$log"
+	dist=$(es_dist) || return 1
+	java_home=$(es_java_home) || { svc_fail elasticsearch "no Java found"; return 1; }
+	port=$(svc_free_port "${FLOWHOSE_ES_PORT:-9250}") || return 1
+	tport=$(svc_free_port $((port + 100))) || return 1
+
+	# Elasticsearch writes its keystore into config/, so each run gets its own
+	# copy of the distribution, owned by whoever runs it.
+	run=$(mktemp -d "${TMPDIR:-/tmp}/flowhose-es.XXXXXX")
+	printf '%s\n' "$run" >"$(es_state rundir)"
+	printf '%s\n' "$port" >"$(es_state port)"
+	cp -a "$dist" "$run/es"
+	mkdir -p "$run/data" "$run/logs" "$run/tmp"
+
+	local -a as_user=()
+	if ((EUID == 0)); then
+		# It refuses to run as root.
+		user=$(es_user)
+		id -u "$user" >/dev/null 2>&1 ||
+			useradd --system --no-create-home --shell /usr/sbin/nologin "$user" ||
+			{ svc_fail elasticsearch "could not create user $user"; return 1; }
+		chown -R "$user:" "$run"
+		chmod 755 "$run"
+		as_user=(runuser -u "$user" --)
+	fi
+
+	# -d returns once the node has started (or failed), so bound it too.
+	timeout "${FLOWHOSE_SERVICES_TIMEOUT:-120}" env ES_JAVA_HOME="$java_home" ES_TMPDIR="$run/tmp" \
+		ES_JAVA_OPTS="-Xms${FLOWHOSE_ES_HEAP:-512m} -Xmx${FLOWHOSE_ES_HEAP:-512m}" \
+		"${as_user[@]}" "$run/es/bin/elasticsearch" -d -p "$run/es.pid" \
+		-Ediscovery.type=single-node \
+		-Enetwork.host=127.0.0.1 \
+		-Ehttp.port="$port" \
+		-Etransport.port="$tport" \
+		-Expack.security.enabled=false \
+		-Ecluster.routing.allocation.disk.threshold_enabled=false \
+		-Epath.data="$run/data" \
+		-Epath.logs="$run/logs" \
+		>>"$log" 2>&1 ||
+		{ svc_fail elasticsearch "launcher failed" "$run/logs/elasticsearch.log"; return 1; }
+
+	svc_wait_http elasticsearch "http://127.0.0.1:$port/_cluster/health?wait_for_status=yellow&timeout=5s" ||
+		{ svc_fail elasticsearch "not healthy" "$run/logs/elasticsearch.log"; return 1; }
+	svc_export elasticsearch FLOWHOSE_TEST_ES_URL "http://127.0.0.1:$port"
+}
+
+stop_elasticsearch() {
+	local run pid i
+	[[ -f $(es_state rundir) ]] || return 0
+	run=$(<"$(es_state rundir)")
+	if svc_pid_alive "$run/es.pid"; then
+		pid=$(<"$run/es.pid")
+		kill "$pid"
+		for ((i = 0; i < 60; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+	fi
+	case $run in "${TMPDIR:-/tmp}"/flowhose-es.*) rm -rf "$run" ;; esac
+	rm -f "$(es_state rundir)" "$(es_state port)"
+}
