@@ -1,0 +1,415 @@
+// Package decode turns flow-log payloads (plain lines, {"message":...}
+// wrappers, CloudWatch Logs subscription data, gzip or not) into records.
+//
+// Decoding is the hot path: a line is split without allocating, numbers are
+// parsed by hand, and records are decoded in place into Output.Records with
+// their strings pointing into the input.
+package decode
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+// Defaults for zero Options.
+const (
+	DefaultMaxLineBytes         = 64 << 10
+	DefaultMaxDecompressedBytes = 64 << 20
+)
+
+// Options configure a Decoder. Zero values mean the documented defaults.
+type Options struct {
+	// Formats are the candidate formats for lines with no header, chosen by
+	// token count; each must have a distinct count. Default: the v2 format.
+	Formats []*Format
+	// MaxLineBytes rejects longer lines (default 64 KiB).
+	MaxLineBytes int
+	// MaxDecompressedBytes bounds a gunzipped payload (default 64 MiB).
+	MaxDecompressedBytes int64
+	// Source names the source in Failures.
+	Source string
+}
+
+// Output accumulates what decoding produced.
+type Output struct {
+	Records  []stream.Record
+	Failures []stream.Failure
+	Skipped  int // header lines and CloudWatch control messages
+}
+
+// Decoder decodes payloads. It remembers the format named by the last header
+// line it saw, so use one Decoder per stream of input (file, request). Not
+// safe for concurrent use.
+type Decoder struct {
+	opts Options
+	// byCount[n] is the candidate format with n fields, if any.
+	byCount []*Format
+	// header is the format adopted from the last header line; it overrides
+	// the candidates.
+	header *Format
+	toks   [MaxFormatFields]string
+}
+
+// New validates opts and returns a Decoder.
+func New(opts Options) (*Decoder, error) {
+	if opts.MaxLineBytes < 0 {
+		return nil, fmt.Errorf("decode: MaxLineBytes must not be negative, got %d", opts.MaxLineBytes)
+	}
+	if opts.MaxLineBytes == 0 {
+		opts.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if opts.MaxDecompressedBytes < 0 {
+		return nil, fmt.Errorf("decode: MaxDecompressedBytes must not be negative, got %d", opts.MaxDecompressedBytes)
+	}
+	if opts.MaxDecompressedBytes == 0 {
+		opts.MaxDecompressedBytes = DefaultMaxDecompressedBytes
+	}
+	if len(opts.Formats) == 0 {
+		opts.Formats = []*Format{defaultFormat}
+	}
+	d := &Decoder{opts: opts}
+	for i, f := range opts.Formats {
+		if f == nil || len(f.fields) == 0 {
+			return nil, fmt.Errorf("decode: format %d is empty", i+1)
+		}
+		n := len(f.fields)
+		if n >= len(d.byCount) {
+			d.byCount = append(d.byCount, make([]*Format, n+1-len(d.byCount))...)
+		}
+		if g := d.byCount[n]; g != nil {
+			return nil, fmt.Errorf("decode: formats %q and %q both have %d fields; candidate formats must have distinct field counts", g, f, n)
+		}
+		d.byCount[n] = f
+	}
+	return d, nil
+}
+
+// ErrHeader is returned by Line for a header line; the decoder adopts its format.
+var ErrHeader = errors.New("header line")
+
+// Error is a malformed line: which line, which field, why.
+type Error struct {
+	Line   int // 1-based; 0 when unknown (Line was called directly)
+	Field  string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Line > 0 {
+		b.WriteString("line ")
+		b.WriteString(strconv.Itoa(e.Line))
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString("field ")
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+// Text decodes newline-separated plain lines; records' strings are
+// substrings of s (no copy).
+func (d *Decoder) Text(s string, out *Output) { d.TextAt(s, 1, out) }
+
+// TextAt is Text for a chunk of a larger input whose first line has number
+// firstLine, so Failures carry line numbers of the whole input.
+func (d *Decoder) TextAt(s string, firstLine int, out *Output) {
+	d.lines(s, firstLine, stream.Origin{}, out)
+}
+
+// appendLine decodes one line into a new element of out.Records, or records
+// why it could not. Blank lines are ignored.
+func (d *Decoder) appendLine(line string, lineNo int, origin stream.Origin, out *Output) {
+	line = strings.TrimSuffix(line, "\r")
+	if isBlank(line) {
+		return
+	}
+	n := len(out.Records)
+	out.Records = slices.Grow(out.Records, 1)[:n+1]
+	r := &out.Records[n]
+	err := d.Line(line, r)
+	if err == nil {
+		r.Origin = origin
+		return
+	}
+	out.Records = out.Records[:n]
+	if err == ErrHeader {
+		out.Skipped++
+		return
+	}
+	e := err.(*Error) // Line returns nothing else
+	out.Failures = append(out.Failures, d.failure(line, lineNo, e.Field, e.Reason))
+}
+
+// failure builds a Failure, base64-encoding input that is not valid UTF-8
+// so that it survives JSON dead-letter sinks byte for byte.
+func (d *Decoder) failure(input string, line int, field, reason string) stream.Failure {
+	if !utf8.ValidString(input) {
+		input = base64.StdEncoding.EncodeToString([]byte(input))
+		reason += " (input is base64: not valid UTF-8)"
+	}
+	return stream.Failure{Source: d.opts.Source, Input: input, Line: line, Field: field, Reason: reason}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
+
+func isBlank(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isSpace(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Line decodes one line into r, overwriting it. Runs of spaces and tabs
+// separate tokens; surrounding whitespace and a final CR are ignored.
+func (d *Decoder) Line(line string, r *stream.Record) error {
+	*r = stream.Record{}
+	if len(line) > d.opts.MaxLineBytes {
+		return &Error{Reason: fmt.Sprintf("line of %d bytes exceeds MaxLineBytes (%d)", len(line), d.opts.MaxLineBytes)}
+	}
+	line = strings.TrimSuffix(line, "\r")
+
+	// Split into d.toks without allocating; n counts tokens even past the
+	// buffer so the error can say how many there were.
+	n := 0
+	for i := 0; i < len(line); {
+		for i < len(line) && isSpace(line[i]) {
+			i++
+		}
+		if i == len(line) {
+			break
+		}
+		start := i
+		for i < len(line) && !isSpace(line[i]) {
+			i++
+		}
+		if n < len(d.toks) {
+			d.toks[n] = line[start:i]
+		}
+		n++
+	}
+	if n == 0 {
+		return &Error{Reason: "empty line"}
+	}
+	if n <= len(d.toks) {
+		toks := d.toks[:n]
+		if c := toks[0][0]; c >= 'a' && c <= 'z' && isHeader(toks) {
+			if !d.header.sameNames(toks) {
+				d.header = headerFormat(toks)
+			}
+			return ErrHeader
+		}
+	}
+	f := d.formatFor(n)
+	if f == nil {
+		return &Error{Reason: d.countReason(n)}
+	}
+	r.Raw = line
+	return decodeFields(f, d.toks[:n], r)
+}
+
+func headerFormat(toks []string) *Format {
+	f := &Format{fields: make([]stream.Field, len(toks)), names: make([]string, len(toks))}
+	for i, t := range toks {
+		// Clone: the format outlives the payload the header came in.
+		f.names[i] = strings.Clone(t)
+		f.fields[i] = stream.LookupField(t)
+		if f.fields[i] == stream.FieldUnknown {
+			f.unknown++
+		}
+	}
+	return f
+}
+
+func (d *Decoder) formatFor(n int) *Format {
+	if d.header != nil {
+		if n == len(d.header.fields) {
+			return d.header
+		}
+		return nil
+	}
+	if n < len(d.byCount) {
+		return d.byCount[n]
+	}
+	return nil
+}
+
+func (d *Decoder) countReason(n int) string {
+	got := strconv.Itoa(n)
+	if n > MaxFormatFields {
+		got = "more than " + strconv.Itoa(MaxFormatFields)
+	}
+	if d.header != nil {
+		return fmt.Sprintf("got %s fields, want %d (format of the header line)", got, len(d.header.fields))
+	}
+	var want []string
+	for c, f := range d.byCount {
+		if f != nil {
+			want = append(want, strconv.Itoa(c))
+		}
+	}
+	if len(want) == 1 {
+		return fmt.Sprintf("got %s fields, want %s", got, want[0])
+	}
+	return fmt.Sprintf("got %s fields, want one of %s", got, strings.Join(want, ", "))
+}
+
+// decodeFields stores each token in its field. `-` leaves a field absent.
+func decodeFields(f *Format, toks []string, r *stream.Record) error {
+	for i, field := range f.fields {
+		tok := toks[i]
+		if tok == "-" {
+			continue
+		}
+		var bad string // reason, when the token does not parse
+		switch field {
+		case stream.FieldVersion:
+			v, why := parseUint(tok, math.MaxInt32)
+			r.Version, bad = int(v), why
+		case stream.FieldAccountID:
+			r.AccountID = tok
+		case stream.FieldInterfaceID:
+			r.InterfaceID = tok
+		case stream.FieldSrcAddr:
+			r.SrcAddr, bad = parseAddr(tok)
+		case stream.FieldDstAddr:
+			r.DstAddr, bad = parseAddr(tok)
+		case stream.FieldSrcPort:
+			v, why := parseUint(tok, math.MaxUint16)
+			r.SrcPort, bad = uint16(v), why
+		case stream.FieldDstPort:
+			v, why := parseUint(tok, math.MaxUint16)
+			r.DstPort, bad = uint16(v), why
+		case stream.FieldProtocol:
+			v, why := parseUint(tok, math.MaxUint8)
+			r.Protocol, bad = uint8(v), why
+		case stream.FieldPackets:
+			r.Packets, bad = parseUint(tok, math.MaxUint64)
+		case stream.FieldBytes:
+			r.Bytes, bad = parseUint(tok, math.MaxUint64)
+		case stream.FieldStart:
+			v, why := parseUint(tok, math.MaxInt64)
+			r.Start, bad = int64(v), why
+		case stream.FieldEnd:
+			v, why := parseUint(tok, math.MaxInt64)
+			r.End, bad = int64(v), why
+		case stream.FieldAction:
+			r.Action = tok
+		case stream.FieldLogStatus:
+			r.LogStatus = tok
+		case stream.FieldVPCID:
+			r.VPCID = tok
+		case stream.FieldSubnetID:
+			r.SubnetID = tok
+		case stream.FieldInstanceID:
+			r.InstanceID = tok
+		case stream.FieldTCPFlags:
+			v, why := parseUint(tok, math.MaxUint16)
+			r.TCPFlags, bad = uint16(v), why
+		case stream.FieldType:
+			r.Type = tok
+		case stream.FieldPktSrcAddr:
+			r.PktSrcAddr, bad = parseAddr(tok)
+		case stream.FieldPktDstAddr:
+			r.PktDstAddr, bad = parseAddr(tok)
+		case stream.FieldRegion:
+			r.Region = tok
+		case stream.FieldAZID:
+			r.AZID = tok
+		case stream.FieldSublocationType:
+			r.SublocationType = tok
+		case stream.FieldSublocationID:
+			r.SublocationID = tok
+		case stream.FieldPktSrcAWSService:
+			r.PktSrcAWSService = tok
+		case stream.FieldPktDstAWSService:
+			r.PktDstAWSService = tok
+		case stream.FieldFlowDirection:
+			r.FlowDirection = tok
+		case stream.FieldTrafficPath:
+			v, why := parseUint(tok, math.MaxUint8)
+			r.TrafficPath, bad = uint8(v), why
+		case stream.FieldECSClusterARN:
+			r.ECSClusterARN = tok
+		case stream.FieldECSClusterName:
+			r.ECSClusterName = tok
+		case stream.FieldECSContainerInstanceARN:
+			r.ECSContainerInstanceARN = tok
+		case stream.FieldECSContainerInstanceID:
+			r.ECSContainerInstanceID = tok
+		case stream.FieldECSContainerID:
+			r.ECSContainerID = tok
+		case stream.FieldECSSecondContainerID:
+			r.ECSSecondContainerID = tok
+		case stream.FieldECSServiceName:
+			r.ECSServiceName = tok
+		case stream.FieldECSTaskDefinitionARN:
+			r.ECSTaskDefinitionARN = tok
+		case stream.FieldECSTaskARN:
+			r.ECSTaskARN = tok
+		case stream.FieldECSTaskID:
+			r.ECSTaskID = tok
+		case stream.FieldRejectReason:
+			r.RejectReason = tok
+		default:
+			if r.Extra == nil {
+				r.Extra = make([]stream.ExtraField, 0, f.unknown)
+			}
+			r.Extra = append(r.Extra, stream.ExtraField{Name: f.names[i], Value: tok})
+			continue
+		}
+		if bad != "" {
+			return &Error{Field: f.names[i], Reason: bad}
+		}
+		r.Present.Add(field)
+	}
+	return nil
+}
+
+// parseUint parses a decimal token no greater than max. It returns a reason
+// instead of an error so the caller can attach the field name once.
+func parseUint(s string, max uint64) (uint64, string) {
+	if len(s) == 0 {
+		return 0, "empty number"
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, strconv.Quote(s) + " is not an unsigned integer"
+		}
+		if v > (max-uint64(c))/10 {
+			// Finish checking the syntax so "99x" is reported as not a number.
+			for j := i + 1; j < len(s); j++ {
+				if s[j]-'0' > 9 {
+					return 0, strconv.Quote(s) + " is not an unsigned integer"
+				}
+			}
+			return 0, fmt.Sprintf("%q out of range 0-%d", s, max)
+		}
+		v = v*10 + uint64(c)
+	}
+	return v, ""
+}
+
+func parseAddr(s string) (netip.Addr, string) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, strconv.Quote(s) + " is not an IP address"
+	}
+	return a, ""
+}

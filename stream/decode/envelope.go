@@ -1,0 +1,171 @@
+package decode
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+// Payload decodes one unit of input: a Firehose record's data, a Kafka
+// message, a chunk of a file. Gzip is detected from the bytes; a JSON
+// {"message":...} wrapper or CloudWatch Logs subscription document is
+// unwrapped; otherwise the bytes are newline-separated lines. Records'
+// strings point into one copy of the payload. It never panics; everything
+// that fails is appended to out.Failures.
+//
+// Line numbers in Failures count flow-log lines from 1 within the payload;
+// in JSON envelopes every message or log event counts as one line.
+func (d *Decoder) Payload(data []byte, out *Output) {
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		plain, err := d.gunzip(data)
+		if err != nil {
+			out.Failures = append(out.Failures, d.failure(string(data), 0, "", err.Error()))
+			return
+		}
+		defer putBuffer(plain)
+		data = plain.Bytes()
+	}
+	if isJSON(data) {
+		d.jsonEnvelopes(data, out)
+		return
+	}
+	d.lines(string(data), 1, stream.Origin{}, out)
+}
+
+func isJSON(data []byte) bool {
+	for _, c := range data {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// gzip readers hold ~40 KiB of state and buffers grow to payload size, so
+// both are pooled across decoders (one decoder is made per request).
+var (
+	gzipReaders sync.Pool
+	buffers     = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+)
+
+func putBuffer(b *bytes.Buffer) { buffers.Put(b) }
+
+// gunzip decompresses data (concatenated gzip members included) into a
+// pooled buffer, refusing to produce more than MaxDecompressedBytes.
+func (d *Decoder) gunzip(data []byte) (*bytes.Buffer, error) {
+	var zr *gzip.Reader
+	var err error
+	if pooled, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		zr, err = pooled, pooled.Reset(bytes.NewReader(data))
+	} else {
+		zr, err = gzip.NewReader(bytes.NewReader(data))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("corrupt gzip: %w", err)
+	}
+	defer gzipReaders.Put(zr)
+	buf := buffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	limit := d.opts.MaxDecompressedBytes
+	n, err := buf.ReadFrom(io.LimitReader(zr, limit+1))
+	if err != nil {
+		putBuffer(buf)
+		return nil, fmt.Errorf("corrupt gzip: %w", err)
+	}
+	if n > limit {
+		putBuffer(buf)
+		return nil, fmt.Errorf("decompressed size exceeds %d bytes (MaxDecompressedBytes)", limit)
+	}
+	return buf, nil
+}
+
+// lines decodes the newline-separated lines of s, numbering them from
+// lineNo, and returns the number the next line would have.
+func (d *Decoder) lines(s string, lineNo int, origin stream.Origin, out *Output) int {
+	// One allocation up front instead of log(n) regrowths of big records.
+	if want := len(out.Records) + strings.Count(s, "\n") + 1; want > cap(out.Records) {
+		out.Records = slices.Grow(out.Records, want-len(out.Records))
+	}
+	for len(s) > 0 {
+		line := s
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			line, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		d.appendLine(line, lineNo, origin, out)
+		lineNo++
+	}
+	return lineNo
+}
+
+// jsonEnvelope is either a {"message": line} wrapper or a CloudWatch Logs
+// subscription document; one struct decodes both so each value is parsed once.
+type jsonEnvelope struct {
+	Message     *string `json:"message"`
+	MessageType string  `json:"messageType"`
+	Owner       string  `json:"owner"`
+	LogGroup    string  `json:"logGroup"`
+	LogStream   string  `json:"logStream"`
+	LogEvents   []struct {
+		Message string `json:"message"`
+	} `json:"logEvents"`
+}
+
+// jsonEnvelopes decodes a sequence of JSON objects (newline-separated
+// wrappers, or concatenated CloudWatch Logs documents). A value of the wrong
+// shape fails alone; a syntax error fails the rest of the payload, so every
+// input byte ends up in a record or a failure exactly once.
+func (d *Decoder) jsonEnvelopes(data []byte, out *Output) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	lineNo := 1
+	for {
+		start := dec.InputOffset()
+		var env jsonEnvelope
+		err := dec.Decode(&env)
+		if err == io.EOF {
+			return
+		}
+		value := string(bytes.TrimSpace(data[start:dec.InputOffset()]))
+		if err != nil {
+			if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+				out.Failures = append(out.Failures, d.failure(value, lineNo, "", "bad JSON envelope: "+err.Error()))
+				lineNo++
+				continue
+			}
+			rest := string(bytes.TrimSpace(data[start:]))
+			out.Failures = append(out.Failures, d.failure(rest, lineNo, "", "bad JSON envelope: "+err.Error()))
+			return
+		}
+		switch {
+		case env.MessageType == "DATA_MESSAGE":
+			origin := stream.Origin{LogGroup: env.LogGroup, LogStream: env.LogStream, Owner: env.Owner}
+			for _, ev := range env.LogEvents {
+				lineNo = d.lines(ev.Message, lineNo, origin, out)
+			}
+		case env.MessageType == "CONTROL_MESSAGE":
+			out.Skipped++
+		case env.MessageType != "":
+			out.Failures = append(out.Failures, d.failure(value, lineNo, "", "unknown CloudWatch Logs messageType "+strconv.Quote(env.MessageType)))
+			lineNo++
+		case env.Message != nil:
+			lineNo = d.lines(*env.Message, lineNo, stream.Origin{}, out)
+		default:
+			out.Failures = append(out.Failures, d.failure(value, lineNo, "", "JSON envelope has neither message nor messageType"))
+			lineNo++
+		}
+	}
+}
