@@ -1,0 +1,263 @@
+package ecs
+
+import (
+	"net/netip"
+	"strconv"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+// appendAWS appends the aws object: every raw flow-log field under
+// aws.vpcflow, and the CloudWatch Logs origin under aws.cloudwatch.
+func appendAWS(dst []byte, top *int, r *stream.Record) []byte {
+	dst, mark := openObject(dst, top, "aws")
+	var n int
+	dst, vmark := openObject(dst, &n, "vpcflow")
+	var v int
+	dst = appendVPCFlow(dst, &v, r)
+	dst = closeObject(dst, &n, vmark, v)
+
+	if o := r.Origin; o.LogGroup != "" {
+		dst = member(dst, &n, "cloudwatch")
+		dst = append(dst, `{"log_group":`...)
+		dst = appendString(dst, o.LogGroup)
+		if o.LogStream != "" {
+			dst = append(dst, `,"log_stream":`...)
+			dst = appendString(dst, o.LogStream)
+		}
+		if o.Owner != "" {
+			dst = append(dst, `,"owner":`...)
+			dst = appendString(dst, o.Owner)
+		}
+		dst = append(dst, '}')
+	}
+	return closeObject(dst, top, mark, n)
+}
+
+// tcpFlagNames are Elastic's names for tcp-flags bits 0x01 to 0x20.
+var tcpFlagNames = [...]string{"fin", "syn", "rst", "psh", "ack", "urg"}
+
+// tcpFlagsArrayKey is the derived member next to tcp_flags.
+const tcpFlagsArrayKey = "tcp_flags_array"
+
+// appendVPCFlow appends the members of aws.vpcflow: each present field
+// under its underscored key (numbers as JSON numbers, everything else as
+// strings), tcp_flags_array, and the unmodelled Extra fields.
+func appendVPCFlow(dst []byte, n *int, r *stream.Record) []byte {
+	for f := stream.Field(1); int(f) < stream.NumFields; f++ {
+		if !r.Has(f) {
+			continue
+		}
+		mark := len(dst)
+		dst = member(dst, n, f.Info().Key)
+		var ok bool
+		if dst, ok = appendRawValue(dst, r, f); !ok {
+			*n--
+			dst = dst[:mark]
+		}
+	}
+	if r.Has(stream.FieldTCPFlags) && r.TCPFlags&0x3f != 0 {
+		dst = member(dst, n, tcpFlagsArrayKey)
+		dst = append(dst, '[')
+		first := true
+		for i, name := range tcpFlagNames {
+			if r.TCPFlags&(1<<i) == 0 {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, '"')
+			dst = append(dst, name...)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, ']')
+	}
+	for i, x := range r.Extra {
+		if x.Value == "-" || extraKeyTaken(r.Extra[:i], x.Name) {
+			continue
+		}
+		if *n > 0 {
+			dst = append(dst, ',')
+		}
+		*n++
+		dst = appendExtraKey(dst, x.Name)
+		dst = append(dst, ':')
+		dst = appendString(dst, x.Value)
+	}
+	return dst
+}
+
+// appendRawValue appends the value of field f of r. It reports false for
+// an address field holding no valid address.
+func appendRawValue(dst []byte, r *stream.Record, f stream.Field) ([]byte, bool) {
+	switch f {
+	case stream.FieldVersion:
+		return strconv.AppendInt(dst, int64(r.Version), 10), true
+	case stream.FieldAccountID:
+		return appendString(dst, r.AccountID), true
+	case stream.FieldInterfaceID:
+		return appendString(dst, r.InterfaceID), true
+	case stream.FieldSrcAddr:
+		return appendValidAddr(dst, r.SrcAddr)
+	case stream.FieldDstAddr:
+		return appendValidAddr(dst, r.DstAddr)
+	case stream.FieldSrcPort:
+		return strconv.AppendUint(dst, uint64(r.SrcPort), 10), true
+	case stream.FieldDstPort:
+		return strconv.AppendUint(dst, uint64(r.DstPort), 10), true
+	case stream.FieldProtocol:
+		return strconv.AppendUint(dst, uint64(r.Protocol), 10), true
+	case stream.FieldPackets:
+		return strconv.AppendUint(dst, r.Packets, 10), true
+	case stream.FieldBytes:
+		return strconv.AppendUint(dst, r.Bytes, 10), true
+	case stream.FieldStart:
+		return strconv.AppendInt(dst, r.Start, 10), true
+	case stream.FieldEnd:
+		return strconv.AppendInt(dst, r.End, 10), true
+	case stream.FieldAction:
+		return appendString(dst, r.Action), true
+	case stream.FieldLogStatus:
+		return appendString(dst, r.LogStatus), true
+	case stream.FieldVPCID:
+		return appendString(dst, r.VPCID), true
+	case stream.FieldSubnetID:
+		return appendString(dst, r.SubnetID), true
+	case stream.FieldInstanceID:
+		return appendString(dst, r.InstanceID), true
+	case stream.FieldTCPFlags:
+		return strconv.AppendUint(dst, uint64(r.TCPFlags), 10), true
+	case stream.FieldType:
+		return appendString(dst, r.Type), true
+	case stream.FieldPktSrcAddr:
+		return appendValidAddr(dst, r.PktSrcAddr)
+	case stream.FieldPktDstAddr:
+		return appendValidAddr(dst, r.PktDstAddr)
+	case stream.FieldRegion:
+		return appendString(dst, r.Region), true
+	case stream.FieldAZID:
+		return appendString(dst, r.AZID), true
+	case stream.FieldSublocationType:
+		return appendString(dst, r.SublocationType), true
+	case stream.FieldSublocationID:
+		return appendString(dst, r.SublocationID), true
+	case stream.FieldPktSrcAWSService:
+		return appendString(dst, r.PktSrcAWSService), true
+	case stream.FieldPktDstAWSService:
+		return appendString(dst, r.PktDstAWSService), true
+	case stream.FieldFlowDirection:
+		return appendString(dst, r.FlowDirection), true
+	case stream.FieldTrafficPath:
+		return strconv.AppendUint(dst, uint64(r.TrafficPath), 10), true
+	case stream.FieldECSClusterARN:
+		return appendString(dst, r.ECSClusterARN), true
+	case stream.FieldECSClusterName:
+		return appendString(dst, r.ECSClusterName), true
+	case stream.FieldECSContainerInstanceARN:
+		return appendString(dst, r.ECSContainerInstanceARN), true
+	case stream.FieldECSContainerInstanceID:
+		return appendString(dst, r.ECSContainerInstanceID), true
+	case stream.FieldECSContainerID:
+		return appendString(dst, r.ECSContainerID), true
+	case stream.FieldECSSecondContainerID:
+		return appendString(dst, r.ECSSecondContainerID), true
+	case stream.FieldECSServiceName:
+		return appendString(dst, r.ECSServiceName), true
+	case stream.FieldECSTaskDefinitionARN:
+		return appendString(dst, r.ECSTaskDefinitionARN), true
+	case stream.FieldECSTaskARN:
+		return appendString(dst, r.ECSTaskARN), true
+	case stream.FieldECSTaskID:
+		return appendString(dst, r.ECSTaskID), true
+	case stream.FieldRejectReason:
+		return appendString(dst, r.RejectReason), true
+	}
+	return dst, false
+}
+
+func appendValidAddr(dst []byte, a netip.Addr) ([]byte, bool) {
+	if !a.IsValid() {
+		return dst, false
+	}
+	return appendAddr(dst, a), true
+}
+
+// extraKeyByte maps a byte of an unmodelled field name to a key byte:
+// letters, digits and '_' stay, '-' (the flow-log separator) and anything
+// else (dots would nest in Elasticsearch, quotes need escaping) become '_'.
+func extraKeyByte(c byte) byte {
+	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+		return c
+	}
+	return '_'
+}
+
+// appendExtraKey appends the sanitised key of an unmodelled field, quoted.
+func appendExtraKey(dst []byte, name string) []byte {
+	dst = append(dst, '"')
+	if name == "" {
+		dst = append(dst, '_')
+	}
+	for i := 0; i < len(name); i++ {
+		dst = append(dst, extraKeyByte(name[i]))
+	}
+	return append(dst, '"')
+}
+
+// sameExtraKey reports whether name sanitises to key.
+func sameExtraKey(name, key string) bool {
+	if name == "" {
+		return key == "_"
+	}
+	if len(name) != len(key) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if extraKeyByte(name[i]) != key[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// extraKeyTaken reports whether name's key is already used by a modelled
+// field, tcp_flags_array or an earlier extra field written, so a document
+// never holds a duplicate key (Elasticsearch rejects those). The first
+// writer wins; the later value is left out.
+func extraKeyTaken(earlier []stream.ExtraField, name string) bool {
+	if sameExtraKey(name, tcpFlagsArrayKey) {
+		return true
+	}
+	for f := stream.Field(1); int(f) < stream.NumFields; f++ {
+		if sameExtraKey(name, f.Info().Key) {
+			return true
+		}
+	}
+	for _, x := range earlier {
+		if x.Value != "-" && sameExtraNames(x.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameExtraNames reports whether two unmodelled names sanitise alike.
+func sameExtraNames(a, b string) bool {
+	if a == "" {
+		a = "_"
+	}
+	if b == "" {
+		b = "_"
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if extraKeyByte(a[i]) != extraKeyByte(b[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,375 @@
+// Package ecs encodes flow-log records as Elastic Common Schema (ECS 8.11)
+// JSON documents, following the mapping of Elastic's aws_vpcflow processor
+// and AWS integration, and computes Community IDs and deterministic
+// document ids. The mapping is documented field by field in README.md.
+package ecs
+
+import (
+	"net/netip"
+	"strconv"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+// ECSVersion is the ecs.version written into every document.
+const ECSVersion = "8.11.0"
+
+// Defaults for the zero Encoder.
+const (
+	DefaultDataset   = "aws.vpcflow"
+	DefaultNamespace = "default"
+)
+
+// Encoder appends ECS documents. Its zero value is usable. It holds only
+// configuration, so one Encoder may be shared by goroutines.
+type Encoder struct {
+	// Dataset is event.dataset / data_stream.dataset (default "aws.vpcflow").
+	Dataset string
+	// Namespace is data_stream.namespace (default "default").
+	Namespace string
+	// Original adds event.original with the raw line.
+	Original bool
+}
+
+// Append appends r as one JSON object (no trailing newline) to dst. It
+// writes nested objects ("source":{"ip":...}); enrichment members are
+// appended last, before the closing brace, so they must not reuse a
+// top-level name written here (use dotted names such as "source.geo.*").
+// Append never fails: absent fields are omitted, and strings are escaped
+// so the output is valid JSON for any record.
+func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
+	dst = append(dst, '{')
+	var top int
+
+	ts, hasTS := r.End, r.Has(stream.FieldEnd)
+	if !hasTS {
+		ts, hasTS = r.Start, r.Has(stream.FieldStart)
+	}
+	if hasTS {
+		mark := len(dst)
+		dst = member(dst, &top, "@timestamp")
+		var ok bool
+		if dst, ok = appendTime(dst, ts); !ok {
+			top--
+			dst = dst[:mark]
+		}
+	}
+
+	dst = member(dst, &top, "ecs")
+	dst = append(dst, `{"version":"`+ECSVersion+`"}`...)
+
+	dataset, namespace := e.Dataset, e.Namespace
+	if dataset == "" {
+		dataset = DefaultDataset
+	}
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	dst = member(dst, &top, "data_stream")
+	dst = append(dst, `{"type":"logs","dataset":`...)
+	dst = appendString(dst, dataset)
+	dst = append(dst, `,"namespace":`...)
+	dst = appendString(dst, namespace)
+	dst = append(dst, '}')
+
+	dst = e.appendEvent(dst, &top, r, dataset)
+	dst = appendEndpoints(dst, &top, r)
+	dst = appendNetwork(dst, &top, r)
+	dst = appendCloud(dst, &top, r)
+	dst = appendOrchestrator(dst, &top, r)
+	if r.Has(stream.FieldECSContainerID) {
+		dst = member(dst, &top, "container")
+		dst = append(dst, `{"id":`...)
+		dst = appendString(dst, r.ECSContainerID)
+		dst = append(dst, '}')
+	}
+	if r.Has(stream.FieldECSServiceName) {
+		dst = member(dst, &top, "service")
+		dst = append(dst, `{"name":`...)
+		dst = appendString(dst, r.ECSServiceName)
+		dst = append(dst, '}')
+	}
+	dst = appendRelated(dst, &top, r)
+	dst = appendAWS(dst, &top, r)
+
+	dst = appendEnrichment(dst, r)
+	return append(dst, '}')
+}
+
+func (e *Encoder) appendEvent(dst []byte, top *int, r *stream.Record, dataset string) []byte {
+	dst = member(dst, top, "event")
+	dst = append(dst, `{"kind":"event","category":["network"],"type":["connection"`...)
+	action := r.Has(stream.FieldAction)
+	outcome := ""
+	if action {
+		switch r.Action {
+		case "ACCEPT":
+			dst = append(dst, `,"allowed"`...)
+			outcome = "success"
+		case "REJECT":
+			dst = append(dst, `,"denied"`...)
+			outcome = "failure"
+		}
+	}
+	dst = append(dst, ']')
+	n := 3
+	if action {
+		dst = member(dst, &n, "action")
+		dst = appendLowerString(dst, r.Action)
+	}
+	if outcome != "" {
+		dst = member(dst, &n, "outcome")
+		dst = append(dst, '"')
+		dst = append(dst, outcome...)
+		dst = append(dst, '"')
+	}
+	if r.Has(stream.FieldRejectReason) {
+		dst = member(dst, &n, "reason")
+		dst = appendString(dst, r.RejectReason)
+	}
+	startOK, endOK := false, false
+	if r.Has(stream.FieldStart) {
+		mark := len(dst)
+		dst = member(dst, &n, "start")
+		if dst, startOK = appendTime(dst, r.Start); !startOK {
+			n--
+			dst = dst[:mark]
+		}
+	}
+	if r.Has(stream.FieldEnd) {
+		mark := len(dst)
+		dst = member(dst, &n, "end")
+		if dst, endOK = appendTime(dst, r.End); !endOK {
+			n--
+			dst = dst[:mark]
+		}
+	}
+	// Spans beyond maxDurationSeconds would overflow in nanoseconds.
+	if startOK && endOK && r.End >= r.Start && r.End-r.Start <= maxDurationSeconds {
+		dst = member(dst, &n, "duration")
+		dst = strconv.AppendInt(dst, (r.End-r.Start)*1e9, 10)
+	}
+	dst = member(dst, &n, "dataset")
+	dst = appendString(dst, dataset)
+	if e.Original {
+		dst = member(dst, &n, "original")
+		dst = appendString(dst, r.Raw)
+	}
+	return append(dst, '}')
+}
+
+// maxDurationSeconds is the longest duration whose nanosecond count fits
+// an int64 (about 292 years); longer spans are omitted, not wrapped.
+const maxDurationSeconds = (1<<63 - 1) / 1_000_000_000
+
+// appendAddr appends a as a JSON string.
+func appendAddr(dst []byte, a netip.Addr) []byte {
+	dst = append(dst, '"')
+	dst = a.AppendTo(dst)
+	return append(dst, '"')
+}
+
+// addr returns the address of field f when r carries a valid one.
+func addr(r *stream.Record, f stream.Field, a netip.Addr) (netip.Addr, bool) {
+	return a, r.Has(f) && a.IsValid()
+}
+
+func appendEndpoints(dst []byte, top *int, r *stream.Record) []byte {
+	dst, mark := openObject(dst, top, "source")
+	var n int
+	if a, ok := addr(r, stream.FieldSrcAddr, r.SrcAddr); ok {
+		dst = member(dst, &n, "address")
+		dst = appendAddr(dst, a)
+		dst = member(dst, &n, "ip")
+		dst = appendAddr(dst, a)
+	}
+	if r.Has(stream.FieldSrcPort) {
+		dst = member(dst, &n, "port")
+		dst = strconv.AppendUint(dst, uint64(r.SrcPort), 10)
+	}
+	if r.Has(stream.FieldBytes) {
+		dst = member(dst, &n, "bytes")
+		dst = strconv.AppendUint(dst, r.Bytes, 10)
+	}
+	if r.Has(stream.FieldPackets) {
+		dst = member(dst, &n, "packets")
+		dst = strconv.AppendUint(dst, r.Packets, 10)
+	}
+	dst = closeObject(dst, top, mark, n)
+
+	dst, mark = openObject(dst, top, "destination")
+	n = 0
+	if a, ok := addr(r, stream.FieldDstAddr, r.DstAddr); ok {
+		dst = member(dst, &n, "address")
+		dst = appendAddr(dst, a)
+		dst = member(dst, &n, "ip")
+		dst = appendAddr(dst, a)
+	}
+	if r.Has(stream.FieldDstPort) {
+		dst = member(dst, &n, "port")
+		dst = strconv.AppendUint(dst, uint64(r.DstPort), 10)
+	}
+	return closeObject(dst, top, mark, n)
+}
+
+// transports names IANA protocol numbers as Elastic's processor does;
+// numbers missing here get no network.transport.
+var transports = [256]string{
+	0: "hopopt", 1: "icmp", 2: "igmp", 6: "tcp", 8: "egp", 17: "udp",
+	47: "gre", 50: "esp", 58: "ipv6-icmp", 112: "vrrp", 132: "sctp",
+}
+
+func appendNetwork(dst []byte, top *int, r *stream.Record) []byte {
+	dst, mark := openObject(dst, top, "network")
+	var n int
+	if r.Has(stream.FieldProtocol) {
+		if t := transports[r.Protocol]; t != "" {
+			dst = member(dst, &n, "transport")
+			dst = append(dst, '"')
+			dst = append(dst, t...)
+			dst = append(dst, '"')
+		}
+		dst = member(dst, &n, "iana_number")
+		dst = append(dst, '"')
+		dst = strconv.AppendUint(dst, uint64(r.Protocol), 10)
+		dst = append(dst, '"')
+	}
+	if r.Has(stream.FieldBytes) {
+		dst = member(dst, &n, "bytes")
+		dst = strconv.AppendUint(dst, r.Bytes, 10)
+	}
+	if r.Has(stream.FieldPackets) {
+		dst = member(dst, &n, "packets")
+		dst = strconv.AppendUint(dst, r.Packets, 10)
+	}
+	a, ok := addr(r, stream.FieldSrcAddr, r.SrcAddr)
+	if !ok {
+		a, ok = addr(r, stream.FieldDstAddr, r.DstAddr)
+	}
+	if ok {
+		dst = member(dst, &n, "type")
+		if a.Is4() || a.Is4In6() {
+			dst = append(dst, `"ipv4"`...)
+		} else {
+			dst = append(dst, `"ipv6"`...)
+		}
+	}
+	if r.Has(stream.FieldFlowDirection) {
+		switch r.FlowDirection {
+		case "ingress", "egress":
+			dst = member(dst, &n, "direction")
+			dst = append(dst, '"')
+			dst = append(dst, r.FlowDirection...)
+			dst = append(dst, '"')
+		}
+	}
+	{
+		mark := len(dst)
+		dst = member(dst, &n, "community_id")
+		var ok bool
+		if dst, ok = AppendCommunityID(append(dst, '"'), r); ok {
+			dst = append(dst, '"')
+		} else {
+			n--
+			dst = dst[:mark]
+		}
+	}
+	return closeObject(dst, top, mark, n)
+}
+
+func appendCloud(dst []byte, top *int, r *stream.Record) []byte {
+	dst = member(dst, top, "cloud")
+	dst = append(dst, `{"provider":"aws"`...)
+	if r.Has(stream.FieldAccountID) {
+		dst = append(dst, `,"account":{"id":`...)
+		dst = appendString(dst, r.AccountID)
+		dst = append(dst, '}')
+	}
+	if r.Has(stream.FieldInstanceID) {
+		dst = append(dst, `,"instance":{"id":`...)
+		dst = appendString(dst, r.InstanceID)
+		dst = append(dst, '}')
+	}
+	if r.Has(stream.FieldRegion) {
+		dst = append(dst, `,"region":`...)
+		dst = appendString(dst, r.Region)
+	}
+	if r.Has(stream.FieldAZID) {
+		// An AZ ID where ECS expects a name, as Elastic does; the ID also
+		// stays under aws.vpcflow.az_id.
+		dst = append(dst, `,"availability_zone":`...)
+		dst = appendString(dst, r.AZID)
+	}
+	return append(dst, '}')
+}
+
+func appendOrchestrator(dst []byte, top *int, r *stream.Record) []byte {
+	dst, mark := openObject(dst, top, "orchestrator")
+	var n, c int
+	dst, cmark := openObject(dst, &n, "cluster")
+	if r.Has(stream.FieldECSClusterARN) {
+		dst = member(dst, &c, "id")
+		dst = appendString(dst, r.ECSClusterARN)
+	}
+	if r.Has(stream.FieldECSClusterName) {
+		dst = member(dst, &c, "name")
+		dst = appendString(dst, r.ECSClusterName)
+	}
+	dst = closeObject(dst, &n, cmark, c)
+
+	c = 0
+	dst, cmark = openObject(dst, &n, "resource")
+	if r.Has(stream.FieldECSContainerInstanceID) {
+		dst = member(dst, &c, "id")
+		dst = appendString(dst, r.ECSContainerInstanceID)
+	}
+	if r.Has(stream.FieldECSContainerInstanceARN) {
+		dst = member(dst, &c, "name")
+		dst = appendString(dst, r.ECSContainerInstanceARN)
+	}
+	if c > 0 {
+		dst = member(dst, &c, "type")
+		dst = append(dst, `"container"`...)
+	}
+	dst = closeObject(dst, &n, cmark, c)
+
+	if n > 0 {
+		dst = member(dst, &n, "type")
+		dst = append(dst, `"ecs"`...)
+	}
+	return closeObject(dst, top, mark, n)
+}
+
+// appendRelated appends related.ip: every address field present, once.
+func appendRelated(dst []byte, top *int, r *stream.Record) []byte {
+	var seen [4]netip.Addr
+	var k int
+	add := func(f stream.Field, a netip.Addr) {
+		if !r.Has(f) || !a.IsValid() {
+			return
+		}
+		for _, s := range seen[:k] {
+			if s == a {
+				return
+			}
+		}
+		seen[k] = a
+		k++
+	}
+	add(stream.FieldSrcAddr, r.SrcAddr)
+	add(stream.FieldDstAddr, r.DstAddr)
+	add(stream.FieldPktSrcAddr, r.PktSrcAddr)
+	add(stream.FieldPktDstAddr, r.PktDstAddr)
+	if k == 0 {
+		return dst
+	}
+	dst = member(dst, top, "related")
+	dst = append(dst, `{"ip":[`...)
+	for i, a := range seen[:k] {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendAddr(dst, a)
+	}
+	return append(dst, ']', '}')
+}

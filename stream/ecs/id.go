@@ -1,0 +1,71 @@
+package ecs
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+// IDLen is the length of a document id written by AppendID.
+const IDLen = 22
+
+// AppendID appends r's deterministic document id to dst: the same record
+// always gets the same id, so redeliveries do not duplicate documents.
+//
+// The id is the first 128 bits of SHA-256 over r.Raw with its ends trimmed
+// and every run of spaces, tabs, CR or LF collapsed to one space, encoded
+// as unpadded base64url (22 characters). The line is the record's identity:
+// it names the ENI, the 5-tuple and the capture window, so NODATA records
+// of two ENIs or one 5-tuple in two windows differ, while the same line
+// redelivered (Firehose retry, Kafka redelivery, replay of a file, or the
+// same line wrapped in JSON or a CloudWatch payload) maps to one id. Two
+// byte-identical lines are one record by definition and share an id.
+//
+// A record without Raw (built in code, not decoded) is hashed over its
+// aws.vpcflow encoding instead, which holds every field it carries.
+//
+// dst's spare capacity is used as scratch space, so once dst has grown to
+// fit a line the call does not allocate.
+func AppendID(dst []byte, r *stream.Record) []byte {
+	n := len(dst)
+	if r.Raw != "" {
+		dst = appendCollapsed(dst, r.Raw)
+	} else {
+		var k int
+		dst = appendVPCFlow(dst, &k, r)
+	}
+	sum := sha256.Sum256(dst[n:])
+	return base64.RawURLEncoding.AppendEncode(dst[:n], sum[:16])
+}
+
+// isSpace reports whether c separates flow-log fields.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// appendCollapsed appends s trimmed, with whitespace runs as single spaces.
+func appendCollapsed(dst []byte, s string) []byte {
+	pending := false
+	wrote := false
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if !isSpace(s[i]) {
+			continue
+		}
+		if start < i {
+			if pending && wrote {
+				dst = append(dst, ' ')
+			}
+			dst = append(dst, s[start:i]...)
+			wrote = true
+		}
+		pending = true
+		start = i + 1
+	}
+	if start < len(s) {
+		if pending && wrote {
+			dst = append(dst, ' ')
+		}
+		dst = append(dst, s[start:]...)
+	}
+	return dst
+}
