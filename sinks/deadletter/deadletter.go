@@ -1,0 +1,262 @@
+// Package deadletter stores inputs that could not be decoded or delivered
+// as NDJSON lines in a local, size-capped, rotated file, so they can be
+// inspected and replayed.
+package deadletter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+// Stderr is the Path value that selects standard error (no rotation).
+const Stderr = "-"
+
+// Config configures the dead-letter file.
+type Config struct {
+	// Path is the file to append to, or "-" for standard error.
+	Path string `yaml:"path"`
+	// Fsync syncs the file before WriteFailures returns, so a crash cannot
+	// lose failures whose batch was already acknowledged.
+	Fsync bool `yaml:"fsync"`
+	// MaxFileBytes rotates the file before a write would take it past
+	// this size.
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
+	// MaxFiles is how many rotated files (path.1 … path.N) are kept; older
+	// ones are deleted. 0 keeps none.
+	MaxFiles int `yaml:"max_files"`
+	// MaxInputBytes truncates each stored input; truncated entries carry
+	// "truncated":true.
+	MaxInputBytes int `yaml:"max_input_bytes"`
+}
+
+// Limits of the settings.
+const (
+	minFileBytes  = 4 << 10
+	maxFileBytes  = 1 << 40
+	maxFiles      = 1000
+	maxInputBytes = 64 << 20
+)
+
+// DefaultConfig returns a synced, rotated file in the working directory:
+// 100 MiB per file, five old files kept, inputs of at most 1 MiB.
+func DefaultConfig() Config {
+	return Config{
+		Path:          "./flowhose-deadletter.ndjson",
+		Fsync:         true,
+		MaxFileBytes:  100 << 20,
+		MaxFiles:      5,
+		MaxInputBytes: 1 << 20,
+	}
+}
+
+// Validate reports every invalid setting, naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Path == "" {
+		errs = append(errs, errors.New(`path: must be a file path or "-" for standard error, got ""`))
+	}
+	if c.MaxFileBytes < minFileBytes || c.MaxFileBytes > maxFileBytes {
+		errs = append(errs, fmt.Errorf("max_file_bytes: must be between %d and %d, got %d", minFileBytes, int64(maxFileBytes), c.MaxFileBytes))
+	}
+	if c.MaxFiles < 0 || c.MaxFiles > maxFiles {
+		errs = append(errs, fmt.Errorf("max_files: must be between 0 and %d, got %d", maxFiles, c.MaxFiles))
+	}
+	if c.MaxInputBytes < 1 || c.MaxInputBytes > maxInputBytes {
+		errs = append(errs, fmt.Errorf("max_input_bytes: must be between 1 and %d, got %d", maxInputBytes, c.MaxInputBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Writer is a stream.DeadLetterWriter. It is safe for concurrent use.
+type Writer struct {
+	cfg Config
+	now func() time.Time
+
+	mu   sync.Mutex
+	w    io.Writer
+	file *os.File // nil when writing to standard error
+	size int64
+	buf  []byte
+
+	records *prometheus.CounterVec
+}
+
+// New opens cfg.Path for appending (stderr, or os.Stderr when it is nil, for
+// "-") and registers flowhose_deadletter_records_total on reg unless nil.
+func New(cfg Config, stderr io.Writer, reg prometheus.Registerer) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dead letter: %w", err)
+	}
+	w := &Writer{cfg: cfg, now: time.Now}
+	if cfg.Path == Stderr {
+		if stderr == nil {
+			stderr = os.Stderr
+		}
+		w.w = stderr
+	} else if err := w.open(); err != nil {
+		return nil, err
+	}
+	w.records = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+		Name: "flowhose_deadletter_records_total",
+		Help: "Inputs written to the dead-letter file, by source.",
+	}, []string{"source"})
+	return w, nil
+}
+
+func (w *Writer) open() error {
+	f, err := os.OpenFile(w.cfg.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("dead letter: open: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("dead letter: stat: %w", err)
+	}
+	w.w, w.file, w.size = f, f, st.Size()
+	return nil
+}
+
+// WriteFailures appends one line per failure and returns once they are
+// written (and synced, when configured). Failures of one call are never
+// split across two files.
+func (w *Writer) WriteFailures(_ context.Context, fs []stream.Failure) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.w == nil {
+		return errors.New("dead letter: writer closed")
+	}
+	now := w.now().UTC()
+	w.buf = w.buf[:0]
+	for i := range fs {
+		w.buf = w.appendLine(w.buf, now, &fs[i])
+	}
+	if w.file != nil && w.size > 0 && w.size+int64(len(w.buf)) > w.cfg.MaxFileBytes {
+		if err := w.rotate(); err != nil {
+			return err
+		}
+	}
+	n, err := w.w.Write(w.buf)
+	w.size += int64(n)
+	if err != nil {
+		return fmt.Errorf("dead letter: write: %w", err)
+	}
+	if w.cfg.Fsync && w.file != nil {
+		if err := w.file.Sync(); err != nil {
+			return fmt.Errorf("dead letter: fsync: %w", err)
+		}
+	}
+	for i := range fs {
+		w.records.WithLabelValues(fs[i].Source).Inc()
+	}
+	return nil
+}
+
+func (w *Writer) appendLine(dst []byte, now time.Time, f *stream.Failure) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = now.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","source":`...)
+	dst = appendString(dst, f.Source)
+	dst = append(dst, `,"line":`...)
+	dst = strconv.AppendInt(dst, int64(f.Line), 10)
+	dst = append(dst, `,"field":`...)
+	dst = appendString(dst, f.Field)
+	dst = append(dst, `,"reason":`...)
+	dst = appendString(dst, f.Reason)
+	dst = append(dst, `,"input":`...)
+	input := f.Input
+	truncated := len(input) > w.cfg.MaxInputBytes
+	if truncated {
+		input = input[:w.cfg.MaxInputBytes]
+	}
+	dst = appendString(dst, input)
+	if truncated {
+		dst = append(dst, `,"truncated":true`...)
+	}
+	return append(dst, "}\n"...)
+}
+
+// rotate shifts path.N-1 to path.N … path to path.1, dropping the oldest,
+// and starts a fresh file.
+func (w *Writer) rotate() error {
+	if err := w.file.Close(); err != nil {
+		return fmt.Errorf("dead letter: close for rotation: %w", err)
+	}
+	w.w, w.file = nil, nil
+	path := w.cfg.Path
+	if w.cfg.MaxFiles == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("dead letter: rotate: %w", err)
+		}
+		return w.open()
+	}
+	oldest := path + "." + strconv.Itoa(w.cfg.MaxFiles)
+	if err := os.Remove(oldest); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("dead letter: rotate: %w", err)
+	}
+	for i := w.cfg.MaxFiles - 1; i >= 1; i-- {
+		from := path + "." + strconv.Itoa(i)
+		if err := os.Rename(from, path+"."+strconv.Itoa(i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("dead letter: rotate: %w", err)
+		}
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		return fmt.Errorf("dead letter: rotate: %w", err)
+	}
+	return w.open()
+}
+
+// Close closes the file; later writes fail.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f := w.file
+	w.w, w.file = nil, nil
+	if f == nil {
+		return nil
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("dead letter: close: %w", err)
+	}
+	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so
+// every line stays valid JSON whatever garbage was received.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			dst = append(dst, '\\', byte(r))
+		case r == '\n':
+			dst = append(dst, '\\', 'n')
+		case r == '\r':
+			dst = append(dst, '\\', 'r')
+		case r == '\t':
+			dst = append(dst, '\\', 't')
+		case r < 0x20, r == 0x7f, r == '\u2028', r == '\u2029':
+			dst = append(dst, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+		default:
+			dst = utf8.AppendRune(dst, r)
+		}
+	}
+	return append(dst, '"')
+}

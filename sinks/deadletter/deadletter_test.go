@@ -1,0 +1,313 @@
+package deadletter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+type entry struct {
+	Time      time.Time `json:"time"`
+	Source    string    `json:"source"`
+	Line      int       `json:"line"`
+	Field     string    `json:"field"`
+	Reason    string    `json:"reason"`
+	Input     string    `json:"input"`
+	Truncated bool      `json:"truncated"`
+}
+
+func readEntries(t *testing.T, path string) []entry {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseEntries(t, data)
+}
+
+func parseEntries(t *testing.T, data []byte) []entry {
+	t.Helper()
+	var out []entry
+	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		var e entry
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("line %d %q: %v", i+1, line, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func newWriter(t *testing.T, edit func(*Config)) (*Writer, Config) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Path = filepath.Join(t.TempDir(), "dl.ndjson")
+	if edit != nil {
+		edit(&cfg)
+	}
+	w, err := New(cfg, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w, cfg
+}
+
+func TestWriteFailuresContent(t *testing.T) {
+	fixed := time.Date(2026, 11, 3, 10, 4, 5, 6000, time.UTC)
+	tests := []struct {
+		name    string
+		maxIn   int
+		failure stream.Failure
+		want    entry
+	}{
+		{
+			name:    "plain",
+			failure: stream.Failure{Source: "firehose", Input: "2 123 eni-1 x", Line: 3, Field: "srcaddr", Reason: "not an IP address"},
+			want:    entry{Source: "firehose", Input: "2 123 eni-1 x", Line: 3, Field: "srcaddr", Reason: "not an IP address"},
+		},
+		{
+			name:    "escapes, control bytes and invalid UTF-8",
+			failure: stream.Failure{Source: "file", Input: "a\"b\\c\nd\te\x00\x1f\xff\u2028é", Reason: "bad"},
+			want:    entry{Source: "file", Input: "a\"b\\c\nd\te\x00\x1f\ufffd\u2028é", Reason: "bad"},
+		},
+		{
+			name:    "truncated input",
+			maxIn:   4,
+			failure: stream.Failure{Source: "file", Input: "0123456789", Reason: "line too long"},
+			want:    entry{Source: "file", Input: "0123", Reason: "line too long", Truncated: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, cfg := newWriter(t, func(c *Config) {
+				if tt.maxIn > 0 {
+					c.MaxInputBytes = tt.maxIn
+				}
+			})
+			w.now = func() time.Time { return fixed }
+			if err := w.WriteFailures(context.Background(), []stream.Failure{tt.failure}); err != nil {
+				t.Fatal(err)
+			}
+			got := readEntries(t, cfg.Path)
+			tt.want.Time = fixed
+			if len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMetricCountsBySource(t *testing.T) {
+	w, _ := newWriter(t, nil)
+	fs := []stream.Failure{{Source: "firehose"}, {Source: "firehose"}, {Source: "transform"}}
+	if err := w.WriteFailures(context.Background(), fs); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(w.records.WithLabelValues("firehose")); got != 2 {
+		t.Errorf("firehose = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(w.records.WithLabelValues("transform")); got != 1 {
+		t.Errorf("transform = %v, want 1", got)
+	}
+}
+
+func TestAppendsToExistingFile(t *testing.T) {
+	w, cfg := newWriter(t, nil)
+	if err := w.WriteFailures(context.Background(), []stream.Failure{{Input: "one"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	w2, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if err := w2.WriteFailures(context.Background(), []stream.Failure{{Input: "two"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := readEntries(t, cfg.Path)
+	if len(got) != 2 || got[0].Input != "one" || got[1].Input != "two" {
+		t.Fatalf("got %+v, want the old and the new entry", got)
+	}
+}
+
+func TestRotation(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxFiles int
+		writes   int
+		// wantFiles are the files that must exist afterwards, newest first.
+		wantFiles []string
+		gone      []string
+	}{
+		{"keeps two old files", 2, 5, []string{"", ".1", ".2"}, []string{".3"}},
+		{"keeps none", 0, 3, []string{""}, []string{".1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, cfg := newWriter(t, func(c *Config) {
+				c.MaxFileBytes = minFileBytes
+				c.MaxFiles = tt.maxFiles
+			})
+			// Each write is a little over half the limit, so every write
+			// after the first rotates.
+			input := strings.Repeat("x", minFileBytes/2+100)
+			for i := range tt.writes {
+				f := stream.Failure{Source: "s", Line: i + 1, Input: input}
+				if err := w.WriteFailures(context.Background(), []stream.Failure{f}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, suffix := range tt.wantFiles {
+				got := readEntries(t, cfg.Path+suffix)
+				if len(got) != 1 || got[0].Line != tt.writes-i {
+					t.Errorf("file %q holds %d entries, want only line %d", suffix, len(got), tt.writes-i)
+				}
+				st, err := os.Stat(cfg.Path + suffix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Size() > cfg.MaxFileBytes {
+					t.Errorf("file %q is %d bytes, over the %d limit", suffix, st.Size(), cfg.MaxFileBytes)
+				}
+			}
+			for _, suffix := range tt.gone {
+				if _, err := os.Stat(cfg.Path + suffix); !os.IsNotExist(err) {
+					t.Errorf("file %q should have been deleted: %v", suffix, err)
+				}
+			}
+		})
+	}
+}
+
+func TestConcurrentWritesKeepLinesWhole(t *testing.T) {
+	w, cfg := newWriter(t, func(c *Config) { c.MaxFileBytes = 1 << 20 })
+	const writers, per = 8, 100
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range per {
+				f := stream.Failure{Source: "s", Line: g*per + i, Input: strings.Repeat("y", 200)}
+				if err := w.WriteFailures(context.Background(), []stream.Failure{f}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := readEntries(t, cfg.Path)
+	seen := map[int]bool{}
+	for _, e := range got {
+		seen[e.Line] = true
+	}
+	if len(got) != writers*per || len(seen) != writers*per {
+		t.Fatalf("got %d entries (%d distinct), want %d", len(got), len(seen), writers*per)
+	}
+}
+
+func TestStderr(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := DefaultConfig()
+	cfg.Path = Stderr
+	w, err := New(cfg, &buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteFailures(context.Background(), []stream.Failure{{Source: "x", Input: "bad"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := parseEntries(t, buf.Bytes()); len(got) != 1 || got[0].Input != "bad" {
+		t.Fatalf("stderr got %q", buf.String())
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"unwritable path", func(c *Config) { c.Path = filepath.Join(t.TempDir(), "no", "such", "dir.ndjson") }, "open"},
+		{"directory as path", func(c *Config) { c.Path = t.TempDir() }, "open"},
+		{"empty path", func(c *Config) { c.Path = "" }, "path:"},
+		{"tiny file size", func(c *Config) { c.MaxFileBytes = 10 }, "max_file_bytes: must be between"},
+		{"negative max files", func(c *Config) { c.MaxFiles = -1 }, "max_files: must be between 0 and 1000, got -1"},
+		{"zero input bytes", func(c *Config) { c.MaxInputBytes = 0 }, "max_input_bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tt.edit(&cfg)
+			if _, err := New(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New() error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	w, _ := newWriter(t, nil)
+	w.Close()
+	if err := w.WriteFailures(context.Background(), []stream.Failure{{Input: "x"}}); err == nil {
+		t.Fatal("write after close succeeded")
+	}
+}
+
+// FuzzAppendString checks that any input, valid UTF-8 or not, encodes to a
+// JSON string that decodes back to the input (with invalid bytes replaced).
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "\"\\\n\r\t", "\x00\x7f\x1f", "\xff\xfe", "\u2028\u2029", "é漢字🙂"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		enc := appendString(nil, s)
+		var got string
+		if err := json.Unmarshal(enc, &got); err != nil {
+			t.Fatalf("%q encoded to invalid JSON %q: %v", s, enc, err)
+		}
+		// Ranging over a string yields U+FFFD for each invalid byte.
+		var want strings.Builder
+		for _, r := range s {
+			want.WriteRune(r)
+		}
+		if got != want.String() {
+			t.Fatalf("round trip of %q gave %q", s, got)
+		}
+	})
+}
+
+func BenchmarkWriteFailures(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Path = filepath.Join(b.TempDir(), "dl.ndjson")
+	cfg.Fsync = false
+	cfg.MaxFileBytes = 64 << 20
+	w, err := New(cfg, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	fs := []stream.Failure{{Source: "firehose", Line: 7, Field: "srcaddr", Reason: "not an IP address", Input: "2 123456789010 eni-0a1b2c3d4e5f60718 x 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.WriteFailures(context.Background(), fs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
