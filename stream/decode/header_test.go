@@ -23,10 +23,10 @@ func TestIsHeader(t *testing.T) {
 		{"2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 4 5 6 ACCEPT OK", false},
 		{"- eni-1235b8ca123456789 10.0.1.5 10.0.0.220 10.0.1.5 203.0.113.5", false},
 		{"i-01234567890123456 eni-1111aaaa2222bbbb3 10.0.1.5 203.0.113.5 10.0.1.5 203.0.113.5", false},
-		{"prod web api", false},          // lowercase ECS names: no known field
-		{"resource-id web api", false},   // unknown first and too few known
-		{"ingress egress", false},        // flow-direction values
-		{"srcaddr srcaddr", false},       // duplicates
+		{"prod web api", false},        // lowercase ECS names: no known field
+		{"resource-id web api", false}, // unknown first and too few known
+		{"ingress egress", false},      // flow-direction values
+		{"srcaddr srcaddr", false},     // duplicates
 		{"version account-id ACCEPT", false},
 		{"vpc-abcdefab012345678 version", false},
 	}
