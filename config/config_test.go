@@ -1,0 +1,369 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name  string
+		file  string // under testdata; "" loads no file
+		env   map[string]string
+		check func(t *testing.T, c Config)
+		// wantErrs must all appear in the error; none means success.
+		wantErrs []string
+	}{
+		{
+			name: "defaults without a file",
+			check: func(t *testing.T, c Config) {
+				if c.HTTP.Listen != ":8080" || c.HTTP.ShutdownTimeout != 30*time.Second || c.Pipeline.QueueDepth != 64 {
+					t.Errorf("defaults not applied: %+v", c.HTTP)
+				}
+				if !c.Sinks.NDJSON.Enabled || c.Sinks.NDJSON.Path != "-" {
+					t.Errorf("ndjson sink should default to stdout: %+v", c.Sinks.NDJSON)
+				}
+			},
+		},
+		{
+			name:  "empty file keeps defaults",
+			file:  "empty.yaml",
+			check: func(t *testing.T, c Config) { assertEqualYAML(t, c, Default()) },
+		},
+		{
+			name: "valid file overrides only what it names",
+			file: "valid.yaml",
+			check: func(t *testing.T, c Config) {
+				if c.Log.Level != "debug" || c.Log.Format != "text" {
+					t.Errorf("log = %+v", c.Log)
+				}
+				if c.HTTP.Listen != "127.0.0.1:9000" || c.HTTP.ShutdownTimeout != 45*time.Second {
+					t.Errorf("http = %+v", c.HTTP)
+				}
+				if c.HTTP.WriteTimeout != Default().HTTP.WriteTimeout {
+					t.Errorf("unnamed key lost its default: write_timeout = %s", c.HTTP.WriteTimeout)
+				}
+				if c.Pipeline.Workers != 3 || len(c.Decode.Formats) != 2 {
+					t.Errorf("pipeline = %+v, formats = %d", c.Pipeline, len(c.Decode.Formats))
+				}
+				if !c.Sinks.NDJSON.Fsync || c.Sinks.NDJSON.Dataset != "aws.vpcflow" || c.Sinks.DeadLetter.MaxFiles != 2 || !c.Sinks.DeadLetter.Fsync {
+					t.Errorf("sinks = %+v", c.Sinks)
+				}
+			},
+		},
+		{
+			name:     "typo is an error naming the line and key",
+			file:     "typo.yaml",
+			wantErrs: []string{"line 3", "lisen"},
+		},
+		{
+			name:     "wrong type names the line",
+			file:     "wrong_type.yaml",
+			wantErrs: []string{"line 2", "many"},
+		},
+		{
+			name:     "two YAML documents",
+			file:     "two_documents.yaml",
+			wantErrs: []string{"more than one YAML document"},
+		},
+		{
+			name: "every bad value is reported with its key path",
+			file: "bad_values.yaml",
+			wantErrs: []string{
+				`log.level: must be debug, info, warn or error, got "loud"`,
+				`http.listen: must be host:port`,
+				`http.shutdown_timeout: must be between`,
+				`pipeline.workers: must be between 1 and 1024, got 0`,
+				`decode.formats[0]:`,
+				`sinks.ndjson.flush_bytes: must be between`,
+				`sinks.dead_letter.max_files: must be between 0 and 1000, got -3`,
+			},
+		},
+		{
+			name:     "no sink enabled",
+			file:     "no_sinks.yaml",
+			wantErrs: []string{"sinks: at least one sink must be enabled"},
+		},
+		{
+			name: "environment beats the file",
+			file: "valid.yaml",
+			env: map[string]string{
+				"FLOWHOSE_HTTP_LISTEN":           ":9100",
+				"FLOWHOSE_HTTP_SHUTDOWN_TIMEOUT": "1m30s",
+				"FLOWHOSE_PIPELINE_WORKERS":      "5",
+				"FLOWHOSE_SINKS_NDJSON_FSYNC":    "false",
+				"FLOWHOSE_DECODE_FORMATS":        "${srcaddr} ${dstaddr} , ${version} ${srcaddr} ${dstaddr}",
+				"FLOWHOSE_LOG_LEVEL":             "warn",
+			},
+			check: func(t *testing.T, c Config) {
+				if c.HTTP.Listen != ":9100" || c.HTTP.ShutdownTimeout != 90*time.Second || c.Pipeline.Workers != 5 {
+					t.Errorf("env not applied: http=%+v pipeline=%+v", c.HTTP, c.Pipeline)
+				}
+				if c.Sinks.NDJSON.Fsync {
+					t.Error("FLOWHOSE_SINKS_NDJSON_FSYNC=false not applied")
+				}
+				want := []string{"${srcaddr} ${dstaddr}", "${version} ${srcaddr} ${dstaddr}"}
+				if strings.Join(c.Decode.Formats, "|") != strings.Join(want, "|") {
+					t.Errorf("formats = %q, want %q", c.Decode.Formats, want)
+				}
+				if c.Log.Level != "warn" || c.Log.Format != "text" {
+					t.Errorf("log = %+v", c.Log)
+				}
+			},
+		},
+		{
+			name: "unparsable environment values name the variable",
+			env: map[string]string{
+				"FLOWHOSE_PIPELINE_WORKERS":                 "lots",
+				"FLOWHOSE_HTTP_IDLE_TIMEOUT":                "soon",
+				"FLOWHOSE_SINKS_DEAD_LETTER_FSYNC":          "maybe",
+				"FLOWHOSE_SINKS_DEAD_LETTER_MAX_FILE_BYTES": "1e99",
+			},
+			wantErrs: []string{
+				"FLOWHOSE_PIPELINE_WORKERS (pipeline.workers)",
+				"FLOWHOSE_HTTP_IDLE_TIMEOUT (http.idle_timeout)",
+				"FLOWHOSE_SINKS_DEAD_LETTER_FSYNC (sinks.dead_letter.fsync)",
+				"FLOWHOSE_SINKS_DEAD_LETTER_MAX_FILE_BYTES",
+			},
+		},
+		{
+			name:     "environment values are validated too",
+			env:      map[string]string{"FLOWHOSE_PIPELINE_QUEUE_DEPTH": "0"},
+			wantErrs: []string{"pipeline.queue_depth: must be between 1 and 65536, got 0"},
+		},
+		{
+			name: "empty list from the environment",
+			env:  map[string]string{"FLOWHOSE_DECODE_FORMATS": ""},
+			check: func(t *testing.T, c Config) {
+				if len(c.Decode.Formats) != 0 {
+					t.Errorf("formats = %q, want none", c.Decode.Formats)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = filepath.Join("testdata", tt.file)
+			}
+			c, err := load(path, envMap(tt.env))
+			if len(tt.wantErrs) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				tt.check(t, c)
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range tt.wantErrs {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not contain %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+func assertEqualYAML(t *testing.T, got, want Config) {
+	t.Helper()
+	g, err := yaml.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := yaml.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(g) != string(w) {
+		t.Errorf("got\n%s\nwant\n%s", g, w)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := load(filepath.Join(t.TempDir(), "nope.yaml"), envMap(nil)); err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("err = %v, want a not-exist error", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestEnvVarsCoverEveryKey(t *testing.T) {
+	vars := EnvVars()
+	if len(vars) < 20 {
+		t.Fatalf("only %d variables found", len(vars))
+	}
+	seen := map[string]bool{}
+	for _, v := range vars {
+		if strings.HasPrefix(v.Type, "unsupported") {
+			t.Errorf("%s (%s) has a type the environment cannot set: %s", v.Name, v.Key, v.Type)
+		}
+		if seen[v.Name] {
+			t.Errorf("two keys share the variable %s", v.Name)
+		}
+		seen[v.Name] = true
+	}
+	for _, want := range []string{"FLOWHOSE_HTTP_LISTEN", "FLOWHOSE_SINKS_NDJSON_ENABLED", "FLOWHOSE_SINKS_NDJSON_PATH", "FLOWHOSE_SINKS_DEAD_LETTER_MAX_FILES"} {
+		if !seen[want] {
+			t.Errorf("missing %s", want)
+		}
+	}
+}
+
+// TestDocsListEveryKey keeps the reference table and the example
+// configuration in step with the struct.
+func TestDocsListEveryKey(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(filepath.Join("..", "deploy", "flowhose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(example, &root); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range EnvVars() {
+		if !strings.Contains(string(readme), "`"+v.Key+"`") || !strings.Contains(string(readme), v.Name) {
+			t.Errorf("config/README.md does not document %s (%s)", v.Key, v.Name)
+		}
+		if !hasKey(root.Content[0], strings.Split(v.Key, ".")) {
+			t.Errorf("deploy/flowhose.yaml does not set %s", v.Key)
+		}
+	}
+}
+
+func hasKey(n *yaml.Node, path []string) bool {
+	if len(path) == 0 {
+		return true
+	}
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == path[0] {
+			return hasKey(n.Content[i+1], path[1:])
+		}
+	}
+	return false
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := load(filepath.Join("..", "deploy", "flowhose.yaml"), envMap(nil))
+	if err != nil {
+		t.Fatalf("deploy/flowhose.yaml: %v", err)
+	}
+	if c.HTTP.Listen != ":8080" {
+		t.Errorf("example listens on %q", c.HTTP.Listen)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	c := Default()
+	c.Sinks.NDJSON.Path = "https://user:hunter2@example.com/x"
+	c.Decode.Formats = []string{"${srcaddr}"}
+	r := c.Redacted()
+	out, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter2") || !strings.Contains(r.Sinks.NDJSON.Path, "user:REDACTED@") {
+		t.Errorf("URL password not redacted: %s", r.Sinks.NDJSON.Path)
+	}
+	if c.Sinks.NDJSON.Path != "https://user:hunter2@example.com/x" {
+		t.Error("Redacted modified the original")
+	}
+	for _, tt := range []struct {
+		key    string
+		secret bool
+	}{
+		{"sources.firehose.access_keys", true},
+		{"sinks.elasticsearch.password", true},
+		{"sinks.elasticsearch.api_key", true},
+		{"sinks.splunk.token", true},
+		{"sinks.ndjson.path", false},
+		{"http.max_header_bytes", false},
+	} {
+		if got := isSecretKey(tt.key); got != tt.secret {
+			t.Errorf("isSecretKey(%q) = %v, want %v", tt.key, got, tt.secret)
+		}
+	}
+}
+
+func TestYAMLRoundTrip(t *testing.T) {
+	c := Default()
+	out, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "shutdown_timeout: 30s") {
+		t.Errorf("durations should render as text:\n%s", out)
+	}
+	var back Config
+	if err := decodeYAML(out, &back); err != nil {
+		t.Fatalf("rendered config does not load back: %v", err)
+	}
+	assertEqualYAML(t, back, c)
+}
+
+// FuzzDecode checks that no file content or environment value makes
+// loading panic, and that a loaded config that validates renders and
+// loads back.
+func FuzzDecode(f *testing.F) {
+	for _, name := range []string{"valid.yaml", "typo.yaml", "bad_values.yaml", "wrong_type.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, "7")
+	}
+	f.Add([]byte("http: {listen: [1, 2]}"), "-1")
+	f.Add([]byte("decode:\n  formats: ${"), "1e400")
+	f.Fuzz(func(t *testing.T, data []byte, env string) {
+		c := Default()
+		if err := decodeYAML(data, &c); err != nil {
+			return
+		}
+		applyEnv(&c, envMap(map[string]string{
+			"FLOWHOSE_PIPELINE_WORKERS":   env,
+			"FLOWHOSE_HTTP_IDLE_TIMEOUT":  env,
+			"FLOWHOSE_DECODE_FORMATS":     env,
+			"FLOWHOSE_SINKS_NDJSON_FSYNC": env,
+		}))
+		if c.Validate() != nil {
+			return
+		}
+		out, err := c.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Config
+		if err := decodeYAML(out, &back); err != nil {
+			t.Fatalf("valid config does not load back: %v\n%s", err, out)
+		}
+	})
+}

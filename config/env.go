@@ -1,0 +1,167 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "FLOWHOSE_"
+
+// EnvVar is one setting that the environment can override.
+type EnvVar struct {
+	Name string // e.g. FLOWHOSE_SOURCES_FIREHOSE_ACCESS_KEYS
+	Key  string // e.g. sources.firehose.access_keys
+	Type string // string, int, bool, float, duration or list
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// EnvVars lists every overridable setting of Config, in struct order.
+func EnvVars() []EnvVar {
+	var out []EnvVar
+	var c Config
+	walk(reflect.ValueOf(&c).Elem(), "", func(key string, v reflect.Value) {
+		out = append(out, EnvVar{Name: envName(key), Key: key, Type: kindName(v.Type())})
+	})
+	return out
+}
+
+// applyEnv overrides every leaf of c whose variable lookup finds, and
+// returns one error per unparsable value, naming the variable.
+func applyEnv(c *Config, lookup func(string) (string, bool)) []error {
+	var errs []error
+	walk(reflect.ValueOf(c).Elem(), "", func(key string, v reflect.Value) {
+		name := envName(key)
+		s, ok := lookup(name)
+		if !ok {
+			return
+		}
+		if err := setFromString(v, s); err != nil {
+			errs = append(errs, fmt.Errorf("environment %s (%s): %w", name, key, err))
+		}
+	})
+	return errs
+}
+
+// walk calls leaf for every scalar or list field reachable from v through
+// yaml-tagged struct fields, with its dotted key. Inline structs add no
+// key segment.
+func walk(v reflect.Value, prefix string, leaf func(key string, v reflect.Value)) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		fv := v.Field(i)
+		if strings.Contains(opts, "inline") {
+			walk(fv, prefix, leaf)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		key := name
+		if prefix != "" {
+			key = prefix + "." + name
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+			walk(fv, key, leaf)
+			continue
+		}
+		leaf(key, fv)
+	}
+}
+
+func envName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func kindName(t reflect.Type) string {
+	if t == durationType {
+		return "duration"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "bool"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "int"
+	case reflect.Float32, reflect.Float64:
+		return "float"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.String {
+			return "list"
+		}
+	}
+	return "unsupported " + t.String()
+}
+
+// setFromString parses s into v according to v's type. Lists are
+// comma-separated with surrounding spaces trimmed; an empty string is an
+// empty list.
+func setFromString(v reflect.Value, s string) error {
+	t := v.Type()
+	if t == durationType {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("not a duration like 30s or 5m: %q", s)
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("not a boolean (true or false): %q", s)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, t.Bits())
+		if err != nil {
+			return fmt.Errorf("not an integer of %d bits: %q", t.Bits(), s)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, t.Bits())
+		if err != nil {
+			return fmt.Errorf("not an unsigned integer of %d bits: %q", t.Bits(), s)
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		n, err := strconv.ParseFloat(strings.TrimSpace(s), t.Bits())
+		if err != nil {
+			return fmt.Errorf("not a number: %q", s)
+		}
+		v.SetFloat(n)
+	case reflect.Slice:
+		if t.Elem().Kind() != reflect.String {
+			return fmt.Errorf("type %s cannot be set from the environment", t)
+		}
+		items := reflect.MakeSlice(t, 0, 0)
+		if strings.TrimSpace(s) != "" {
+			for item := range strings.SplitSeq(s, ",") {
+				e := reflect.New(t.Elem()).Elem()
+				e.SetString(strings.TrimSpace(item))
+				items = reflect.Append(items, e)
+			}
+		}
+		v.Set(items)
+	default:
+		return fmt.Errorf("type %s cannot be set from the environment", t)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Limits of the root settings.
+const (
+	maxTimeout        = time.Hour
+	minHeaderBytes    = 1 << 10
+	maxHeaderBytes    = 64 << 20
+	maxWorkers        = 1024
+	maxQueueDepth     = 1 << 16
+	maxLineBytes      = 16 << 20
+	maxDecompressed   = 4 << 30
+	maxDecodeFormats  = 32
+	reservedPathsNote = "/healthz, /readyz and /metrics"
+)
+
+// Validate reports every invalid setting, each prefixed with its full key
+// path, joined into one error. Disabled components are not validated.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(prefix string, err error) { errs = append(errs, prefixed(prefix, err)...) }
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: must be debug, info, warn or error, got %q", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: must be json or text, got %q", c.Log.Format))
+	}
+
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("http.listen: must be host:port or :port, got %q", c.HTTP.Listen))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"read_header_timeout", c.HTTP.ReadHeaderTimeout},
+		{"read_timeout", c.HTTP.ReadTimeout},
+		{"write_timeout", c.HTTP.WriteTimeout},
+		{"idle_timeout", c.HTTP.IdleTimeout},
+		{"shutdown_timeout", c.HTTP.ShutdownTimeout},
+	} {
+		if d.v <= 0 || d.v > maxTimeout {
+			errs = append(errs, fmt.Errorf("http.%s: must be between 1ns and %s, got %s", d.key, maxTimeout, d.v))
+		}
+	}
+	if c.HTTP.MaxHeaderBytes < minHeaderBytes || c.HTTP.MaxHeaderBytes > maxHeaderBytes {
+		errs = append(errs, fmt.Errorf("http.max_header_bytes: must be between %d and %d, got %d", minHeaderBytes, maxHeaderBytes, c.HTTP.MaxHeaderBytes))
+	}
+
+	if c.Pipeline.Workers < 1 || c.Pipeline.Workers > maxWorkers {
+		errs = append(errs, fmt.Errorf("pipeline.workers: must be between 1 and %d, got %d", maxWorkers, c.Pipeline.Workers))
+	}
+	if c.Pipeline.QueueDepth < 1 || c.Pipeline.QueueDepth > maxQueueDepth {
+		errs = append(errs, fmt.Errorf("pipeline.queue_depth: must be between 1 and %d, got %d", maxQueueDepth, c.Pipeline.QueueDepth))
+	}
+
+	if n := len(c.Decode.Formats); n > maxDecodeFormats {
+		errs = append(errs, fmt.Errorf("decode.formats: at most %d formats, got %d", maxDecodeFormats, n))
+	} else if _, err := c.DecodeOptions(""); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Decode.MaxLineBytes < 1 || c.Decode.MaxLineBytes > maxLineBytes {
+		errs = append(errs, fmt.Errorf("decode.max_line_bytes: must be between 1 and %d, got %d", maxLineBytes, c.Decode.MaxLineBytes))
+	}
+	if c.Decode.MaxDecompressedBytes < 1 || c.Decode.MaxDecompressedBytes > maxDecompressed {
+		errs = append(errs, fmt.Errorf("decode.max_decompressed_bytes: must be between 1 and %d, got %d", int64(maxDecompressed), c.Decode.MaxDecompressedBytes))
+	}
+
+	add("sinks.dead_letter", c.Sinks.DeadLetter.Validate())
+	if c.Sinks.NDJSON.Enabled {
+		add("sinks.ndjson", c.Sinks.NDJSON.Validate())
+	}
+	if !c.anySinkEnabled() {
+		errs = append(errs, errors.New("sinks: at least one sink must be enabled"))
+	}
+	errs = append(errs, c.validateSources()...)
+	return errors.Join(errs...)
+}
+
+func (c Config) anySinkEnabled() bool {
+	return c.Sinks.NDJSON.Enabled
+}
+
+// validateSources checks the enabled sources and how they fit the server.
+func (c Config) validateSources() []error {
+	// TODO(ops): validate sources.firehose, sources.transform and
+	// sources.file, and their HTTP paths against each other and against
+	// reservedPathsNote, once those packages land.
+	return nil
+}
+
+// prefixed flattens err (joined errors become separate entries) and puts
+// "prefix." before each message. Component errors already start with their
+// key relative to the component.
+func prefixed(prefix string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, prefixed(prefix, e)...)
+		}
+		return out
+	}
+	var out []error
+	for line := range strings.Lines(err.Error()) {
+		out = append(out, fmt.Errorf("%s.%s", prefix, strings.TrimRight(line, "\n")))
+	}
+	return out
+}
