@@ -163,7 +163,8 @@ func (d *Decoder) failure(input string, line int, field, reason string) stream.F
 	return stream.Failure{Source: d.opts.Source, Input: input, Line: line, Field: field, Reason: reason}
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
+// isSpace tests c <= ' ' first: one compare rejects nearly every byte of a line.
+func isSpace(c byte) bool { return c <= ' ' && (c == ' ' || c == '\t' || c == '\r') }
 
 func isBlank(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -178,30 +179,12 @@ func isBlank(s string) bool {
 // separate tokens; surrounding whitespace and a final CR are ignored.
 func (d *Decoder) Line(line string, r *stream.Record) error {
 	*r = stream.Record{}
+	line = strings.TrimSuffix(line, "\r")
 	if len(line) > d.opts.MaxLineBytes {
 		return &Error{Reason: fmt.Sprintf("line of %d bytes exceeds MaxLineBytes (%d)", len(line), d.opts.MaxLineBytes)}
 	}
-	line = strings.TrimSuffix(line, "\r")
 
-	// Split into d.toks without allocating; n counts tokens even past the
-	// buffer so the error can say how many there were.
-	n := 0
-	for i := 0; i < len(line); {
-		for i < len(line) && isSpace(line[i]) {
-			i++
-		}
-		if i == len(line) {
-			break
-		}
-		start := i
-		for i < len(line) && !isSpace(line[i]) {
-			i++
-		}
-		if n < len(d.toks) {
-			d.toks[n] = line[start:i]
-		}
-		n++
-	}
+	n := d.split(line)
 	if n == 0 {
 		return &Error{Reason: "empty line"}
 	}
@@ -220,6 +203,29 @@ func (d *Decoder) Line(line string, r *stream.Record) error {
 	}
 	r.Raw = line
 	return decodeFields(f, d.toks[:n], r)
+}
+
+// split stores the tokens of line in d.toks without allocating and returns
+// how many there are, counting past the buffer so the error can say so.
+func (d *Decoder) split(line string) int {
+	n := 0
+	for i := 0; i < len(line); {
+		for i < len(line) && isSpace(line[i]) {
+			i++
+		}
+		if i == len(line) {
+			break
+		}
+		start := i
+		for i < len(line) && !isSpace(line[i]) {
+			i++
+		}
+		if n < len(d.toks) {
+			d.toks[n] = line[start:i]
+		}
+		n++
+	}
+	return n
 }
 
 func headerFormat(toks []string) *Format {
@@ -387,21 +393,22 @@ func parseUint(s string, max uint64) (uint64, string) {
 		return 0, "empty number"
 	}
 	var v uint64
+	overflow := false
 	for i := 0; i < len(s); i++ {
 		c := s[i] - '0'
 		if c > 9 {
 			return 0, strconv.Quote(s) + " is not an unsigned integer"
 		}
-		if v > (max-uint64(c))/10 {
-			// Finish checking the syntax so "99x" is reported as not a number.
-			for j := i + 1; j < len(s); j++ {
-				if s[j]-'0' > 9 {
-					return 0, strconv.Quote(s) + " is not an unsigned integer"
-				}
-			}
-			return 0, fmt.Sprintf("%q out of range 0-%d", s, max)
+		// Constant bounds: a division by max per digit costs more than the
+		// rest of the loop. After an overflow keep checking the syntax, so
+		// "99…9x" is reported as not a number.
+		if v > math.MaxUint64/10 || (v == math.MaxUint64/10 && c > math.MaxUint64%10) {
+			overflow = true
 		}
 		v = v*10 + uint64(c)
+	}
+	if overflow || v > max {
+		return 0, fmt.Sprintf("%q out of range 0-%d", s, max)
 	}
 	return v, ""
 }
