@@ -139,10 +139,11 @@ func (d *Decoder) jsonEnvelopes(data []byte, out *Output) {
 		if err == io.EOF {
 			return
 		}
-		value := string(bytes.TrimSpace(data[start:dec.InputOffset()]))
+		// The raw value is only needed for a failure; slicing is free.
+		value := bytes.TrimSpace(data[start:dec.InputOffset()])
 		if err != nil {
 			if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-				out.Failures = append(out.Failures, d.failure(value, lineNo, "", "bad JSON envelope: "+err.Error()))
+				out.Failures = append(out.Failures, d.failure(string(value), lineNo, "", "bad JSON envelope: "+err.Error()))
 				lineNo++
 				continue
 			}
@@ -159,12 +160,12 @@ func (d *Decoder) jsonEnvelopes(data []byte, out *Output) {
 		case env.MessageType == "CONTROL_MESSAGE":
 			out.Skipped++
 		case env.MessageType != "":
-			out.Failures = append(out.Failures, d.failure(value, lineNo, "", "unknown CloudWatch Logs messageType "+strconv.Quote(env.MessageType)))
+			out.Failures = append(out.Failures, d.failure(string(value), lineNo, "", "unknown CloudWatch Logs messageType "+strconv.Quote(env.MessageType)))
 			lineNo++
 		case env.Message != nil:
 			lineNo = d.lines(*env.Message, lineNo, stream.Origin{}, out)
 		default:
-			out.Failures = append(out.Failures, d.failure(value, lineNo, "", "JSON envelope has neither message nor messageType"))
+			out.Failures = append(out.Failures, d.failure(string(value), lineNo, "", "JSON envelope has neither message nor messageType"))
 			lineNo++
 		}
 	}
