@@ -1,7 +1,6 @@
 package ecs
 
 import (
-	"net/netip"
 	"strconv"
 
 	"github.com/flowhose/flowhose/stream"
@@ -9,12 +8,12 @@ import (
 
 // appendAWS appends the aws object: every raw flow-log field under
 // aws.vpcflow, and the CloudWatch Logs origin under aws.cloudwatch.
-func appendAWS(dst []byte, top *int, r *stream.Record) []byte {
+func appendAWS(dst []byte, top *int, r *stream.Record, at *addrTexts) []byte {
 	dst, mark := openObject(dst, top, "aws")
 	var n int
 	dst, vmark := openObject(dst, &n, "vpcflow")
 	var v int
-	dst = appendVPCFlow(dst, &v, r)
+	dst = appendVPCFlow(dst, &v, r, at)
 	dst = closeObject(dst, &n, vmark, v)
 
 	if o := r.Origin; o.LogGroup != "" {
@@ -43,7 +42,7 @@ const tcpFlagsArrayKey = "tcp_flags_array"
 // appendVPCFlow appends the members of aws.vpcflow: each present field
 // under its underscored key (numbers as JSON numbers, everything else as
 // strings), tcp_flags_array, and the unmodelled Extra fields.
-func appendVPCFlow(dst []byte, n *int, r *stream.Record) []byte {
+func appendVPCFlow(dst []byte, n *int, r *stream.Record, at *addrTexts) []byte {
 	for f := stream.Field(1); int(f) < stream.NumFields; f++ {
 		if !r.Has(f) {
 			continue
@@ -51,7 +50,7 @@ func appendVPCFlow(dst []byte, n *int, r *stream.Record) []byte {
 		mark := len(dst)
 		dst = member(dst, n, f.Info().Key)
 		var ok bool
-		if dst, ok = appendRawValue(dst, r, f); !ok {
+		if dst, ok = appendRawValue(dst, r, f, at); !ok {
 			*n--
 			dst = dst[:mark]
 		}
@@ -91,7 +90,7 @@ func appendVPCFlow(dst []byte, n *int, r *stream.Record) []byte {
 
 // appendRawValue appends the value of field f of r. It reports false for
 // an address field holding no valid address.
-func appendRawValue(dst []byte, r *stream.Record, f stream.Field) ([]byte, bool) {
+func appendRawValue(dst []byte, r *stream.Record, f stream.Field, at *addrTexts) ([]byte, bool) {
 	switch f {
 	case stream.FieldVersion:
 		return strconv.AppendInt(dst, int64(r.Version), 10), true
@@ -100,9 +99,9 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field) ([]byte, bool)
 	case stream.FieldInterfaceID:
 		return appendString(dst, r.InterfaceID), true
 	case stream.FieldSrcAddr:
-		return appendValidAddr(dst, r.SrcAddr)
+		return appendQuoted(dst, at, slotSrc)
 	case stream.FieldDstAddr:
-		return appendValidAddr(dst, r.DstAddr)
+		return appendQuoted(dst, at, slotDst)
 	case stream.FieldSrcPort:
 		return strconv.AppendUint(dst, uint64(r.SrcPort), 10), true
 	case stream.FieldDstPort:
@@ -132,9 +131,9 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field) ([]byte, bool)
 	case stream.FieldType:
 		return appendString(dst, r.Type), true
 	case stream.FieldPktSrcAddr:
-		return appendValidAddr(dst, r.PktSrcAddr)
+		return appendQuoted(dst, at, slotPktSrc)
 	case stream.FieldPktDstAddr:
-		return appendValidAddr(dst, r.PktDstAddr)
+		return appendQuoted(dst, at, slotPktDst)
 	case stream.FieldRegion:
 		return appendString(dst, r.Region), true
 	case stream.FieldAZID:
@@ -177,11 +176,9 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field) ([]byte, bool)
 	return dst, false
 }
 
-func appendValidAddr(dst []byte, a netip.Addr) ([]byte, bool) {
-	if !a.IsValid() {
-		return dst, false
-	}
-	return appendAddr(dst, a), true
+func appendQuoted(dst []byte, at *addrTexts, i addrSlot) ([]byte, bool) {
+	a, ok := at.quoted(i)
+	return append(dst, a...), ok
 }
 
 // extraKeyByte maps a byte of an unmodelled field name to a key byte:

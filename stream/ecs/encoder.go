@@ -6,6 +6,7 @@ package ecs
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/flowhose/flowhose/stream"
@@ -72,9 +73,11 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 	dst = appendString(dst, namespace)
 	dst = append(dst, '}')
 
+	var at addrTexts
+	at.init(r)
 	dst = e.appendEvent(dst, &top, r, dataset)
-	dst = appendEndpoints(dst, &top, r)
-	dst = appendNetwork(dst, &top, r)
+	dst = appendEndpoints(dst, &top, r, &at)
+	dst = appendNetwork(dst, &top, r, &at)
 	dst = appendCloud(dst, &top, r)
 	dst = appendOrchestrator(dst, &top, r)
 	if r.Has(stream.FieldECSContainerID) {
@@ -89,8 +92,8 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 		dst = appendString(dst, r.ECSServiceName)
 		dst = append(dst, '}')
 	}
-	dst = appendRelated(dst, &top, r)
-	dst = appendAWS(dst, &top, r)
+	dst = appendRelated(dst, &top, &at)
+	dst = appendAWS(dst, &top, r, &at)
 
 	dst = appendEnrichment(dst, r)
 	return append(dst, '}')
@@ -162,26 +165,64 @@ func (e *Encoder) appendEvent(dst []byte, top *int, r *stream.Record, dataset st
 // an int64 (about 292 years); longer spans are omitted, not wrapped.
 const maxDurationSeconds = (1<<63 - 1) / 1_000_000_000
 
-// appendAddr appends a as a JSON string.
+// appendAddr appends a as a JSON string. An IPv6 zone is dropped: flow
+// logs never carry one, Elasticsearch ip fields reject it, and its text is
+// arbitrary (it could hold a quote).
 func appendAddr(dst []byte, a netip.Addr) []byte {
 	dst = append(dst, '"')
-	dst = a.AppendTo(dst)
+	dst = a.WithZone("").AppendTo(dst)
 	return append(dst, '"')
 }
 
-// addr returns the address of field f when r carries a valid one.
-func addr(r *stream.Record, f stream.Field, a netip.Addr) (netip.Addr, bool) {
-	return a, r.Has(f) && a.IsValid()
+// addrSlot indexes the four address fields in addrTexts.
+type addrSlot uint8
+
+const (
+	slotSrc addrSlot = iota
+	slotDst
+	slotPktSrc
+	slotPktDst
+	numSlots
+)
+
+// addrTexts holds the quoted text of a record's addresses. Each address is
+// written up to five times per document, so it is formatted only once.
+type addrTexts struct {
+	addr [numSlots]netip.Addr
+	ok   [numSlots]bool
+	buf  [numSlots][48]byte // quoted IPv6 text is at most 41 bytes without zone
+	n    [numSlots]uint8
 }
 
-func appendEndpoints(dst []byte, top *int, r *stream.Record) []byte {
+func (t *addrTexts) init(r *stream.Record) {
+	t.set(slotSrc, r, stream.FieldSrcAddr, r.SrcAddr)
+	t.set(slotDst, r, stream.FieldDstAddr, r.DstAddr)
+	t.set(slotPktSrc, r, stream.FieldPktSrcAddr, r.PktSrcAddr)
+	t.set(slotPktDst, r, stream.FieldPktDstAddr, r.PktDstAddr)
+}
+
+func (t *addrTexts) set(i addrSlot, r *stream.Record, f stream.Field, a netip.Addr) {
+	if !r.Has(f) || !a.IsValid() {
+		return
+	}
+	a = a.WithZone("")
+	t.addr[i], t.ok[i] = a, true
+	t.n[i] = uint8(len(appendAddr(t.buf[i][:0], a)))
+}
+
+// quoted returns the quoted text of slot i, or false if r lacks it.
+func (t *addrTexts) quoted(i addrSlot) ([]byte, bool) {
+	return t.buf[i][:t.n[i]], t.ok[i]
+}
+
+func appendEndpoints(dst []byte, top *int, r *stream.Record, at *addrTexts) []byte {
 	dst, mark := openObject(dst, top, "source")
 	var n int
-	if a, ok := addr(r, stream.FieldSrcAddr, r.SrcAddr); ok {
+	if a, ok := at.quoted(slotSrc); ok {
 		dst = member(dst, &n, "address")
-		dst = appendAddr(dst, a)
+		dst = append(dst, a...)
 		dst = member(dst, &n, "ip")
-		dst = appendAddr(dst, a)
+		dst = append(dst, a...)
 	}
 	if r.Has(stream.FieldSrcPort) {
 		dst = member(dst, &n, "port")
@@ -199,11 +240,11 @@ func appendEndpoints(dst []byte, top *int, r *stream.Record) []byte {
 
 	dst, mark = openObject(dst, top, "destination")
 	n = 0
-	if a, ok := addr(r, stream.FieldDstAddr, r.DstAddr); ok {
+	if a, ok := at.quoted(slotDst); ok {
 		dst = member(dst, &n, "address")
-		dst = appendAddr(dst, a)
+		dst = append(dst, a...)
 		dst = member(dst, &n, "ip")
-		dst = appendAddr(dst, a)
+		dst = append(dst, a...)
 	}
 	if r.Has(stream.FieldDstPort) {
 		dst = member(dst, &n, "port")
@@ -219,7 +260,7 @@ var transports = [256]string{
 	47: "gre", 50: "esp", 58: "ipv6-icmp", 112: "vrrp", 132: "sctp",
 }
 
-func appendNetwork(dst []byte, top *int, r *stream.Record) []byte {
+func appendNetwork(dst []byte, top *int, r *stream.Record, at *addrTexts) []byte {
 	dst, mark := openObject(dst, top, "network")
 	var n int
 	if r.Has(stream.FieldProtocol) {
@@ -242,9 +283,9 @@ func appendNetwork(dst []byte, top *int, r *stream.Record) []byte {
 		dst = member(dst, &n, "packets")
 		dst = strconv.AppendUint(dst, r.Packets, 10)
 	}
-	a, ok := addr(r, stream.FieldSrcAddr, r.SrcAddr)
+	a, ok := at.addr[slotSrc], at.ok[slotSrc]
 	if !ok {
-		a, ok = addr(r, stream.FieldDstAddr, r.DstAddr)
+		a, ok = at.addr[slotDst], at.ok[slotDst]
 	}
 	if ok {
 		dst = member(dst, &n, "type")
@@ -341,35 +382,23 @@ func appendOrchestrator(dst []byte, top *int, r *stream.Record) []byte {
 }
 
 // appendRelated appends related.ip: every address field present, once.
-func appendRelated(dst []byte, top *int, r *stream.Record) []byte {
-	var seen [4]netip.Addr
+func appendRelated(dst []byte, top *int, at *addrTexts) []byte {
 	var k int
-	add := func(f stream.Field, a netip.Addr) {
-		if !r.Has(f) || !a.IsValid() {
-			return
+	for i := range numSlots {
+		if !at.ok[i] || slices.Contains(at.addr[:i], at.addr[i]) {
+			continue
 		}
-		for _, s := range seen[:k] {
-			if s == a {
-				return
-			}
-		}
-		seen[k] = a
-		k++
-	}
-	add(stream.FieldSrcAddr, r.SrcAddr)
-	add(stream.FieldDstAddr, r.DstAddr)
-	add(stream.FieldPktSrcAddr, r.PktSrcAddr)
-	add(stream.FieldPktDstAddr, r.PktDstAddr)
-	if k == 0 {
-		return dst
-	}
-	dst = member(dst, top, "related")
-	dst = append(dst, `{"ip":[`...)
-	for i, a := range seen[:k] {
-		if i > 0 {
+		if k == 0 {
+			dst = member(dst, top, "related")
+			dst = append(dst, `{"ip":[`...)
+		} else {
 			dst = append(dst, ',')
 		}
-		dst = appendAddr(dst, a)
+		k++
+		dst = append(dst, at.buf[i][:at.n[i]]...)
+	}
+	if k == 0 {
+		return dst
 	}
 	return append(dst, ']', '}')
 }

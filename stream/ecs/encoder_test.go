@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -369,6 +370,48 @@ func TestAppendZeroAlloc(t *testing.T) {
 		})
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per record, want 0", r.Raw[:20], allocs)
+		}
+	}
+}
+
+func TestCheckDuplicateKeys(t *testing.T) {
+	for doc, dup := range map[string]bool{
+		`{"a":1,"b":{"a":2},"c":[{"a":1},{"a":2}]}`: false,
+		`{"a":1,"a":2}`:                 true,
+		`{"a":{"x":[1,{"y":1}],"x":2}}`: true,
+		`{"a":"a","b":"a"}`:             false,
+	} {
+		if err := checkDuplicateKeys([]byte(doc)); (err != nil) != dup {
+			t.Errorf("checkDuplicateKeys(%s) = %v, want duplicate=%v", doc, err, dup)
+		}
+	}
+}
+
+// TestPlain8 compares the word test with a byte-by-byte definition.
+func TestPlain8(t *testing.T) {
+	plain := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			w := load64(string(b), 0)
+			if got := plain8(w); got != plain(byte(c)) {
+				t.Fatalf("plain8(%q) = %v", b, got)
+			}
+		}
+	}
+	// Mixed words, where borrows between bytes could matter.
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{0, 0x1f, 0x20, '!', '"', '#', '[', '\\', ']', 0x7f, 0x80, 0xc3, 0xff, 'a'}
+	for range 200000 {
+		var b [8]byte
+		want := true
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+			want = want && plain(b[i])
+		}
+		if got := plain8(load64(string(b[:]), 0)); got != want {
+			t.Fatalf("plain8(%q) = %v, want %v", b, got, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package ecs
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strings"
 
 	"github.com/flowhose/flowhose/stream"
 )
@@ -29,11 +30,16 @@ const IDLen = 22
 // fit a line the call does not allocate.
 func AppendID(dst []byte, r *stream.Record) []byte {
 	n := len(dst)
-	if r.Raw != "" {
+	switch {
+	case isCollapsed(r.Raw):
+		dst = append(dst, r.Raw...)
+	case r.Raw != "":
 		dst = appendCollapsed(dst, r.Raw)
-	} else {
+	default:
 		var k int
-		dst = appendVPCFlow(dst, &k, r)
+		var at addrTexts
+		at.init(r)
+		dst = appendVPCFlow(dst, &k, r, &at)
 	}
 	sum := sha256.Sum256(dst[n:])
 	return base64.RawURLEncoding.AppendEncode(dst[:n], sum[:16])
@@ -41,6 +47,15 @@ func AppendID(dst []byte, r *stream.Record) []byte {
 
 // isSpace reports whether c separates flow-log fields.
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// isCollapsed reports whether s is non-empty and already in the form
+// appendCollapsed produces, as nearly every flow-log line is. It uses
+// the vectorised byte searches, several times faster than a byte loop.
+func isCollapsed(s string) bool {
+	return s != "" && !isSpace(s[0]) && !isSpace(s[len(s)-1]) &&
+		strings.IndexByte(s, '\t') < 0 && strings.IndexByte(s, '\r') < 0 &&
+		strings.IndexByte(s, '\n') < 0 && !strings.Contains(s, "  ")
+}
 
 // appendCollapsed appends s trimmed, with whitespace runs as single spaces.
 func appendCollapsed(dst []byte, s string) []byte {

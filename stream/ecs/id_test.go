@@ -69,3 +69,12 @@ func TestAppendCollapsed(t *testing.T) {
 		}
 	}
 }
+
+func TestIsCollapsed(t *testing.T) {
+	for _, s := range []string{"", " ", "a ", " a", "a  b", "a\tb", "a\rb", "a\nb", "a b c", "abc", lineV5In, lineNoData, " " + lineV2Accept} {
+		want := s != "" && string(appendCollapsed(nil, s)) == s
+		if got := isCollapsed(s); got != want {
+			t.Errorf("isCollapsed(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

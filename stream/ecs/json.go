@@ -14,6 +14,13 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip eight plain ASCII bytes at a time: most values need no escaping.
+		for i+8 <= len(s) && plain8(load64(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -49,6 +56,27 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// load64 reads s[i:i+8] as a little-endian word.
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// plain8 reports whether the eight bytes of w are all ASCII that JSON
+// strings carry verbatim: none is below 0x20, a quote, a backslash or
+// 0x80 and above. The tests are the classic "has byte less than n" and
+// "has zero byte" bit tricks, exact when used as yes/no answers.
+func plain8(w uint64) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	ctl := (w - lsb*0x20) & ^w
+	q := w ^ lsb*'"'
+	q = (q - lsb) & ^q
+	bs := w ^ lsb*'\\'
+	bs = (bs - lsb) & ^bs
+	return (ctl|q|bs|w)&msb == 0
 }
 
 // appendLowerString appends s as a JSON string with ASCII letters lowered.
