@@ -414,9 +414,45 @@ func parseUint(s string, max uint64) (uint64, string) {
 }
 
 func parseAddr(s string) (netip.Addr, string) {
+	if a, ok := parseIPv4(s); ok {
+		return a, ""
+	}
+	// IPv6, zones and every error case go through the standard parser.
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}, strconv.Quote(s) + " is not an IP address"
 	}
 	return a, ""
+}
+
+// parseIPv4 is a fast path for dotted-quad IPv4, the bulk of flow logs: it
+// accepts a subset of what netip.ParseAddr accepts (no leading zeros) and
+// reports false for anything else.
+func parseIPv4(s string) (netip.Addr, bool) {
+	var ip [4]byte
+	field, val, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '.' {
+			if digits == 0 || field == 3 {
+				return netip.Addr{}, false
+			}
+			ip[field] = byte(val)
+			field, val, digits = field+1, 0, 0
+			continue
+		}
+		if c < '0' || c > '9' || (digits == 1 && val == 0) {
+			return netip.Addr{}, false
+		}
+		val = val*10 + int(c-'0')
+		digits++
+		if val > 255 {
+			return netip.Addr{}, false
+		}
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	ip[3] = byte(val)
+	return netip.AddrFrom4(ip), true
 }

@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/json"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -154,4 +155,23 @@ func newDecoderOpts(t *testing.T, opts Options) *Decoder {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// FuzzParseAddr cross-checks the IPv4 fast path against netip.ParseAddr:
+// whatever it accepts, netip must accept as the same address.
+func FuzzParseAddr(f *testing.F) {
+	for _, s := range []string{"10.0.0.1", "255.255.255.255", "0.0.0.0", "01.2.3.4", "1.2.3.256", "1.2.3", "1.2.3.4.5",
+		"1..2.3", "1.2.3.4.", "::1", "::ffff:1.2.3.4", "1.2.3.-4", "1.2.3.04", "a.b.c.d", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := netip.ParseAddr(s)
+		got, ok := parseIPv4(s)
+		if ok && (err != nil || got != want) {
+			t.Fatalf("parseIPv4(%q) = %v, netip says %v, %v", s, got, want, err)
+		}
+		if !ok && err == nil && want.Is4() {
+			t.Fatalf("parseIPv4(%q) rejected a valid IPv4 address", s)
+		}
+	})
 }
