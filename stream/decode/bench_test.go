@@ -47,3 +47,19 @@ func BenchmarkPayloadCWLGzip(b *testing.B) {
 	d := newDecoder(b)
 	benchDecode(b, benchLines, func(out *Output) { d.Payload(data, out) })
 }
+
+// BenchmarkPayloadMessage decodes one {"message":…} payload per record, as
+// Firehose direct delivery sends them.
+func BenchmarkPayloadMessage(b *testing.B) {
+	lines := strings.Split(strings.TrimSuffix(sampleText(benchLines, (*flowGen).v2), "\n"), "\n")
+	payloads := make([][]byte, len(lines))
+	for i, l := range lines {
+		payloads[i] = []byte(`{"message":"` + l + `"}`)
+	}
+	d := newDecoder(b)
+	benchDecode(b, benchLines, func(out *Output) {
+		for _, p := range payloads {
+			d.Payload(p, out)
+		}
+	})
+}

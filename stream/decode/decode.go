@@ -103,6 +103,8 @@ type Error struct {
 	Reason string
 }
 
+// Error formats the error as `line 3: field dstport: "70000" out of range
+// 0-65535`, leaving out the parts that are unknown.
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.Line > 0 {
@@ -176,7 +178,10 @@ func isBlank(s string) bool {
 }
 
 // Line decodes one line into r, overwriting it. Runs of spaces and tabs
-// separate tokens; surrounding whitespace and a final CR are ignored.
+// separate tokens; surrounding whitespace and a final CR are ignored. It
+// returns a *Error for a malformed line (r is then partly filled and must
+// not be used) and ErrHeader for a header line, whose format the decoder
+// adopts for the lines after it.
 func (d *Decoder) Line(line string, r *stream.Record) error {
 	*r = stream.Record{}
 	line = strings.TrimSuffix(line, "\r")

@@ -35,7 +35,9 @@ func (d *Decoder) Payload(data []byte, out *Output) {
 		data = plain.Bytes()
 	}
 	if isJSON(data) {
-		d.jsonEnvelopes(data, out)
+		if !d.messageWrappers(data, out) {
+			d.jsonEnvelopes(data, out)
+		}
 		return
 	}
 	d.lines(string(data), 1, stream.Origin{}, out)
@@ -110,6 +112,61 @@ func (d *Decoder) lines(s string, lineNo int, origin stream.Origin, out *Output)
 		lineNo++
 	}
 	return lineNo
+}
+
+const wrapperPrefix = `{"message":"`
+
+// messageWrappers decodes payloads that are nothing but compact
+// {"message":"<line>"} objects, the shape Firehose direct delivery sends
+// once per flow, with one string copy instead of a JSON decoder per record.
+// It reports false, having done nothing, for anything else (escapes,
+// whitespace inside the object, other keys), which the general path handles.
+func (d *Decoder) messageWrappers(data []byte, out *Output) bool {
+	for rest := data; ; {
+		rest = bytes.TrimLeft(rest, " \t\r\n")
+		if len(rest) == 0 {
+			break
+		}
+		msg, next, ok := cutWrapper(rest)
+		if !ok || len(msg) == 0 {
+			return false
+		}
+		rest = next
+	}
+	s := string(data)
+	lineNo := 1
+	for {
+		s = strings.TrimLeft(s, " \t\r\n")
+		if s == "" {
+			return true
+		}
+		msg, next, _ := cutWrapper(s)
+		d.appendLine(msg, lineNo, stream.Origin{}, out)
+		lineNo++
+		s = next
+	}
+}
+
+// cutWrapper splits one {"message":"..."} object off the front of b. The
+// message may hold only printable ASCII other than '"' and '\\', so it
+// needs no unescaping and is valid UTF-8.
+func cutWrapper[T string | []byte](b T) (msg, rest T, ok bool) {
+	if len(b) < len(wrapperPrefix)+2 || string(b[:len(wrapperPrefix)]) != wrapperPrefix {
+		return msg, rest, false
+	}
+	b = b[len(wrapperPrefix):]
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			if i+1 < len(b) && b[i+1] == '}' {
+				return b[:i], b[i+2:], true
+			}
+			return msg, rest, false
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return msg, rest, false
+		}
+	}
+	return msg, rest, false
 }
 
 // jsonEnvelope is either a {"message": line} wrapper or a CloudWatch Logs

@@ -92,6 +92,11 @@ func TestPayload(t *testing.T) {
 			records: []rec{{raw: lineA}, {raw: lineB}},
 		},
 		{
+			name:    "wrapper with escapes and spaces takes the JSON decoder",
+			data:    []byte(`{ "message" : "` + strings.Replace(lineA, "2", `\u0032`, 1) + `"}{"message":"` + lineB + `"}`),
+			records: []rec{{raw: lineA}, {raw: lineB}},
+		},
+		{
 			name:    "wrapper with a bad line",
 			data:    []byte(`{"message":"` + lineA + `"}` + "\n" + `{"message":"2 x"}` + "\n" + `{"message":"` + lineB + `"}`),
 			records: []rec{{raw: lineA}, {raw: lineB}},

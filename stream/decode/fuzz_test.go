@@ -123,6 +123,7 @@ func FuzzPayload(f *testing.F) {
 	f.Add(readTestdata(f, "cloudwatch-logs-event.json"))
 	f.Add([]byte(`{"messageType":"DATA_MESSAGE","logEvents":[{"message":5}]}{"message":`))
 	f.Add([]byte{0x1f, 0x8b, 0x08, 0x00})
+	f.Add([]byte(`{"message":"2 1 eni-1 - - - - - - - 5 6 - NODATA"} {"message":"\u0032 x"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := newDecoderOpts(t, Options{MaxDecompressedBytes: 1 << 20, Source: "fuzz"})
 		var out Output
@@ -135,6 +136,14 @@ func FuzzPayload(f *testing.F) {
 		for i := range out.Records {
 			if r := &out.Records[i]; r.Raw == "" || strings.ContainsAny(r.Raw, "\n") {
 				t.Fatalf("record %d has Raw %q", i, r.Raw)
+			}
+		}
+		// The wrapper fast path must agree with the general JSON decoder.
+		if isJSON(data) {
+			var want Output
+			newDecoderOpts(t, Options{MaxDecompressedBytes: 1 << 20, Source: "fuzz"}).jsonEnvelopes(data, &want)
+			if !reflect.DeepEqual(out, want) {
+				t.Fatalf("fast path and JSON decoder disagree:\n%+v\n%+v", out, want)
 			}
 		}
 		// Plain text must decode exactly as Text decodes it.
