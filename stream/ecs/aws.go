@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"math/bits"
 	"strconv"
 
 	"github.com/flowhose/flowhose/stream"
@@ -43,9 +44,12 @@ const tcpFlagsArrayKey = "tcp_flags_array"
 // under its underscored key (numbers as JSON numbers, everything else as
 // strings), tcp_flags_array, and the unmodelled Extra fields.
 func appendVPCFlow(dst []byte, n *int, r *stream.Record, at *addrTexts) []byte {
-	for f := stream.Field(1); int(f) < stream.NumFields; f++ {
-		if !r.Has(f) {
-			continue
+	// Visit only the fields present, in field order; bits beyond the
+	// modelled fields mean nothing.
+	for m := uint64(r.Present) &^ 1; m != 0; m &= m - 1 {
+		f := stream.Field(bits.TrailingZeros64(m))
+		if int(f) >= stream.NumFields {
+			break
 		}
 		mark := len(dst)
 		dst = member(dst, n, f.Info().Key)

@@ -42,18 +42,17 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 	dst = append(dst, '{')
 	var top int
 
-	ts, hasTS := r.End, r.Has(stream.FieldEnd)
-	if !hasTS {
-		ts, hasTS = r.Start, r.Has(stream.FieldStart)
+	// Times are formatted once: the end time is written twice.
+	var startBuf, endBuf [timeLen]byte
+	start := quotedTime(&startBuf, r, stream.FieldStart, r.Start)
+	end := quotedTime(&endBuf, r, stream.FieldEnd, r.End)
+	ts := end
+	if ts == nil {
+		ts = start
 	}
-	if hasTS {
-		mark := len(dst)
+	if ts != nil {
 		dst = member(dst, &top, "@timestamp")
-		var ok bool
-		if dst, ok = appendTime(dst, ts); !ok {
-			top--
-			dst = dst[:mark]
-		}
+		dst = append(dst, ts...)
 	}
 
 	dst = member(dst, &top, "ecs")
@@ -75,7 +74,7 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 
 	var at addrTexts
 	at.init(r)
-	dst = e.appendEvent(dst, &top, r, dataset)
+	dst = e.appendEvent(dst, &top, r, dataset, start, end)
 	dst = appendEndpoints(dst, &top, r, &at)
 	dst = appendNetwork(dst, &top, r, &at)
 	dst = appendCloud(dst, &top, r)
@@ -99,7 +98,22 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 	return append(dst, '}')
 }
 
-func (e *Encoder) appendEvent(dst []byte, top *int, r *stream.Record, dataset string) []byte {
+// quotedTime formats field f (Unix seconds) into buf and returns the
+// quoted text, or nil when r lacks f or the time is out of range.
+func quotedTime(buf *[timeLen]byte, r *stream.Record, f stream.Field, sec int64) []byte {
+	if !r.Has(f) {
+		return nil
+	}
+	b, ok := appendTime(buf[:0], sec)
+	if !ok {
+		return nil
+	}
+	return b
+}
+
+// appendEvent appends the event object; start and end are quoted times
+// or nil.
+func (e *Encoder) appendEvent(dst []byte, top *int, r *stream.Record, dataset string, start, end []byte) []byte {
 	dst = member(dst, top, "event")
 	dst = append(dst, `{"kind":"event","category":["network"],"type":["connection"`...)
 	action := r.Has(stream.FieldAction)
@@ -130,25 +144,16 @@ func (e *Encoder) appendEvent(dst []byte, top *int, r *stream.Record, dataset st
 		dst = member(dst, &n, "reason")
 		dst = appendString(dst, r.RejectReason)
 	}
-	startOK, endOK := false, false
-	if r.Has(stream.FieldStart) {
-		mark := len(dst)
+	if start != nil {
 		dst = member(dst, &n, "start")
-		if dst, startOK = appendTime(dst, r.Start); !startOK {
-			n--
-			dst = dst[:mark]
-		}
+		dst = append(dst, start...)
 	}
-	if r.Has(stream.FieldEnd) {
-		mark := len(dst)
+	if end != nil {
 		dst = member(dst, &n, "end")
-		if dst, endOK = appendTime(dst, r.End); !endOK {
-			n--
-			dst = dst[:mark]
-		}
+		dst = append(dst, end...)
 	}
 	// Spans beyond maxDurationSeconds would overflow in nanoseconds.
-	if startOK && endOK && r.End >= r.Start && r.End-r.Start <= maxDurationSeconds {
+	if start != nil && end != nil && r.End >= r.Start && r.End-r.Start <= maxDurationSeconds {
 		dst = member(dst, &n, "duration")
 		dst = strconv.AppendInt(dst, (r.End-r.Start)*1e9, 10)
 	}

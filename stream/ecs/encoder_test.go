@@ -278,43 +278,45 @@ func TestAppendOptions(t *testing.T) {
 // the document: escapes, invalid UTF-8, invalid addresses, odd times.
 func TestAppendHostile(t *testing.T) {
 	r := &stream.Record{
-		Raw:       "bad \"line\"\\ \x00\x1f\xff\xfe end\n",
-		AccountID: "a\"b\\c\n\t\x01",
-		Action:    "ACCEPT\xff",
-		SrcAddr:   netip.Addr{}, // present but invalid: must be skipped
-		DstAddr:   netip.MustParseAddr("::ffff:10.0.0.1"),
-		Start:     -1 << 63,
-		End:       1 << 62,
-		Extra:     []stream.ExtraField{{Name: "we\"ird\xff", Value: "v\x00"}, {Name: "", Value: "e"}, {Name: "-", Value: "dup"}},
+		Raw:        "bad \"line\"\\ \x00\x1f\xff\xfe end\n",
+		AccountID:  "a\"b\\c\n\t\x01",
+		Action:     "ACCEPT\xff",
+		SrcAddr:    netip.Addr{}, // present but invalid: must be skipped
+		DstAddr:    netip.MustParseAddr("::ffff:10.0.0.1"),
+		PktSrcAddr: netip.MustParseAddr(`fe80::1%"x\y`), // zones may hold anything
+		Start:      -1 << 63,
+		End:        1 << 62,
+		Extra:      []stream.ExtraField{{Name: "we\"ird\xff", Value: "v\x00"}, {Name: "", Value: "e"}, {Name: "-", Value: "dup"}},
 	}
-	for _, f := range []stream.Field{stream.FieldAccountID, stream.FieldAction, stream.FieldSrcAddr, stream.FieldDstAddr, stream.FieldStart, stream.FieldEnd} {
+	for _, f := range []stream.Field{stream.FieldAccountID, stream.FieldAction, stream.FieldSrcAddr, stream.FieldDstAddr, stream.FieldPktSrcAddr, stream.FieldStart, stream.FieldEnd} {
 		r.Present.Add(f)
 	}
 	doc := decodeDoc(t, &Encoder{Original: true}, r)
 	want := map[string]any{
-		"event.original":         "bad \"line\"\\ \x00\x1f\uFFFD\uFFFD end\n",
-		"cloud.account.id":       "a\"b\\c\n\t\x01",
-		"event.action":           "accept\uFFFD",
-		"aws.vpcflow.we_ird_":    "v\x00",
-		"aws.vpcflow._":          "e",
-		"network.type":           "ipv4",
-		"destination.ip":         "::ffff:10.0.0.1",
-		"aws.vpcflow.start":      float64(-1 << 63),
-		"aws.vpcflow.dstaddr":    "::ffff:10.0.0.1",
-		"aws.vpcflow.account_id": "a\"b\\c\n\t\x01",
-		"event.type":             strs("connection"),
-		"related.ip":             strs("::ffff:10.0.0.1"),
-		"destination.address":    "::ffff:10.0.0.1",
-		"aws.vpcflow.action":     "ACCEPT\uFFFD",
-		"aws.vpcflow.end":        float64(1 << 62),
-		"data_stream.namespace":  "default",
-		"ecs.version":            "8.11.0",
-		"cloud.provider":         "aws",
-		"event.kind":             "event",
-		"event.dataset":          "aws.vpcflow",
-		"data_stream.dataset":    "aws.vpcflow",
-		"data_stream.type":       "logs",
-		"event.category":         strs("network"),
+		"event.original":          "bad \"line\"\\ \x00\x1f\uFFFD\uFFFD end\n",
+		"cloud.account.id":        "a\"b\\c\n\t\x01",
+		"event.action":            "accept\uFFFD",
+		"aws.vpcflow.we_ird_":     "v\x00",
+		"aws.vpcflow._":           "e",
+		"network.type":            "ipv4",
+		"destination.ip":          "::ffff:10.0.0.1",
+		"aws.vpcflow.start":       float64(-1 << 63),
+		"aws.vpcflow.dstaddr":     "::ffff:10.0.0.1",
+		"aws.vpcflow.account_id":  "a\"b\\c\n\t\x01",
+		"event.type":              strs("connection"),
+		"related.ip":              strs("::ffff:10.0.0.1", "fe80::1"),
+		"aws.vpcflow.pkt_srcaddr": "fe80::1",
+		"destination.address":     "::ffff:10.0.0.1",
+		"aws.vpcflow.action":      "ACCEPT\uFFFD",
+		"aws.vpcflow.end":         float64(1 << 62),
+		"data_stream.namespace":   "default",
+		"ecs.version":             "8.11.0",
+		"cloud.provider":          "aws",
+		"event.kind":              "event",
+		"event.dataset":           "aws.vpcflow",
+		"data_stream.dataset":     "aws.vpcflow",
+		"data_stream.type":        "logs",
+		"event.category":          strs("network"),
 	}
 	for k, v := range want {
 		if got, _ := lookup(doc, k); !reflect.DeepEqual(got, v) {

@@ -18,6 +18,9 @@ func FuzzAppend(f *testing.F) {
 	f.Add("a\"b\\\x00", "\x01", "\"", "a.b-c", "\xc3", uint64(1), int64(-62135596801), int64(0), uint16(63), []byte("0123456789abcdef"), "\u2028")
 	f.Fuzz(func(t *testing.T, raw, action, dir, xname, xval string, mask uint64, start, end int64, flags uint16, ip []byte, s string) {
 		src, _ := netip.AddrFromSlice(ip)
+		if src.Is6() && xname != "" {
+			src = src.WithZone(xname)
+		}
 		r := &stream.Record{
 			Raw: raw, Present: stream.FieldSet(mask),
 			Version: int(start), AccountID: s, InterfaceID: raw, SrcAddr: src, DstAddr: src.Prev(),

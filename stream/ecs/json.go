@@ -131,6 +131,9 @@ const (
 	maxUnix = 253402300799
 )
 
+// timeLen is the length of a quoted timestamp written by appendTime.
+const timeLen = len(`"2006-01-02T15:04:05Z"`)
+
 // appendTime appends sec (Unix seconds) as a quoted RFC 3339 UTC timestamp
 // with second precision, e.g. "2014-12-14T04:07:50Z". It reports false and
 // appends nothing when sec is outside years 1 to 9999.
