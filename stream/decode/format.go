@@ -3,6 +3,7 @@ package decode
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/flowhose/flowhose/stream"
@@ -145,18 +146,20 @@ func plausibleName(s string) bool {
 // models or at least half the tokens modelled fields. The last rule keeps
 // data lines of all-lowercase values (an ECS service called "web") out.
 func isHeader(toks []string) bool {
-	known := 0
-	for i, t := range toks {
+	// Shape first: it is cheap and rejects data lines at their first value,
+	// before any name lookup.
+	for _, t := range toks {
 		if !plausibleName(t) {
 			return false
 		}
+	}
+	known := 0
+	for i, t := range toks {
 		if stream.LookupField(t) != stream.FieldUnknown {
 			known++
 		}
-		for _, u := range toks[:i] {
-			if u == t {
-				return false
-			}
+		if slices.Contains(toks[:i], t) {
+			return false
 		}
 	}
 	if known == 0 {
