@@ -1,0 +1,72 @@
+package firehose
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config configures the Firehose HTTP-endpoint destination
+// (root key sources.firehose).
+type Config struct {
+	// Path is where the server mounts the handler.
+	Path string `yaml:"path"`
+	// AccessKeys are the accepted X-Amz-Firehose-Access-Key values. Empty
+	// turns authentication off.
+	AccessKeys []string `yaml:"access_keys"`
+	// MaxBodyBytes bounds the request body as received (compressed or not).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxDecompressedBytes bounds the JSON body after gunzip.
+	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
+	// BatchSize is the most records per batch handed to the pipeline.
+	BatchSize int `yaml:"batch_size"`
+	// AckTimeout bounds queueing plus delivery of one request; Firehose
+	// gives up after 3 minutes.
+	AckTimeout time.Duration `yaml:"ack_timeout"`
+}
+
+// Limits enforced by Validate.
+const (
+	maxBodyLimit    = 1 << 30 // 1 GiB
+	maxBatchSize    = 100_000
+	maxAccessKeyLen = 4096 // Firehose's own limit on the key
+	maxAckTimeout   = 10 * time.Minute
+)
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Path:                 "/firehose",
+		MaxBodyBytes:         64 << 20,
+		MaxDecompressedBytes: 256 << 20,
+		BatchSize:            500,
+		AckTimeout:           170 * time.Second,
+	}
+}
+
+// Validate reports every bad key.
+func (c Config) Validate() error {
+	var errs []error
+	if !strings.HasPrefix(c.Path, "/") {
+		errs = append(errs, fmt.Errorf("path: must start with /, got %q", c.Path))
+	}
+	for i, k := range c.AccessKeys {
+		if k == "" || len(k) > maxAccessKeyLen {
+			errs = append(errs, fmt.Errorf("access_keys[%d]: must be 1 to %d bytes, got %d", i, maxAccessKeyLen, len(k)))
+		}
+	}
+	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > maxBodyLimit {
+		errs = append(errs, fmt.Errorf("max_body_bytes: must be between 1 and %d, got %d", maxBodyLimit, c.MaxBodyBytes))
+	}
+	if c.MaxDecompressedBytes < 1 || c.MaxDecompressedBytes > 4*maxBodyLimit {
+		errs = append(errs, fmt.Errorf("max_decompressed_bytes: must be between 1 and %d, got %d", 4*maxBodyLimit, c.MaxDecompressedBytes))
+	}
+	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
+		errs = append(errs, fmt.Errorf("batch_size: must be between 1 and %d, got %d", maxBatchSize, c.BatchSize))
+	}
+	if c.AckTimeout <= 0 || c.AckTimeout > maxAckTimeout {
+		errs = append(errs, fmt.Errorf("ack_timeout: must be between 1ns and %s, got %s", maxAckTimeout, c.AckTimeout))
+	}
+	return errors.Join(errs...)
+}
