@@ -1,0 +1,282 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+// filterPath trims bulk responses to what the sink reads.
+var filterPath = []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason"}
+
+// worker holds one sender's reusable buffers.
+type worker struct {
+	s       *Sink
+	resp    bytes.Buffer
+	retry   []item
+	settled []item
+	dead    []item
+	fails   []stream.Failure
+	body    []byte
+}
+
+// requestError is a bulk request that failed as a whole.
+type requestError struct {
+	status int // 0 when no response arrived
+	err    error
+}
+
+func (e *requestError) Error() string { return e.err.Error() }
+func (e *requestError) Unwrap() error { return e.err }
+
+// retryable reports whether sending the same request again may succeed.
+// 400 and 413 describe the request itself; everything else (no answer,
+// 429, 5xx, auth and routing trouble an operator can fix) is retried.
+func (e *requestError) retryable() bool { return e.status != 400 && e.status != 413 }
+
+// itemResult is one entry of a bulk response's items.
+type itemResult struct {
+	Status int `json:"status"`
+	Error  struct {
+		Type   string `json:"type"`
+		Reason string `json:"reason"`
+	} `json:"error"`
+}
+
+func (s *Sink) work() {
+	defer s.workers.Done()
+	w := &worker{s: s}
+	for req := range s.reqs {
+		w.send(req)
+		s.m.inFlightBytes.Sub(float64(len(req.buf)))
+		s.release(req)
+	}
+}
+
+// send delivers every item of req, retrying 429s, 5xx and failed requests
+// with backoff until retry_for, and settles each item exactly once.
+func (w *worker) send(req *request) {
+	s := w.s
+	items, body := req.items, req.buf
+	begin := time.Now()
+	for attempt := 0; ; attempt++ {
+		results, err := w.post(body, len(items))
+		w.retry = w.retry[:0]
+		var cause error
+		switch {
+		case err != nil:
+			var re *requestError
+			if errors.As(err, &re) && !re.retryable() {
+				s.log.Error("bulk request refused", "docs", len(items), "err", err)
+				s.m.failed.Add(float64(len(items)))
+				s.settle(items, fmt.Errorf("elasticsearch: bulk request refused: %w", err))
+				return
+			}
+			w.retry = append(w.retry, items...)
+			cause = err
+		case results == nil:
+			s.m.indexed.Add(float64(len(items)))
+			s.settle(items, nil)
+		default:
+			cause = w.classify(items, results)
+		}
+		if len(w.retry) == 0 {
+			return
+		}
+
+		delay := backoff(s.cfg.RetryInitial, s.cfg.RetryMax, attempt)
+		if s.cfg.RetryFor > 0 && time.Since(begin)+delay > s.cfg.RetryFor {
+			w.giveUp(attempt, cause)
+			return
+		}
+		s.log.Warn("retrying documents", "docs", len(w.retry), "attempt", attempt+1, "delay", delay, "err", cause)
+		s.m.retried.Add(float64(len(w.retry)))
+		if !sleep(s.ctx, delay) {
+			w.giveUp(attempt, fmt.Errorf("sink closing: %w", cause))
+			return
+		}
+		// Resend only the failed documents, copied out of the original body.
+		w.body = w.body[:0]
+		for i := range w.retry {
+			it := &w.retry[i]
+			off := len(w.body)
+			w.body = append(w.body, body[it.off:it.end]...)
+			it.off, it.end = off, len(w.body)
+		}
+		// items aliases w.retry now; the next round rebuilds w.retry into
+		// a separate slice so the two never overlap.
+		items = append(items[:0:0], w.retry...)
+		body = w.body
+	}
+}
+
+// giveUp fails the documents in w.retry so their batches are redelivered.
+func (w *worker) giveUp(attempt int, cause error) {
+	s := w.s
+	s.log.Error("giving up on documents", "docs", len(w.retry), "attempts", attempt+1, "err", cause)
+	s.m.failed.Add(float64(len(w.retry)))
+	s.settle(w.retry, fmt.Errorf("elasticsearch: %d documents not indexed after %d attempts: %w",
+		len(w.retry), attempt+1, cause))
+}
+
+// classify sorts the items of a bulk response with errors: created and
+// already-existing documents are settled, 429 and 5xx go to w.retry,
+// anything else is dead-lettered. It returns the last retry reason.
+func (w *worker) classify(items []item, results []itemResult) error {
+	s := w.s
+	w.settled, w.dead, w.fails = w.settled[:0], w.dead[:0], w.fails[:0]
+	var cause error
+	var indexed, dups int
+	for i, r := range results {
+		it := items[i]
+		switch {
+		case r.Status >= 200 && r.Status < 300:
+			indexed++
+			w.settled = append(w.settled, it)
+		case r.Status == 409:
+			// create on an existing _id: this record was delivered before.
+			dups++
+			w.settled = append(w.settled, it)
+		case r.Status == 429 || r.Status >= 500:
+			w.retry = append(w.retry, it)
+			cause = fmt.Errorf("item status %d %s: %s", r.Status, r.Error.Type, r.Error.Reason)
+		default:
+			w.dead = append(w.dead, it)
+			w.fails = append(w.fails, stream.Failure{
+				Source: "elasticsearch",
+				Input:  it.rec.Raw,
+				Reason: fmt.Sprintf("elasticsearch refused the document: status %d %s: %s", r.Status, r.Error.Type, r.Error.Reason),
+			})
+		}
+	}
+	s.m.indexed.Add(float64(indexed))
+	s.m.duplicates.Add(float64(dups))
+	s.settle(w.settled, nil)
+	if len(w.dead) > 0 {
+		if err := s.dl.WriteFailures(s.ctx, w.fails); err != nil {
+			s.log.Error("dead-letter write failed", "docs", len(w.dead), "err", err)
+			s.m.failed.Add(float64(len(w.dead)))
+			s.settle(w.dead, fmt.Errorf("elasticsearch: dead-letter refused documents: %w", err))
+		} else {
+			s.m.deadLettered.Add(float64(len(w.dead)))
+			s.settle(w.dead, nil)
+		}
+	}
+	return cause
+}
+
+// post sends one bulk request. It returns nil results when every item
+// succeeded, the per-item results otherwise, or an error when the request
+// failed as a whole.
+func (w *worker) post(body []byte, n int) ([]itemResult, error) {
+	s := w.s
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	req := esapi.BulkRequest{Body: bytes.NewReader(body), FilterPath: filterPath}
+	if s.cfg.Target == TargetDataStream {
+		req.Index = s.cfg.dataStream()
+	}
+	start := time.Now()
+	res, err := req.Do(ctx, s.client)
+	if err != nil {
+		s.m.requests.WithLabelValues("error").Inc()
+		return nil, &requestError{err: fmt.Errorf("bulk request: %w", err)}
+	}
+	defer res.Body.Close()
+	w.resp.Reset()
+	_, err = w.resp.ReadFrom(res.Body)
+	s.m.bulkSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.m.requests.WithLabelValues("error").Inc()
+		return nil, &requestError{err: fmt.Errorf("bulk response: %w", err)}
+	}
+	if res.IsError() {
+		s.m.requests.WithLabelValues("error").Inc()
+		return nil, &requestError{status: res.StatusCode,
+			err: fmt.Errorf("bulk request: %s: %s", res.Status(), truncate(w.resp.Bytes(), 512))}
+	}
+	results, err := parseBulk(w.resp.Bytes(), n)
+	if err != nil {
+		s.m.requests.WithLabelValues("error").Inc()
+		return nil, &requestError{err: err}
+	}
+	if results == nil {
+		s.m.requests.WithLabelValues("ok").Inc()
+	} else {
+		s.m.requests.WithLabelValues("item_errors").Inc()
+	}
+	return results, nil
+}
+
+// parseBulk reads a bulk response for n items: nil when "errors" is
+// false, else one result per item in request order.
+func parseBulk(body []byte, n int) ([]itemResult, error) {
+	var top struct {
+		Errors bool            `json:"errors"`
+		Items  json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, fmt.Errorf("bulk response: %w", err)
+	}
+	if !top.Errors {
+		return nil, nil
+	}
+	var items []map[string]itemResult
+	if err := json.Unmarshal(top.Items, &items); err != nil {
+		return nil, fmt.Errorf("bulk response items: %w", err)
+	}
+	if len(items) != n {
+		return nil, fmt.Errorf("bulk response: %d items for %d documents", len(items), n)
+	}
+	results := make([]itemResult, n)
+	for i, m := range items {
+		if len(m) != 1 {
+			return nil, fmt.Errorf("bulk response: item %d has %d actions", i, len(m))
+		}
+		for _, r := range m {
+			results[i] = r
+		}
+		if results[i].Status == 0 {
+			return nil, fmt.Errorf("bulk response: item %d has no status", i)
+		}
+	}
+	return results, nil
+}
+
+// backoff is the delay before retry attempt+1: initial doubled per
+// attempt up to limit, drawn between half and all of it so that workers
+// and flowhose instances do not retry in step.
+func backoff(initial, limit time.Duration, attempt int) time.Duration {
+	d := limit
+	if attempt < 32 && initial<<attempt < limit && initial<<attempt > 0 {
+		d = initial << attempt
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d or until ctx ends, and reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}

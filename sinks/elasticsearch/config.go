@@ -1,0 +1,249 @@
+package elasticsearch
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"time"
+
+	es "github.com/elastic/go-elasticsearch/v8"
+)
+
+// Target modes.
+const (
+	// TargetDataStream writes to the data stream logs-<dataset>-<namespace>.
+	TargetDataStream = "data_stream"
+	// TargetIndex writes to daily indices <index_prefix>YYYY.MM.DD, the day
+	// taken from each document's @timestamp.
+	TargetIndex = "index"
+)
+
+// Config configures the Elasticsearch sink (sinks.elasticsearch).
+type Config struct {
+	// URLs are the nodes to send to; ignored when CloudID is set.
+	URLs []string `yaml:"urls"`
+	// CloudID is an Elastic Cloud deployment id, instead of URLs.
+	CloudID string `yaml:"cloud_id"`
+	// Username and Password enable basic authentication.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// APIKey is a base64 "id:key" API key; it wins over basic auth.
+	APIKey string `yaml:"api_key"`
+	// BearerToken is sent as "Authorization: Bearer" (service tokens).
+	BearerToken string `yaml:"bearer_token"`
+	// CAFile is a PEM file of certificate authorities trusted for HTTPS,
+	// replacing the system pool.
+	CAFile string `yaml:"ca_file"`
+
+	// Target is "data_stream" or "index".
+	Target string `yaml:"target"`
+	// Dataset and Namespace name the data stream logs-<dataset>-<namespace>
+	// and fill data_stream.* and event.dataset in every document.
+	Dataset   string `yaml:"dataset"`
+	Namespace string `yaml:"namespace"`
+	// IndexPrefix names daily indices when Target is "index".
+	IndexPrefix string `yaml:"index_prefix"`
+	// EventOriginal adds event.original with the raw flow-log line.
+	EventOriginal bool `yaml:"event_original"`
+
+	// Template installs the composable index template at Setup when no
+	// template of that name exists.
+	Template bool `yaml:"template"`
+	// TemplateOverwrite replaces an existing template of that name.
+	TemplateOverwrite bool   `yaml:"template_overwrite"`
+	TemplateName      string `yaml:"template_name"`
+	// TemplatePriority must beat other templates matching the same pattern
+	// (Elastic's built-in logs-*-* template has 100).
+	TemplatePriority int `yaml:"template_priority"`
+	Shards           int `yaml:"shards"`
+	Replicas         int `yaml:"replicas"`
+
+	// FlushBytes, FlushDocs and FlushInterval end a bulk request: whichever
+	// is reached first. FlushBytes counts the uncompressed body.
+	FlushBytes    int64         `yaml:"flush_bytes"`
+	FlushDocs     int           `yaml:"flush_docs"`
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// Workers is the number of concurrent bulk requests. Accept blocks
+	// while all of them are busy and QueuedRequests more are waiting.
+	Workers        int `yaml:"workers"`
+	QueuedRequests int `yaml:"queued_requests"`
+	// Compress gzips request bodies at CompressionLevel (1 fastest, 9 smallest).
+	Compress         bool `yaml:"compress"`
+	CompressionLevel int  `yaml:"compression_level"`
+	// RequestTimeout bounds one bulk request.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+
+	// RetryInitial is the first retry delay; it doubles up to RetryMax,
+	// each delay drawn at random between half and all of it.
+	RetryInitial time.Duration `yaml:"retry_initial"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	// RetryFor bounds how long a bulk request's documents are retried
+	// (429, 5xx, connection failures) before their batches are failed
+	// with a retryable error for the source to redeliver. 0 retries until
+	// Close gives up.
+	RetryFor time.Duration `yaml:"retry_for"`
+}
+
+// DefaultConfig returns a configuration for a local node at
+// http://127.0.0.1:9200 writing the data stream logs-aws.vpcflow-default.
+func DefaultConfig() Config {
+	return Config{
+		URLs:             []string{"http://127.0.0.1:9200"},
+		Target:           TargetDataStream,
+		Dataset:          "aws.vpcflow",
+		Namespace:        "default",
+		IndexPrefix:      "flowhose-vpcflow-",
+		Template:         true,
+		TemplateName:     "flowhose-vpcflow",
+		TemplatePriority: 200,
+		Shards:           1,
+		Replicas:         1,
+		FlushBytes:       5 << 20,
+		FlushDocs:        5000,
+		FlushInterval:    time.Second,
+		Workers:          2,
+		QueuedRequests:   1,
+		Compress:         true,
+		CompressionLevel: gzip.BestSpeed,
+		RequestTimeout:   time.Minute,
+		RetryInitial:     100 * time.Millisecond,
+		RetryMax:         30 * time.Second,
+		RetryFor:         5 * time.Minute,
+	}
+}
+
+// Elasticsearch's rules for index names, narrowed to what flowhose needs:
+// lowercase, no separators that would break the logs-<dataset>-<namespace>
+// scheme.
+var (
+	datasetRe   = regexp.MustCompile(`^[a-z0-9_.]{1,100}$`)
+	namespaceRe = regexp.MustCompile(`^[a-z0-9_.]{1,100}$`)
+	prefixRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.\-]{0,200}$`)
+)
+
+// Validate reports the first invalid key.
+func (c Config) Validate() error {
+	if c.CloudID == "" {
+		if len(c.URLs) == 0 {
+			return errors.New("urls: at least one URL is required unless cloud_id is set")
+		}
+		for _, u := range c.URLs {
+			p, err := url.Parse(u)
+			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				return fmt.Errorf("urls: must be http:// or https:// URLs, got %q", u)
+			}
+		}
+	}
+	if (c.Username == "") != (c.Password == "") {
+		return errors.New("username, password: set both or neither")
+	}
+	switch c.Target {
+	case TargetDataStream, TargetIndex:
+	default:
+		return fmt.Errorf("target: must be %q or %q, got %q", TargetDataStream, TargetIndex, c.Target)
+	}
+	if !datasetRe.MatchString(c.Dataset) {
+		return fmt.Errorf("dataset: must be 1 to 100 of a-z 0-9 _ ., got %q", c.Dataset)
+	}
+	if !namespaceRe.MatchString(c.Namespace) {
+		return fmt.Errorf("namespace: must be 1 to 100 of a-z 0-9 _ ., got %q", c.Namespace)
+	}
+	if c.Target == TargetIndex && !prefixRe.MatchString(c.IndexPrefix) {
+		return fmt.Errorf("index_prefix: must start with a-z or 0-9 and hold only a-z 0-9 _ . -, got %q", c.IndexPrefix)
+	}
+	if c.Template && c.TemplateName == "" {
+		return errors.New("template_name: required when template is true")
+	}
+	if c.TemplatePriority < 0 {
+		return fmt.Errorf("template_priority: must be at least 0, got %d", c.TemplatePriority)
+	}
+	if c.Shards < 1 || c.Shards > 1024 {
+		return fmt.Errorf("shards: must be between 1 and 1024, got %d", c.Shards)
+	}
+	if c.Replicas < 0 || c.Replicas > 32 {
+		return fmt.Errorf("replicas: must be between 0 and 32, got %d", c.Replicas)
+	}
+	if c.FlushBytes < 1024 || c.FlushBytes > 1<<30 {
+		return fmt.Errorf("flush_bytes: must be between 1024 and 1073741824, got %d", c.FlushBytes)
+	}
+	if c.FlushDocs < 1 || c.FlushDocs > 1_000_000 {
+		return fmt.Errorf("flush_docs: must be between 1 and 1000000, got %d", c.FlushDocs)
+	}
+	if c.FlushInterval < time.Millisecond {
+		return fmt.Errorf("flush_interval: must be at least 1ms, got %s", c.FlushInterval)
+	}
+	if c.Workers < 1 || c.Workers > 256 {
+		return fmt.Errorf("workers: must be between 1 and 256, got %d", c.Workers)
+	}
+	if c.QueuedRequests < 0 || c.QueuedRequests > 1024 {
+		return fmt.Errorf("queued_requests: must be between 0 and 1024, got %d", c.QueuedRequests)
+	}
+	if c.Compress && (c.CompressionLevel < gzip.BestSpeed || c.CompressionLevel > gzip.BestCompression) {
+		return fmt.Errorf("compression_level: must be between 1 and 9, got %d", c.CompressionLevel)
+	}
+	if c.RequestTimeout <= 0 {
+		return fmt.Errorf("request_timeout: must be positive, got %s", c.RequestTimeout)
+	}
+	if c.RetryInitial <= 0 {
+		return fmt.Errorf("retry_initial: must be positive, got %s", c.RetryInitial)
+	}
+	if c.RetryMax < c.RetryInitial {
+		return fmt.Errorf("retry_max: must be at least retry_initial (%s), got %s", c.RetryInitial, c.RetryMax)
+	}
+	if c.RetryFor < 0 {
+		return fmt.Errorf("retry_for: must be 0 (until close) or positive, got %s", c.RetryFor)
+	}
+	return nil
+}
+
+// dataStream is the data stream name for the configured dataset and namespace.
+func (c Config) dataStream() string { return "logs-" + c.Dataset + "-" + c.Namespace }
+
+// indexPattern is what the index template matches.
+func (c Config) indexPattern() string {
+	if c.Target == TargetDataStream {
+		return "logs-" + c.Dataset + "-*"
+	}
+	return c.IndexPrefix + "*"
+}
+
+// newClient builds the client the sink sends through. Retries are the
+// sink's job, so the client's own are off.
+func (c Config) newClient() (*es.Client, error) {
+	ec := es.Config{
+		Addresses:                c.URLs,
+		CloudID:                  c.CloudID,
+		Username:                 c.Username,
+		Password:                 c.Password,
+		APIKey:                   c.APIKey,
+		ServiceToken:             c.BearerToken,
+		DisableRetry:             true,
+		CompressRequestBody:      c.Compress,
+		CompressRequestBodyLevel: c.CompressionLevel,
+		PoolCompressor:           c.Compress,
+	}
+	if c.CloudID != "" {
+		ec.Addresses = nil
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		ec.CACert = pem
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// One idle connection per worker, plus one for Setup and searches.
+	t.MaxIdleConnsPerHost = c.Workers + 1
+	t.ResponseHeaderTimeout = c.RequestTimeout
+	ec.Transport = t
+	client, err := es.NewClient(ec)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch client: %w", err)
+	}
+	return client, nil
+}

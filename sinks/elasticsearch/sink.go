@@ -1,0 +1,273 @@
+// Package elasticsearch is the sink that indexes records as ECS documents
+// through the bulk API, with exactly one document per record however often
+// a record is redelivered, and acknowledges a batch only once Elasticsearch
+// has confirmed every document of it (or a refused document has been
+// dead-lettered). README.md describes configuration and behaviour.
+package elasticsearch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/ecs"
+)
+
+// ErrClosed is returned by Accept after Close has begun.
+var ErrClosed = errors.New("elasticsearch sink closed")
+
+// Sink indexes batches into Elasticsearch. It implements stream.Sink.
+type Sink struct {
+	cfg    Config
+	client *es.Client
+	dl     stream.DeadLetterWriter
+	m      *metrics
+	log    *slog.Logger
+	enc    ecs.Encoder
+
+	mu     sync.Mutex // guards cur and closed; held while handing a request to the workers
+	cur    *request
+	closed bool
+
+	reqs chan *request
+	pool sync.Pool
+
+	settleMu sync.Mutex // guards batchState.pending and err
+
+	// ctx ends when Close runs out of time: workers stop retrying.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	workers sync.WaitGroup
+	stop    chan struct{}
+	flushed chan struct{}
+}
+
+// batchState counts the documents of one accepted batch not yet settled.
+type batchState struct {
+	b       *stream.Batch
+	pending int
+	err     error
+}
+
+// item is one document of a bulk request: its batch, its record (for the
+// dead-letter sink) and its action and source lines within the body.
+type item struct {
+	bs       *batchState
+	rec      *stream.Record
+	off, end int
+}
+
+// request is a bulk request being filled or sent.
+type request struct {
+	buf     []byte
+	items   []item
+	started time.Time
+}
+
+// New returns a sink writing through cfg's cluster. Refused documents go
+// to dl. Metrics register on reg (nil: unregistered). New does no I/O;
+// call Setup before the first batch to install the index template.
+func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("elasticsearch: %w", err)
+	}
+	if dl == nil {
+		return nil, errors.New("elasticsearch: a dead-letter writer is required")
+	}
+	client, err := cfg.newClient()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Sink{
+		cfg:     cfg,
+		client:  client,
+		dl:      dl,
+		m:       newMetrics(reg),
+		log:     slog.Default().With("sink", "elasticsearch"),
+		enc:     ecs.Encoder{Dataset: cfg.Dataset, Namespace: cfg.Namespace, Original: cfg.EventOriginal},
+		reqs:    make(chan *request, cfg.QueuedRequests),
+		ctx:     ctx,
+		cancel:  cancel,
+		stop:    make(chan struct{}),
+		flushed: make(chan struct{}),
+	}
+	s.pool.New = func() any { return new(request) }
+	s.workers.Add(cfg.Workers)
+	for range cfg.Workers {
+		go s.work()
+	}
+	go s.flushEvery()
+	return s, nil
+}
+
+// Name implements stream.Sink.
+func (s *Sink) Name() string { return "elasticsearch" }
+
+// Accept implements stream.Sink. It encodes the batch into the current
+// bulk request and hands full requests to the workers, blocking while
+// all of them are busy and the queue is full: that is the back-pressure
+// sources feel while Elasticsearch is slow or down. ctx is honoured only
+// before the batch is taken.
+func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(b.Records) == 0 {
+		b.Ack.Done(nil)
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	// pending starts at the full count, so documents settled while later
+	// ones are still being appended cannot complete the batch early.
+	bs := &batchState{b: b, pending: len(b.Records)}
+	for i := range b.Records {
+		s.appendDoc(bs, &b.Records[i])
+		if len(s.cur.items) >= s.cfg.FlushDocs || int64(len(s.cur.buf)) >= s.cfg.FlushBytes {
+			s.flushLocked(nil)
+		}
+	}
+	return nil
+}
+
+// appendDoc writes r's action and source lines into the current request.
+func (s *Sink) appendDoc(bs *batchState, r *stream.Record) {
+	if s.cur == nil {
+		s.cur = s.pool.Get().(*request)
+		s.cur.started = time.Now()
+	}
+	req := s.cur
+	off := len(req.buf)
+	buf := append(req.buf, `{"create":{`...)
+	if s.cfg.Target == TargetIndex {
+		buf = append(buf, `"_index":"`...)
+		buf = append(buf, s.cfg.IndexPrefix...)
+		buf = appendDay(buf, r)
+		buf = append(buf, `",`...)
+	}
+	buf = append(buf, `"_id":"`...)
+	buf = ecs.AppendID(buf, r)
+	buf = append(buf, "\"}}\n"...)
+	buf = s.enc.Append(buf, r)
+	buf = append(buf, '\n')
+	req.buf = buf
+	req.items = append(req.items, item{bs: bs, rec: r, off: off, end: len(buf)})
+}
+
+// appendDay appends the UTC day of r's @timestamp (end, else start) as
+// YYYY.MM.DD, or "undated": a record's index must not depend on when it
+// arrives, or a redelivery on another day would duplicate it.
+func appendDay(dst []byte, r *stream.Record) []byte {
+	switch {
+	case r.Has(stream.FieldEnd):
+		return time.Unix(r.End, 0).UTC().AppendFormat(dst, "2006.01.02")
+	case r.Has(stream.FieldStart):
+		return time.Unix(r.Start, 0).UTC().AppendFormat(dst, "2006.01.02")
+	}
+	return append(dst, "undated"...)
+}
+
+// flushLocked hands the current request to the workers. s.mu must be held.
+// When giveUp ends while the queue is full, retries are abandoned so the
+// workers drain quickly.
+func (s *Sink) flushLocked(giveUp <-chan struct{}) {
+	req := s.cur
+	if req == nil {
+		return
+	}
+	s.cur = nil
+	s.m.inFlightBytes.Add(float64(len(req.buf)))
+	select {
+	case s.reqs <- req:
+		return
+	case <-giveUp:
+		s.cancel()
+	}
+	s.reqs <- req
+}
+
+// flushEvery sends a request that has waited flush_interval.
+func (s *Sink) flushEvery() {
+	defer close(s.flushed)
+	tick := max(s.cfg.FlushInterval/4, time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		if !s.closed && s.cur != nil && time.Since(s.cur.started) >= s.cfg.FlushInterval {
+			s.flushLocked(nil)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Close implements stream.Sink: it sends what is buffered and waits until
+// every accepted batch is settled. When ctx ends first, retries stop, the
+// remaining documents fail their batches (for the source to redeliver),
+// and Close returns ctx's error.
+func (s *Sink) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.flushLocked(ctx.Done())
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.flushed
+	close(s.reqs)
+
+	done := make(chan struct{})
+	go func() { s.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		<-done
+		return fmt.Errorf("elasticsearch: close: %w", ctx.Err())
+	}
+}
+
+// settle records the outcome of items and completes every batch whose
+// last document this was.
+func (s *Sink) settle(items []item, err error) {
+	s.settleMu.Lock()
+	defer s.settleMu.Unlock()
+	for _, it := range items {
+		bs := it.bs
+		if err != nil && (bs.err == nil || stream.IsPermanent(err) && !stream.IsPermanent(bs.err)) {
+			bs.err = err
+		}
+		bs.pending--
+		if bs.pending == 0 {
+			bs.b.Ack.Done(bs.err)
+		}
+	}
+}
+
+// release returns req to the pool, dropping its references to records.
+func (s *Sink) release(req *request) {
+	clear(req.items)
+	req.items = req.items[:0]
+	req.buf = req.buf[:0]
+	s.pool.Put(req)
+}

@@ -1,0 +1,454 @@
+package elasticsearch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/sinktest"
+)
+
+// testConfig is a fast configuration for a fake node at url.
+func testConfig(url string) Config {
+	c := DefaultConfig()
+	c.URLs = []string{url}
+	c.FlushInterval = time.Hour // tests flush by count or Close
+	c.RetryInitial = time.Millisecond
+	c.RetryMax = 4 * time.Millisecond
+	c.RetryFor = 0
+	c.Compress = false
+	return c
+}
+
+func newTestSink(t *testing.T, cfg Config, dl stream.DeadLetterWriter) *Sink {
+	t.Helper()
+	s, err := New(cfg, dl, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+// accept hands recs to s as one batch and returns its ack, already
+// released by its creator, so it completes when the sink settles it.
+func accept(t *testing.T, s *Sink, recs []stream.Record) *stream.Ack {
+	t.Helper()
+	ack := stream.NewAck()
+	ack.Add(1)
+	if err := s.Accept(context.Background(), &stream.Batch{Records: recs, Ack: ack}); err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	ack.Done(nil)
+	return ack
+}
+
+func wait(t *testing.T, ack *stream.Ack) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	select {
+	case <-ack.Completed():
+		return ack.Err()
+	case <-ctx.Done():
+		t.Fatal("batch never settled")
+		return nil
+	}
+}
+
+func TestDeliversDocumentsAndAcks(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		target    string
+		compress  bool
+		wantIndex string
+	}{
+		{"data stream", TargetDataStream, false, "logs-aws.vpcflow-default"},
+		{"daily index gzip", TargetIndex, true, "flowhose-vpcflow-2023.11.14"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			es := newFakeES(t, allOK)
+			cfg := testConfig(es.URL)
+			cfg.Target = tc.target
+			cfg.Compress = tc.compress
+			cfg.FlushDocs = 4
+			cfg.Workers = 1 // requests arrive in order
+			s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+			recs := sampleRecords(t, 10)
+			ack := accept(t, s, recs)
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := wait(t, ack); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+			reqs := es.requests()
+			if len(reqs) != 3 {
+				t.Fatalf("got %d bulk requests, want 3 (4+4+2 docs)", len(reqs))
+			}
+			var docs []fakeDoc
+			for _, r := range reqs {
+				if r.Gzipped != tc.compress {
+					t.Errorf("gzipped = %v, want %v", r.Gzipped, tc.compress)
+				}
+				docs = append(docs, r.Docs...)
+			}
+			for i, d := range docs {
+				if d.Index != tc.wantIndex {
+					t.Errorf("doc %d index %q, want %q", i, d.Index, tc.wantIndex)
+				}
+				var src struct {
+					Timestamp string `json:"@timestamp"`
+					AWS       struct {
+						VPCFlow struct {
+							InterfaceID string `json:"interface_id"`
+						} `json:"vpcflow"`
+					} `json:"aws"`
+				}
+				if err := json.Unmarshal(d.Source, &src); err != nil {
+					t.Fatalf("doc %d: %v", i, err)
+				}
+				if src.AWS.VPCFlow.InterfaceID != recs[i].InterfaceID {
+					t.Errorf("doc %d interface %q, want %q (order lost?)", i, src.AWS.VPCFlow.InterfaceID, recs[i].InterfaceID)
+				}
+				if len(d.ID) != 22 {
+					t.Errorf("doc %d id %q", i, d.ID)
+				}
+			}
+			if got := testutil.ToFloat64(s.m.indexed); got != 10 {
+				t.Errorf("indexed metric %v, want 10", got)
+			}
+		})
+	}
+}
+
+func TestItemOutcomes(t *testing.T) {
+	// First request: 201, 429, 503, 409 (exists), 400 (mapping). The
+	// second request must carry exactly the 429 and 503 documents.
+	es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
+		if n == 0 {
+			return 0, []int{201, 429, 503, 409, 400}
+		}
+		return 0, nil
+	})
+	dl := &sinktest.DeadLetter{}
+	s := newTestSink(t, testConfig(es.URL), dl)
+	recs := sampleRecords(t, 5)
+	ack := accept(t, s, recs)
+	s.Close(context.Background())
+	if err := wait(t, ack); err != nil {
+		t.Fatalf("ack: %v", err)
+	}
+	reqs := es.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("got %d requests, want 2", len(reqs))
+	}
+	first, retried := reqs[0].Docs, reqs[1].Docs
+	if len(retried) != 2 || retried[0].ID != first[1].ID || retried[1].ID != first[2].ID {
+		t.Fatalf("retried %v, want docs 1 and 2 of %v", ids(retried), ids(first))
+	}
+	fs := dl.Failures()
+	if len(fs) != 1 || fs[0].Input != recs[4].Raw || !strings.Contains(fs[0].Reason, "400") {
+		t.Fatalf("dead letters %+v, want record 4 with the 400 reason", fs)
+	}
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"indexed", testutil.ToFloat64(s.m.indexed), 3},
+		{"duplicates", testutil.ToFloat64(s.m.duplicates), 1},
+		{"retried", testutil.ToFloat64(s.m.retried), 2},
+		{"dead-lettered", testutil.ToFloat64(s.m.deadLettered), 1},
+		{"failed", testutil.ToFloat64(s.m.failed), 0},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func ids(docs []fakeDoc) []string {
+	var out []string
+	for _, d := range docs {
+		out = append(out, d.ID)
+	}
+	return out
+}
+
+func TestRequestFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		statuses  []int // whole-request status per attempt; past the end: 200
+		retryFor  time.Duration
+		wantReqs  int
+		wantErr   bool
+		wantFails float64
+	}{
+		{"503 then ok", []int{503, 503}, 0, 3, false, 0},
+		{"429 then ok", []int{429}, 0, 2, false, 0},
+		{"401 is retried", []int{401}, 0, 2, false, 0},
+		{"400 is not retried", []int{400}, 0, 1, true, 5},
+		{"413 is not retried", []int{413}, 0, 1, true, 5},
+		{"gives up after retry_for", []int{503, 503, 503, 503, 503, 503, 503, 503, 503, 503}, 5 * time.Millisecond, -1, true, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
+				if n < len(tc.statuses) {
+					return tc.statuses[n], nil
+				}
+				return 0, nil
+			})
+			cfg := testConfig(es.URL)
+			cfg.RetryFor = tc.retryFor
+			dl := &sinktest.DeadLetter{}
+			s := newTestSink(t, cfg, dl)
+			ack := accept(t, s, sampleRecords(t, 5))
+			s.Close(context.Background())
+			err := wait(t, ack)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ack err = %v, want error: %v", err, tc.wantErr)
+			}
+			if err != nil && stream.IsPermanent(err) {
+				t.Errorf("request failures must stay retryable for the source, got permanent %v", err)
+			}
+			if tc.wantReqs >= 0 && len(es.requests()) != tc.wantReqs {
+				t.Errorf("got %d requests, want %d", len(es.requests()), tc.wantReqs)
+			}
+			if !tc.wantErr && es.storedCount() != 5 {
+				t.Errorf("stored %d docs, want 5", es.storedCount())
+			}
+			if len(dl.Failures()) != 0 {
+				t.Errorf("request failures must not dead-letter documents: %+v", dl.Failures())
+			}
+			if got := testutil.ToFloat64(s.m.failed); got != tc.wantFails {
+				t.Errorf("failed metric %v, want %v", got, tc.wantFails)
+			}
+		})
+	}
+}
+
+func TestBatchesAndRequestsInterleave(t *testing.T) {
+	// Three batches of 3 with requests of 4 documents: batch 1 spans two
+	// requests, request 2 carries parts of all three batches. Request 2
+	// (docs 4-7) is refused with 400, so batches 2 and 3 fail and batch 1
+	// (docs 0-2) succeeds... except doc 3 of batch 2 is in request 1.
+	es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
+		if n == 1 {
+			return 400, nil
+		}
+		return 0, nil
+	})
+	cfg := testConfig(es.URL)
+	cfg.FlushDocs = 4
+	cfg.Workers = 1
+	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	recs := sampleRecords(t, 9)
+	acks := []*stream.Ack{accept(t, s, recs[0:3]), accept(t, s, recs[3:6]), accept(t, s, recs[6:9])}
+	s.Close(context.Background())
+	want := []bool{false, true, true}
+	for i, ack := range acks {
+		err := wait(t, ack)
+		if (err != nil) != want[i] {
+			t.Errorf("batch %d: err = %v, want error: %v", i, err, want[i])
+		}
+	}
+	if n := len(es.requests()); n != 3 {
+		t.Errorf("got %d requests, want 3", n)
+	}
+}
+
+func TestRedeliveryIsDuplicateFree(t *testing.T) {
+	es := newFakeES(t, allOK)
+	s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
+	recs := sampleRecords(t, 6)
+	a1 := accept(t, s, recs)
+	a2 := accept(t, s, recs) // the source redelivered the same batch
+	s.Close(context.Background())
+	if err := wait(t, a1); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, a2); err != nil {
+		t.Fatalf("redelivered batch must succeed (409 = delivered): %v", err)
+	}
+	if es.storedCount() != 6 {
+		t.Errorf("stored %d, want 6", es.storedCount())
+	}
+	if got := testutil.ToFloat64(s.m.duplicates); got != 6 {
+		t.Errorf("duplicates metric %v, want 6", got)
+	}
+}
+
+func TestDeadLetterFailureFailsBatch(t *testing.T) {
+	es := newFakeES(t, func(int, []fakeDoc) (int, []int) { return 0, []int{201, 400} })
+	dl := &sinktest.DeadLetter{}
+	dl.SetErr(errors.New("disk full"))
+	s := newTestSink(t, testConfig(es.URL), dl)
+	ack := accept(t, s, sampleRecords(t, 2))
+	s.Close(context.Background())
+	if err := wait(t, ack); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("ack err = %v, want the dead-letter error", err)
+	}
+}
+
+func TestCloseGivesUpWhenContextEnds(t *testing.T) {
+	es := newFakeES(t, func(int, []fakeDoc) (int, []int) { return 503, nil })
+	cfg := testConfig(es.URL)
+	cfg.RetryFor = 0 // forever, until Close gives up
+	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	ack := accept(t, s, sampleRecords(t, 3))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want deadline exceeded", err)
+	}
+	if err := wait(t, ack); err == nil {
+		t.Fatal("batch acknowledged although nothing was indexed")
+	}
+	if err := s.Accept(context.Background(), &stream.Batch{Records: sampleRecords(t, 1), Ack: stream.NewAck()}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Accept after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestAcceptBlocksWhileSaturated(t *testing.T) {
+	es := newFakeES(t, allOK)
+	release := make(chan struct{})
+	es.release = release
+	cfg := testConfig(es.URL)
+	cfg.FlushDocs = 1
+	cfg.Workers = 1
+	cfg.QueuedRequests = 0
+	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	recs := sampleRecords(t, 3)
+	// Request 1 occupies the worker, request 2 waits in Accept's hand-over.
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		accept(t, s, recs)
+	}()
+	select {
+	case <-returned:
+		t.Fatal("Accept returned while the only worker was stuck")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	<-returned
+}
+
+func TestFlushInterval(t *testing.T) {
+	es := newFakeES(t, allOK)
+	cfg := testConfig(es.URL)
+	cfg.FlushInterval = 10 * time.Millisecond
+	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	ack := accept(t, s, sampleRecords(t, 2))
+	// No Close: only the timer can send the request.
+	if err := wait(t, ack); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEmptyBatch(t *testing.T) {
+	es := newFakeES(t, allOK)
+	s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
+	if err := wait(t, accept(t, s, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(es.requests()); n != 0 {
+		t.Errorf("empty batch sent %d requests", n)
+	}
+}
+
+func TestMalformedResponsesAreRetried(t *testing.T) {
+	bodies := []string{`not json`, `{"errors":true,"items":[]}`, `{"errors":true,"items":[{"create":{}}]}`}
+	for _, b := range bodies {
+		t.Run(b, func(t *testing.T) {
+			if _, err := parseBulk([]byte(b), 1); err == nil {
+				t.Fatalf("parseBulk(%q) accepted a malformed response", b)
+			}
+		})
+	}
+}
+
+func FuzzParseBulk(f *testing.F) {
+	f.Add([]byte(`{"errors":false,"items":[{"create":{"status":201}}]}`), 1)
+	f.Add([]byte(`{"errors":true,"items":[{"create":{"status":429,"error":{"type":"x","reason":"y"}}}]}`), 1)
+	f.Add([]byte(`{"errors":true,"items":[{"create":{"status":201}},{"index":{"status":400}}]}`), 2)
+	f.Fuzz(func(t *testing.T, body []byte, n int) {
+		if n < 0 || n > 1000 {
+			return
+		}
+		res, err := parseBulk(body, n)
+		if err == nil && res != nil {
+			if len(res) != n {
+				t.Fatalf("got %d results for %d items", len(res), n)
+			}
+			for i, r := range res {
+				if r.Status == 0 {
+					t.Fatalf("item %d without status accepted", i)
+				}
+			}
+		}
+	})
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string // substring of the error; "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"index target", func(c *Config) { c.Target = TargetIndex }, ""},
+		{"cloud id without urls", func(c *Config) { c.URLs = nil; c.CloudID = "x:eA==" }, ""},
+		{"no urls", func(c *Config) { c.URLs = nil }, "urls:"},
+		{"bad url", func(c *Config) { c.URLs = []string{"127.0.0.1:9200"} }, "urls:"},
+		{"half basic auth", func(c *Config) { c.Username = "u" }, "username, password"},
+		{"bad target", func(c *Config) { c.Target = "alias" }, "target:"},
+		{"bad dataset", func(c *Config) { c.Dataset = "AWS-vpc" }, "dataset:"},
+		{"bad namespace", func(c *Config) { c.Namespace = "" }, "namespace:"},
+		{"bad prefix", func(c *Config) { c.Target = TargetIndex; c.IndexPrefix = "_x" }, "index_prefix:"},
+		{"flush bytes", func(c *Config) { c.FlushBytes = 0 }, "flush_bytes: must be between 1024 and 1073741824, got 0"},
+		{"flush docs", func(c *Config) { c.FlushDocs = 0 }, "flush_docs:"},
+		{"flush interval", func(c *Config) { c.FlushInterval = 0 }, "flush_interval:"},
+		{"workers", func(c *Config) { c.Workers = 0 }, "workers:"},
+		{"queued", func(c *Config) { c.QueuedRequests = -1 }, "queued_requests:"},
+		{"level", func(c *Config) { c.CompressionLevel = 0 }, "compression_level:"},
+		{"level ignored without compression", func(c *Config) { c.Compress = false; c.CompressionLevel = 0 }, ""},
+		{"timeout", func(c *Config) { c.RequestTimeout = 0 }, "request_timeout:"},
+		{"retry initial", func(c *Config) { c.RetryInitial = 0 }, "retry_initial:"},
+		{"retry max", func(c *Config) { c.RetryMax = time.Millisecond }, "retry_max:"},
+		{"retry for", func(c *Config) { c.RetryFor = -1 }, "retry_for:"},
+		{"replicas", func(c *Config) { c.Replicas = -1 }, "replicas:"},
+		{"shards", func(c *Config) { c.Shards = 0 }, "shards:"},
+		{"template name", func(c *Config) { c.TemplateName = "" }, "template_name:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.mod(&c)
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	for attempt := range 70 {
+		d := backoff(100*time.Millisecond, 30*time.Second, attempt)
+		lim := min(100*time.Millisecond<<min(attempt, 20), 30*time.Second)
+		if d < lim/2 || d > lim {
+			t.Fatalf("attempt %d: delay %s outside [%s, %s]", attempt, d, lim/2, lim)
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+)
+
+// mappings types every field the ecs encoder writes (ECS 8.11 types, and
+// the raw flow-log fields under aws.vpcflow as Elastic's AWS integration
+// maps them, except that addresses are ip and counters long so they can
+// be searched by range and summed). Strings nobody listed, such as
+// unmodelled flow-log fields, become keywords.
+const mappings = `{
+  "dynamic_templates": [
+    {"strings_as_keyword": {"match_mapping_type": "string", "mapping": {"type": "keyword", "ignore_above": 1024}}}
+  ],
+  "properties": {
+    "@timestamp": {"type": "date"},
+    "ecs": {"properties": {"version": {"type": "keyword"}}},
+    "data_stream": {"properties": {
+      "type": {"type": "keyword"}, "dataset": {"type": "keyword"}, "namespace": {"type": "keyword"}}},
+    "event": {"properties": {
+      "kind": {"type": "keyword"}, "category": {"type": "keyword"}, "type": {"type": "keyword"},
+      "action": {"type": "keyword"}, "outcome": {"type": "keyword"}, "reason": {"type": "keyword"},
+      "dataset": {"type": "keyword"}, "module": {"type": "keyword"},
+      "start": {"type": "date"}, "end": {"type": "date"}, "ingested": {"type": "date"},
+      "duration": {"type": "long"},
+      "original": {"type": "keyword", "index": false, "doc_values": false}}},
+    "source": {"properties": ` + endpointMapping + `},
+    "destination": {"properties": ` + endpointMapping + `},
+    "network": {"properties": {
+      "transport": {"type": "keyword"}, "iana_number": {"type": "keyword"}, "type": {"type": "keyword"},
+      "direction": {"type": "keyword"}, "community_id": {"type": "keyword"},
+      "bytes": {"type": "long"}, "packets": {"type": "long"}}},
+    "cloud": {"properties": {
+      "provider": {"type": "keyword"}, "region": {"type": "keyword"}, "availability_zone": {"type": "keyword"},
+      "account": {"properties": {"id": {"type": "keyword"}}},
+      "instance": {"properties": {"id": {"type": "keyword"}}}}},
+    "orchestrator": {"properties": {
+      "type": {"type": "keyword"},
+      "cluster": {"properties": {"id": {"type": "keyword"}, "name": {"type": "keyword"}}},
+      "resource": {"properties": {"id": {"type": "keyword"}, "name": {"type": "keyword"}, "type": {"type": "keyword"}}}}},
+    "container": {"properties": {"id": {"type": "keyword"}}},
+    "service": {"properties": {"name": {"type": "keyword"}}},
+    "related": {"properties": {"ip": {"type": "ip"}}},
+    "aws": {"properties": {
+      "cloudwatch": {"properties": {
+        "log_group": {"type": "keyword"}, "log_stream": {"type": "keyword"}, "owner": {"type": "keyword"}}},
+      "vpcflow": {"properties": {
+        "version": {"type": "keyword"}, "account_id": {"type": "keyword"}, "interface_id": {"type": "keyword"},
+        "srcaddr": {"type": "ip"}, "dstaddr": {"type": "ip"},
+        "srcport": {"type": "long"}, "dstport": {"type": "long"}, "protocol": {"type": "long"},
+        "packets": {"type": "long"}, "bytes": {"type": "long"},
+        "start": {"type": "long"}, "end": {"type": "long"},
+        "action": {"type": "keyword"}, "log_status": {"type": "keyword"},
+        "vpc_id": {"type": "keyword"}, "subnet_id": {"type": "keyword"}, "instance_id": {"type": "keyword"},
+        "tcp_flags": {"type": "keyword"}, "tcp_flags_array": {"type": "keyword"}, "type": {"type": "keyword"},
+        "pkt_srcaddr": {"type": "ip"}, "pkt_dstaddr": {"type": "ip"},
+        "region": {"type": "keyword"}, "az_id": {"type": "keyword"},
+        "sublocation_type": {"type": "keyword"}, "sublocation_id": {"type": "keyword"},
+        "pkt_src_aws_service": {"type": "keyword"}, "pkt_dst_aws_service": {"type": "keyword"},
+        "flow_direction": {"type": "keyword"}, "traffic_path": {"type": "keyword"},
+        "reject_reason": {"type": "keyword"}}}}}
+  }
+}`
+
+const endpointMapping = `{
+      "address": {"type": "keyword"}, "ip": {"type": "ip"}, "port": {"type": "long"},
+      "bytes": {"type": "long"}, "packets": {"type": "long"},
+      "as": {"properties": {"number": {"type": "long"}, "organization": {"properties": {"name": {"type": "keyword"}}}}},
+      "geo": {"properties": {
+        "location": {"type": "geo_point"},
+        "continent_name": {"type": "keyword"}, "country_name": {"type": "keyword"}, "country_iso_code": {"type": "keyword"},
+        "region_name": {"type": "keyword"}, "region_iso_code": {"type": "keyword"}, "city_name": {"type": "keyword"}}}}`
+
+// TemplateBody returns the composable index template Setup installs.
+func (c Config) TemplateBody() ([]byte, error) {
+	tmpl := map[string]any{
+		"index_patterns": []string{c.indexPattern()},
+		"priority":       c.TemplatePriority,
+		"template": map[string]any{
+			"settings": map[string]any{
+				"number_of_shards":   c.Shards,
+				"number_of_replicas": c.Replicas,
+			},
+			"mappings": json.RawMessage(mappings),
+		},
+		"_meta": map[string]any{"managed_by": "flowhose"},
+	}
+	if c.Target == TargetDataStream {
+		tmpl["data_stream"] = map[string]any{}
+	}
+	b, err := json.Marshal(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("index template: %w", err)
+	}
+	return b, nil
+}
+
+// Setup installs the index template if configured to. It never deletes or
+// rewrites data; an existing template is left alone unless
+// template_overwrite is set.
+func (s *Sink) Setup(ctx context.Context) error {
+	if !s.cfg.Template {
+		return nil
+	}
+	body, err := s.cfg.TemplateBody()
+	if err != nil {
+		return err
+	}
+	create := !s.cfg.TemplateOverwrite
+	res, err := esapi.IndicesPutIndexTemplateRequest{
+		Name:   s.cfg.TemplateName,
+		Body:   bytes.NewReader(body),
+		Create: &create,
+	}.Do(ctx, s.client)
+	if err != nil {
+		return fmt.Errorf("put index template %s: %w", s.cfg.TemplateName, err)
+	}
+	defer res.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	if res.IsError() {
+		if create && res.StatusCode == 400 && strings.Contains(string(msg), "already exists") {
+			return nil
+		}
+		return fmt.Errorf("put index template %s: %s: %s", s.cfg.TemplateName, res.Status(), msg)
+	}
+	return nil
+}
