@@ -1,0 +1,45 @@
+package file
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config configures `flowhose replay`.
+type Config struct {
+	// BatchSize is the most lines per batch handed to the pipeline.
+	BatchSize int `yaml:"batch_size"`
+	// ChunkBytes is the most bytes read per batch; a line longer than this
+	// is a failure.
+	ChunkBytes int64 `yaml:"chunk_bytes"`
+	// MaxInFlight is the most batches submitted and not yet acknowledged.
+	MaxInFlight int `yaml:"max_in_flight"`
+}
+
+// Limits enforced by Validate.
+const (
+	minChunkBytes  = 4 << 10
+	maxChunkBytes  = 1 << 30
+	maxBatchSize   = 1_000_000
+	maxMaxInFlight = 1024
+)
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{BatchSize: 1000, ChunkBytes: 1 << 20, MaxInFlight: 4}
+}
+
+// Validate reports every bad key.
+func (c Config) Validate() error {
+	var errs []error
+	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
+		errs = append(errs, fmt.Errorf("batch_size: must be between 1 and %d, got %d", maxBatchSize, c.BatchSize))
+	}
+	if c.ChunkBytes < minChunkBytes || c.ChunkBytes > maxChunkBytes {
+		errs = append(errs, fmt.Errorf("chunk_bytes: must be between %d and %d, got %d", minChunkBytes, maxChunkBytes, c.ChunkBytes))
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > maxMaxInFlight {
+		errs = append(errs, fmt.Errorf("max_in_flight: must be between 1 and %d, got %d", maxMaxInFlight, c.MaxInFlight))
+	}
+	return errors.Join(errs...)
+}
