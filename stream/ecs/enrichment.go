@@ -1,8 +1,238 @@
 package ecs
 
-import "github.com/flowhose/flowhose/stream"
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/flowhose/flowhose/stream"
+)
 
 // appendEnrichment appends the enrichment fields of r to an open JSON object
 // whose last member has been written (each member starts with a comma).
-// (Owned by the enrichment work.)
-func appendEnrichment(dst []byte, r *stream.Record) []byte { return dst }
+//
+// ECS fields the encoder already writes as objects (source, destination,
+// network, cloud) are extended with dotted member names, which Elasticsearch
+// merges into the same objects. An ECS field that the raw record already
+// fills (cloud.instance.id, cloud.region, cloud.availability_zone,
+// cloud.account.id, network.direction) is left alone so no key appears
+// twice. Everything ECS has no field for goes under "flowhose". A record no
+// enricher has seen (empty cost class) gets nothing. The mapping is listed
+// in enrich/README.md.
+func appendEnrichment(dst []byte, r *stream.Record) []byte {
+	e := &r.Enrichment
+	if e.Cost == "" {
+		return dst
+	}
+	n := 1 // the object already has members
+	if i := e.Interface; i != nil {
+		if in := i.Instance; in != nil {
+			if !r.Has(stream.FieldInstanceID) && in.ID != "" {
+				dst = member(dst, &n, "cloud.instance.id")
+				dst = appendString(dst, in.ID)
+			}
+			dst = stringMember(dst, &n, "cloud.instance.name", in.Name)
+			dst = stringMember(dst, &n, "cloud.machine.type", in.Type)
+		}
+		if !r.Has(stream.FieldAZID) {
+			// The zone ID, as the raw az-id field puts there, so one index
+			// holds one kind of value.
+			dst = stringMember(dst, &n, "cloud.availability_zone", i.AZID)
+		}
+		if !r.Has(stream.FieldRegion) {
+			dst = stringMember(dst, &n, "cloud.region", i.Region)
+		}
+		if !r.Has(stream.FieldAccountID) {
+			dst = stringMember(dst, &n, "cloud.account.id", i.AccountID)
+		}
+	}
+	if e.DirectionFrom != stream.DirectionFlowLog && e.Direction != "" {
+		dst = member(dst, &n, "network.direction")
+		dst = appendString(dst, e.Direction)
+	}
+	dst = appendGeo(dst, &n, "source.geo", "source.as", e.Src.Geo)
+	dst = appendGeo(dst, &n, "destination.geo", "destination.as", e.Dst.Geo)
+
+	dst = member(dst, &n, "flowhose")
+	dst = append(dst, `{"cost_class":`...)
+	dst = appendString(dst, string(e.Cost))
+	f := 1
+	if e.ViaNATGateway {
+		dst = append(dst, `,"nat_gateway":true`...)
+	}
+	if e.GatewayEndpointEligible {
+		dst = append(dst, `,"gateway_endpoint_eligible":true`...)
+	}
+	dst = stringMember(dst, &f, "direction", e.Direction)
+	dst = stringMember(dst, &f, "direction_source", e.DirectionFrom.String())
+	dst = stringMember(dst, &f, "perimeter_direction", e.Perimeter)
+	if e.Interface != nil {
+		dst = member(dst, &f, "interface")
+		dst = appendInterface(dst, e.Interface, true)
+	}
+	dst = appendEndpoint(dst, &f, "source", &e.Src)
+	dst = appendEndpoint(dst, &f, "destination", &e.Dst)
+	return append(dst, '}')
+}
+
+// stringMember appends "name":"v" unless v is empty.
+func stringMember(dst []byte, n *int, name, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = member(dst, n, name)
+	return appendString(dst, v)
+}
+
+// appendGeo appends the ECS geo and as objects of one side from g.
+func appendGeo(dst []byte, n *int, geoKey, asKey string, g *stream.Geo) []byte {
+	if g == nil {
+		return dst
+	}
+	mark := len(dst)
+	dst = member(dst, n, geoKey)
+	dst = append(dst, '{')
+	var k int
+	dst = stringMember(dst, &k, "country_iso_code", g.CountryISOCode)
+	dst = stringMember(dst, &k, "country_name", g.CountryName)
+	dst = stringMember(dst, &k, "continent_code", g.ContinentCode)
+	dst = stringMember(dst, &k, "city_name", g.CityName)
+	dst = stringMember(dst, &k, "region_iso_code", g.RegionISOCode)
+	dst = stringMember(dst, &k, "region_name", g.RegionName)
+	if g.Location && finite(g.Latitude) && finite(g.Longitude) {
+		dst = member(dst, &k, "location")
+		dst = append(dst, `{"lat":`...)
+		dst = strconv.AppendFloat(dst, g.Latitude, 'f', -1, 64)
+		dst = append(dst, `,"lon":`...)
+		dst = strconv.AppendFloat(dst, g.Longitude, 'f', -1, 64)
+		dst = append(dst, '}')
+	}
+	dst = closeObject(dst, n, mark, k)
+	if g.ASN != 0 || g.ASOrganization != "" {
+		dst = member(dst, n, asKey)
+		dst = append(dst, '{')
+		k = 0
+		if g.ASN != 0 {
+			dst = member(dst, &k, "number")
+			dst = strconv.AppendUint(dst, uint64(g.ASN), 10)
+		}
+		if g.ASOrganization != "" {
+			dst = member(dst, &k, "organization")
+			dst = append(dst, `{"name":`...)
+			dst = appendString(dst, g.ASOrganization)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// appendEndpoint appends flowhose.source or flowhose.destination.
+func appendEndpoint(dst []byte, n *int, name string, x *stream.Endpoint) []byte {
+	dst, mark := openObject(dst, n, name)
+	var k int
+	dst = stringMember(dst, &k, "address_class", x.Class.String())
+	dst = stringMember(dst, &k, "port_name", x.PortName)
+	dst = stringMember(dst, &k, "aws_service", x.Service)
+	dst = stringMember(dst, &k, "aws_service_source", x.ServiceFrom.String())
+	dst = stringMember(dst, &k, "aws_region", x.ServiceRegion)
+	dst = stringMember(dst, &k, "aws_network_border_group", x.NetworkBorderGroup)
+	if x.Interface != nil {
+		dst = member(dst, &k, "interface")
+		dst = appendInterface(dst, x.Interface, false)
+	}
+	return closeObject(dst, n, mark, k)
+}
+
+// appendInterface appends an ENI as an object. The full form (the logging
+// ENI) adds description, security groups, CIDRs, instance details and
+// tags; the short form (a flow's endpoints) names where the address lives.
+func appendInterface(dst []byte, i *stream.Interface, full bool) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, i.ID)
+	k := 1
+	dst = stringMember(dst, &k, "type", i.Type)
+	dst = stringMember(dst, &k, "account_id", i.AccountID)
+	dst = stringMember(dst, &k, "region", i.Region)
+	dst = stringMember(dst, &k, "availability_zone", i.AvailabilityZone)
+	dst = stringMember(dst, &k, "availability_zone_id", i.AZID)
+	if full {
+		dst = stringMember(dst, &k, "description", i.Description)
+		if i.RequesterManaged {
+			dst = append(dst, `,"requester_managed":true`...)
+		}
+		if len(i.SecurityGroups) > 0 {
+			dst = member(dst, &k, "security_groups")
+			dst = append(dst, '[')
+			for j, g := range i.SecurityGroups {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = appendString(dst, g)
+			}
+			dst = append(dst, ']')
+		}
+		dst = appendTags(dst, &k, i.Tags)
+	}
+	dst = appendNamed(dst, &k, "subnet", i.SubnetID, i.SubnetName, i.SubnetCIDR, full)
+	dst = appendNamed(dst, &k, "vpc", i.VPCID, i.VPCName, i.VPCCIDR, full)
+	if in := i.Instance; in != nil {
+		dst = member(dst, &k, "instance")
+		dst = append(dst, `{"id":`...)
+		dst = appendString(dst, in.ID)
+		m := 1
+		dst = stringMember(dst, &m, "name", in.Name)
+		if full {
+			dst = stringMember(dst, &m, "type", in.Type)
+			dst = stringMember(dst, &m, "image_id", in.ImageID)
+			dst = stringMember(dst, &m, "state", in.State)
+			if !in.LaunchTime.IsZero() {
+				dst = member(dst, &m, "launch_time")
+				dst = append(dst, '"')
+				dst = in.LaunchTime.UTC().AppendFormat(dst, time.RFC3339)
+				dst = append(dst, '"')
+			}
+			dst = appendTags(dst, &m, in.Tags)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// appendNamed appends {"id","name","cidr"} for a subnet or VPC.
+func appendNamed(dst []byte, n *int, name, id, label, cidr string, full bool) []byte {
+	if id == "" {
+		return dst
+	}
+	dst = member(dst, n, name)
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, id)
+	k := 1
+	dst = stringMember(dst, &k, "name", label)
+	if full {
+		dst = stringMember(dst, &k, "cidr", cidr)
+	}
+	return append(dst, '}')
+}
+
+// appendTags appends tags as an object keyed by tag key. Tag keys are
+// free text (dots included), so the index should map flowhose.*.tags as
+// flattened.
+func appendTags(dst []byte, n *int, tags []stream.Tag) []byte {
+	if len(tags) == 0 {
+		return dst
+	}
+	dst = member(dst, n, "tags")
+	dst = append(dst, '{')
+	for j, t := range tags {
+		if j > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, t.Key)
+		dst = append(dst, ':')
+		dst = appendString(dst, t.Value)
+	}
+	return append(dst, '}')
+}
