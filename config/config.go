@@ -17,6 +17,7 @@ import (
 	"github.com/flowhose/flowhose/sinks/deadletter"
 	"github.com/flowhose/flowhose/sinks/ndjson"
 	"github.com/flowhose/flowhose/stream/decode"
+	"github.com/flowhose/flowhose/stream/source/firehose"
 )
 
 // Config is the whole configuration of a flowhose process.
@@ -44,6 +45,10 @@ type HTTP struct {
 	// a request's response is written only after its records are delivered.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+	// ShutdownDelay keeps serving, with readiness failing, for this long
+	// after SIGTERM so load balancers stop sending before the listener
+	// closes.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 	// ShutdownTimeout bounds the whole drain after SIGTERM: in-flight
 	// requests, queued batches and closing the sinks.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -67,7 +72,14 @@ type Decode struct {
 
 // Sources holds each source's settings and switch.
 type Sources struct {
-	// TODO(ops): firehose, transform and file land here as their packages do.
+	Firehose Firehose `yaml:"firehose"`
+	// TODO(ops): transform and file land here as their packages do.
+}
+
+// Firehose is the Firehose HTTP-endpoint source with its switch.
+type Firehose struct {
+	Enabled         bool `yaml:"enabled"`
+	firehose.Config `yaml:",inline"`
 }
 
 // Sinks holds each sink's settings and switch. The dead-letter file has
@@ -103,6 +115,9 @@ func Default() Config {
 			Formats:              []string{decode.DefaultFormatString},
 			MaxLineBytes:         decode.DefaultMaxLineBytes,
 			MaxDecompressedBytes: decode.DefaultMaxDecompressedBytes,
+		},
+		Sources: Sources{
+			Firehose: Firehose{Enabled: true, Config: firehose.DefaultConfig()},
 		},
 		Sinks: Sinks{
 			NDJSON:     NDJSON{Enabled: true, Config: ndjson.DefaultConfig()},

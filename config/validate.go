@@ -18,7 +18,6 @@ const (
 	maxLineBytes      = 16 << 20
 	maxDecompressed   = 4 << 30
 	maxDecodeFormats  = 32
-	reservedPathsNote = "/healthz, /readyz and /metrics"
 )
 
 // Validate reports every invalid setting, each prefixed with its full key
@@ -54,6 +53,9 @@ func (c Config) Validate() error {
 		if d.v <= 0 || d.v > maxTimeout {
 			errs = append(errs, fmt.Errorf("http.%s: must be between 1ns and %s, got %s", d.key, maxTimeout, d.v))
 		}
+	}
+	if c.HTTP.ShutdownDelay < 0 || c.HTTP.ShutdownDelay >= c.HTTP.ShutdownTimeout {
+		errs = append(errs, fmt.Errorf("http.shutdown_delay: must be at least 0s and less than http.shutdown_timeout (%s), got %s", c.HTTP.ShutdownTimeout, c.HTTP.ShutdownDelay))
 	}
 	if c.HTTP.MaxHeaderBytes < minHeaderBytes || c.HTTP.MaxHeaderBytes > maxHeaderBytes {
 		errs = append(errs, fmt.Errorf("http.max_header_bytes: must be between %d and %d, got %d", minHeaderBytes, maxHeaderBytes, c.HTTP.MaxHeaderBytes))
@@ -93,12 +95,32 @@ func (c Config) anySinkEnabled() bool {
 	return c.Sinks.NDJSON.Enabled
 }
 
+// ReservedPaths are served by flowhose itself; no source may use them.
+var ReservedPaths = []string{"/healthz", "/readyz", "/metrics"}
+
 // validateSources checks the enabled sources and how they fit the server.
 func (c Config) validateSources() []error {
-	// TODO(ops): validate sources.firehose, sources.transform and
-	// sources.file, and their HTTP paths against each other and against
-	// reservedPathsNote, once those packages land.
-	return nil
+	var errs []error
+	paths := map[string]string{} // HTTP path -> key that claimed it
+	for _, p := range ReservedPaths {
+		paths[p] = "a built-in endpoint"
+	}
+	claim := func(key, path string) {
+		if other, ok := paths[path]; ok {
+			errs = append(errs, fmt.Errorf("%s: %q is already used by %s", key, path, other))
+			return
+		}
+		paths[path] = key
+	}
+	if fh := c.Sources.Firehose; fh.Enabled {
+		errs = append(errs, prefixed("sources.firehose", fh.Validate())...)
+		claim("sources.firehose.path", fh.Path)
+		if c.HTTP.WriteTimeout <= fh.AckTimeout {
+			errs = append(errs, fmt.Errorf("http.write_timeout: must exceed sources.firehose.ack_timeout (%s) or responses are cut off, got %s", fh.AckTimeout, c.HTTP.WriteTimeout))
+		}
+	}
+	// TODO(ops): sources.transform and sources.file once their packages land.
+	return errs
 }
 
 // prefixed flattens err (joined errors become separate entries) and puts

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flowhose/flowhose/stream/source/firehose"
+)
+
+// serve runs the HTTP server until ctx ends, then drains: readiness fails,
+// in-flight requests finish (they wait for their acknowledgements), the
+// pipeline delivers what is queued and the sinks close. Exceeding
+// http.shutdown_timeout is an error (exit 1).
+func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(configPath, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	a, err := newApp(cfg, log, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	var ready atomic.Bool
+	mux, err := a.routes(&ready)
+	if err != nil {
+		return errors.Join(err, a.close(context.Background()))
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen: %w", err), a.close(context.Background()))
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	ready.Store(true)
+	v, c := buildVersion()
+	log.Info("serving", "addr", ln.Addr().String(), "version", v, "commit", c)
+
+	select {
+	case err := <-served:
+		// The listener failed on its own; nothing is being served.
+		ready.Store(false)
+		return errors.Join(fmt.Errorf("serve: %w", err), a.close(context.Background()))
+	case <-ctx.Done():
+	}
+	ready.Store(false)
+	log.Info("shutting down", "delay", cfg.HTTP.ShutdownDelay, "timeout", cfg.HTTP.ShutdownTimeout)
+	start := time.Now()
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() {
+		// Keep answering (with readiness failing) while load balancers
+		// notice, then stop taking requests and wait for in-flight ones.
+		select {
+		case <-time.After(cfg.HTTP.ShutdownDelay):
+		case <-drainCtx.Done():
+		}
+		err := srv.Shutdown(drainCtx)
+		drained <- errors.Join(err, a.close(drainCtx))
+	}()
+	select {
+	case err := <-drained:
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
+		return nil
+	case <-drainCtx.Done():
+		return fmt.Errorf("shutdown: not drained within http.shutdown_timeout %s", cfg.HTTP.ShutdownTimeout)
+	}
+}
+
+// routes mounts the enabled sources next to the health and metrics
+// endpoints.
+func (a *app) routes(ready *atomic.Bool) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+
+	if fh := a.cfg.Sources.Firehose; fh.Enabled {
+		opts, err := a.cfg.DecodeOptions("firehose")
+		if err != nil {
+			return nil, err
+		}
+		h, err := firehose.New(fh.Config, opts, a.pipeline, a.reg, a.log)
+		if err != nil {
+			return nil, err
+		}
+		if !h.AuthenticationEnabled() {
+			a.log.Warn("sources.firehose.access_keys is empty: the Firehose endpoint accepts unauthenticated requests")
+		}
+		mux.Handle(fh.Path, h)
+	}
+	// TODO(ops): mount sources.transform when its package lands.
+	return mux, nil
+}
