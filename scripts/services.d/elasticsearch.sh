@@ -9,7 +9,8 @@
 #   FLOWHOSE_ES_JAVA_HOME   Java 17+ home (default: the machine's Java 17, else `java` on PATH)
 #   FLOWHOSE_ES_USER        unprivileged user it runs as when started by root (default flowhose-es)
 #
-# Exports FLOWHOSE_TEST_ES_URL.
+# Exports FLOWHOSE_TEST_ES_URL, and FLOWHOSE_TEST_ES_PIDFILE for tests that
+# freeze the node (SIGSTOP/SIGCONT) to simulate a hung cluster.
 
 es_version() { printf '%s\n' "${FLOWHOSE_ES_VERSION:-8.19.7}"; }
 es_user() { printf '%s\n' "${FLOWHOSE_ES_USER:-flowhose-es}"; }
@@ -73,6 +74,7 @@ status_elasticsearch() {
 start_elasticsearch() {
 	if status_elasticsearch; then
 		svc_export elasticsearch FLOWHOSE_TEST_ES_URL "$(es_url)"
+		svc_export elasticsearch FLOWHOSE_TEST_ES_PIDFILE "$(<"$(es_state rundir)")/es.pid"
 		return 0
 	fi
 	stop_elasticsearch
@@ -123,6 +125,7 @@ start_elasticsearch() {
 	svc_wait_http elasticsearch "http://127.0.0.1:$port/_cluster/health?wait_for_status=yellow&timeout=5s" ||
 		{ svc_fail elasticsearch "not healthy" "$run/logs/elasticsearch.log"; return 1; }
 	svc_export elasticsearch FLOWHOSE_TEST_ES_URL "http://127.0.0.1:$port"
+	svc_export elasticsearch FLOWHOSE_TEST_ES_PIDFILE "$run/es.pid"
 }
 
 stop_elasticsearch() {
