@@ -9,20 +9,30 @@ const (
 	regionGlobal    = "GLOBAL"
 )
 
-// Apply fills the derived fields of r.Enrichment: address classes and port
-// names of both endpoints, direction, perimeter direction, cost class and
-// the NAT gateway flags. It expects Interface, the endpoints' Interface and
-// Service to be set already by the inventory and ip-ranges enrichers.
-// defaultRegion is used when neither the record nor the inventory says
-// which region the logging ENI is in ("" for none).
-func Apply(r *stream.Record, defaultRegion string) {
+// Classes sets the address class of both endpoints of r. Other enrichers
+// use the classes to skip lookups that cannot succeed (GeoIP, ip-ranges
+// for private addresses), so it runs before them.
+func Classes(r *stream.Record) {
 	e := &r.Enrichment
+	e.Src.Class, e.Dst.Class = stream.AddrNone, stream.AddrNone
 	if r.Has(stream.FieldSrcAddr) {
 		e.Src.Class = Classify(r.SrcAddr)
 	}
 	if r.Has(stream.FieldDstAddr) {
 		e.Dst.Class = Classify(r.DstAddr)
 	}
+}
+
+// Apply fills the derived fields of r.Enrichment: port names of both
+// endpoints, direction, perimeter direction, cost class and the NAT
+// gateway flags. It expects the classes (Classes), Interface, the
+// endpoints' Interface and Service to be set already. defaultRegion is
+// used when neither the record nor the inventory says which region the
+// logging ENI is in ("" for none).
+func Apply(r *stream.Record, defaultRegion string) {
+	e := &r.Enrichment
+	e.Src.PortName, e.Dst.PortName = "", ""
+	e.ViaNATGateway = false
 	if r.Has(stream.FieldProtocol) {
 		if r.Has(stream.FieldSrcPort) {
 			e.Src.PortName = PortName(r.Protocol, r.SrcPort)

@@ -135,6 +135,7 @@ func TestApply(t *testing.T) {
 			r.Enrichment.Src.Interface = tc.in.srcI
 			r.Enrichment.Dst.Interface = tc.in.dstI
 			r.Enrichment.Dst.Service, r.Enrichment.Dst.ServiceRegion = tc.in.dstService, tc.in.dstRegion
+			Classes(&r)
 			Apply(&r, "")
 			e := r.Enrichment
 			if e.Direction != tc.dir || e.DirectionFrom != tc.from {
@@ -161,6 +162,7 @@ func TestApplyDefaultRegion(t *testing.T) {
 	r.Present.Add(stream.FieldSrcAddr)
 	r.Present.Add(stream.FieldDstAddr)
 	r.Enrichment.Dst.Service, r.Enrichment.Dst.ServiceRegion = "S3", "us-west-2"
+	Classes(&r)
 	Apply(&r, "us-east-1")
 	if r.Enrichment.Cost != stream.CostCrossRegion {
 		t.Errorf("cost = %q, want cross-region", r.Enrichment.Cost)
@@ -182,6 +184,7 @@ func BenchmarkApply(b *testing.B) {
 	r.Enrichment.Interface, r.Enrichment.Src.Interface = web, web
 	b.ReportAllocs()
 	for b.Loop() {
+		Classes(&r)
 		Apply(&r, "")
 	}
 }
