@@ -158,11 +158,16 @@ func (inv *Inventory) Enrich(ctx context.Context, recs []stream.Record) {
 	s := inv.snap.Load()
 	now := inv.now()
 	var missed []string
+	// Counted per batch: a shared counter per record would be contended.
+	var c counts
 	for i := range recs {
-		if id, ok := inv.enrich(s, &recs[i], now); !ok {
+		if id, ok := inv.enrich(s, &recs[i], now, &c); !ok {
 			missed = append(missed, id)
 		}
 	}
+	inv.m.hits.Add(float64(c.hits))
+	inv.m.misses.Add(float64(c.misses))
+	inv.m.stale.Add(float64(c.stale))
 	if len(missed) == 0 || inv.cfg.WaitBudget == 0 {
 		if len(missed) > 0 {
 			inv.schedule(missed)
@@ -176,30 +181,32 @@ func (inv *Inventory) Enrich(ctx context.Context, recs []stream.Record) {
 	s = inv.snap.Load()
 	for i := range recs {
 		if recs[i].Enrichment.Interface == nil {
-			inv.enrich(s, &recs[i], now)
+			inv.enrich(s, &recs[i], now, &counts{})
 		}
 	}
 }
 
+type counts struct{ hits, misses, stale int }
+
 // enrich fills r from s. It reports false, with the ENI id, when the id
 // should be looked up: unknown, or known but past its TTL.
-func (inv *Inventory) enrich(s *snapshot, r *stream.Record, now time.Time) (string, bool) {
+func (inv *Inventory) enrich(s *snapshot, r *stream.Record, now time.Time, c *counts) (string, bool) {
 	fresh := true
 	var iface *stream.Interface
 	if r.Has(stream.FieldInterfaceID) {
 		e, ok := s.byID[r.InterfaceID]
 		switch {
 		case !ok:
-			inv.m.misses.Inc()
+			c.misses++
 			fresh = false
 		case e.iface == nil:
 			// Known unknown: look again only once the negative entry expires.
 			fresh = now.Before(e.expires)
 		default:
 			iface = e.iface
-			inv.m.hits.Inc()
+			c.hits++
 			if !now.Before(e.expires) {
-				inv.m.stale.Inc()
+				c.stale++
 				fresh = false
 			}
 		}
