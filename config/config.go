@@ -14,70 +14,124 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flowhose/flowhose/enrich"
 	"github.com/flowhose/flowhose/sinks/deadletter"
+	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/ndjson"
 	"github.com/flowhose/flowhose/stream/decode"
+	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
+	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
 // Config is the whole configuration of a flowhose process.
 type Config struct {
-	Log      Log      `yaml:"log"`
-	HTTP     HTTP     `yaml:"http"`
+	// Log configures the structured logs on standard error.
+	Log Log `yaml:"log"`
+	// HTTP configures the server of `flowhose serve`.
+	HTTP HTTP `yaml:"http"`
+	// Pipeline sizes the worker pool between sources and sinks.
 	Pipeline Pipeline `yaml:"pipeline"`
-	Decode   Decode   `yaml:"decode"`
-	Sources  Sources  `yaml:"sources"`
-	Sinks    Sinks    `yaml:"sinks"`
+	// Decode configures flow-log decoding for every source.
+	Decode Decode `yaml:"decode"`
+	// Sources are where flow logs come from.
+	Sources Sources `yaml:"sources"`
+	// Enrich adds ENI inventory, AWS service, GeoIP and derived fields to
+	// every record (see enrich/README.md).
+	Enrich enrich.Config `yaml:"enrich"`
+	// Sinks are where records go.
+	Sinks Sinks `yaml:"sinks"`
 }
 
 // Log configures the process's structured logs on standard error.
 type Log struct {
-	Level  string `yaml:"level"`  // debug, info, warn or error
-	Format string `yaml:"format"` // json or text
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json (one object per line) or text.
+	Format string `yaml:"format"`
 }
 
 // HTTP configures the server behind `flowhose serve`.
 type HTTP struct {
-	Listen            string        `yaml:"listen"`
+	// Listen is the address to serve on, host:port or :port.
+	Listen string `yaml:"listen"`
+	// ReadHeaderTimeout bounds reading a request's headers.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
-	ReadTimeout       time.Duration `yaml:"read_timeout"`
-	// WriteTimeout must outlast the Firehose acknowledgement timeout, since
-	// a request's response is written only after its records are delivered.
+	// ReadTimeout bounds reading a whole request (Firehose bodies reach
+	// 64 MiB).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout must outlast sources.firehose.ack_timeout, since a
+	// response is written only after its records are delivered.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
-	IdleTimeout  time.Duration `yaml:"idle_timeout"`
-	// ShutdownDelay keeps serving, with readiness failing, for this long
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownDelay keeps serving, with /readyz failing, for this long
 	// after SIGTERM so load balancers stop sending before the listener
-	// closes.
+	// closes (about 5s behind a load balancer); below shutdown_timeout.
 	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
-	// ShutdownTimeout bounds the whole drain after SIGTERM: in-flight
-	// requests, queued batches and closing the sinks.
+	// ShutdownTimeout bounds the whole drain after SIGTERM (in-flight
+	// requests, queued batches, closing the sinks); past it the process
+	// exits with status 1. Keep it below the orchestrator's grace period.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	MaxHeaderBytes  int           `yaml:"max_header_bytes"`
+	// MaxHeaderBytes limits request headers (1 KiB to 64 MiB).
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
 }
 
 // Pipeline sizes the worker pool between sources and sinks.
 type Pipeline struct {
-	Workers    int `yaml:"workers"`
+	// Workers enrich batches and hand them to the sinks; 0 means twice
+	// GOMAXPROCS.
+	Workers int `yaml:"workers"`
+	// QueueDepth is how many batches wait for a worker before sources
+	// block (back-pressure).
 	QueueDepth int `yaml:"queue_depth"`
+}
+
+// WorkerCount resolves Workers, 0 meaning twice GOMAXPROCS.
+func (p Pipeline) WorkerCount() int {
+	if p.Workers == 0 {
+		return 2 * runtime.GOMAXPROCS(0)
+	}
+	return p.Workers
 }
 
 // Decode configures flow-log decoding for every source.
 type Decode struct {
-	// Formats are the `${field} …` formats expected on lines without a
-	// header, told apart by their field counts.
-	Formats              []string `yaml:"formats"`
-	MaxLineBytes         int      `yaml:"max_line_bytes"`
-	MaxDecompressedBytes int64    `yaml:"max_decompressed_bytes"`
+	// Formats are the `${field} ...` formats expected on lines without a
+	// header line, told apart by their field counts (each count once, at
+	// most 32). Keep the default format if you still receive it.
+	Formats []string `yaml:"formats"`
+	// MaxLineBytes dead-letters longer lines (1 B to 16 MiB).
+	MaxLineBytes int `yaml:"max_line_bytes"`
+	// MaxDecompressedBytes bounds one gunzipped payload, a guard against
+	// gzip bombs (1 B to 4 GiB).
+	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
 }
 
 // Sources holds each source's settings and switch.
 type Sources struct {
+	// Firehose is the Firehose HTTP-endpoint destination (serve).
 	Firehose Firehose `yaml:"firehose"`
-	// TODO(ops): transform and file land here as their packages do.
+	// Transform is the Firehose data-transformation handler (serve over
+	// HTTP, or AWS Lambda).
+	Transform Transform `yaml:"transform"`
+	// File configures `flowhose replay`, which is its only user and so
+	// needs no switch.
+	File file.Config `yaml:"file"`
+}
+
+// Transform is the Firehose data-transformation source with its switch.
+// The switch mounts it in `serve`; inside AWS Lambda it always runs.
+type Transform struct {
+	// Enabled mounts the handler in `serve` (it has no authentication of
+	// its own); in AWS Lambda it always runs.
+	Enabled          bool `yaml:"enabled"`
+	transform.Config `yaml:",inline"`
 }
 
 // Firehose is the Firehose HTTP-endpoint source with its switch.
 type Firehose struct {
+	// Enabled mounts the endpoint in `serve`.
 	Enabled         bool `yaml:"enabled"`
 	firehose.Config `yaml:",inline"`
 }
@@ -85,13 +139,25 @@ type Firehose struct {
 // Sinks holds each sink's settings and switch. The dead-letter file has
 // no switch: the pipeline always needs somewhere to put bad input.
 type Sinks struct {
-	NDJSON     NDJSON            `yaml:"ndjson"`
+	// NDJSON writes ECS documents, one per line.
+	NDJSON NDJSON `yaml:"ndjson"`
+	// DeadLetter stores input that could not be decoded or delivered.
 	DeadLetter deadletter.Config `yaml:"dead_letter"`
-	// TODO(ops): elasticsearch lands here when its package does.
+	// Elasticsearch indexes ECS documents with the bulk API.
+	Elasticsearch Elasticsearch `yaml:"elasticsearch"`
+}
+
+// Elasticsearch is the Elasticsearch bulk sink with its switch.
+type Elasticsearch struct {
+	// Enabled turns the sink on; start-up fails if the cluster cannot be
+	// reached to install the index template.
+	Enabled              bool `yaml:"enabled"`
+	elasticsearch.Config `yaml:",inline"`
 }
 
 // NDJSON is the NDJSON sink with its switch.
 type NDJSON struct {
+	// Enabled turns the sink on.
 	Enabled       bool `yaml:"enabled"`
 	ndjson.Config `yaml:",inline"`
 }
@@ -110,18 +176,22 @@ func Default() Config {
 			ShutdownTimeout:   30 * time.Second,
 			MaxHeaderBytes:    1 << 20,
 		},
-		Pipeline: Pipeline{Workers: 2 * runtime.GOMAXPROCS(0), QueueDepth: 64},
+		Pipeline: Pipeline{QueueDepth: 64},
 		Decode: Decode{
 			Formats:              []string{decode.DefaultFormatString},
 			MaxLineBytes:         decode.DefaultMaxLineBytes,
 			MaxDecompressedBytes: decode.DefaultMaxDecompressedBytes,
 		},
 		Sources: Sources{
-			Firehose: Firehose{Enabled: true, Config: firehose.DefaultConfig()},
+			Firehose:  Firehose{Enabled: true, Config: firehose.DefaultConfig()},
+			Transform: Transform{Config: transform.DefaultConfig()},
+			File:      file.DefaultConfig(),
 		},
+		Enrich: enrich.DefaultConfig(),
 		Sinks: Sinks{
-			NDJSON:     NDJSON{Enabled: true, Config: ndjson.DefaultConfig()},
-			DeadLetter: deadletter.DefaultConfig(),
+			NDJSON:        NDJSON{Enabled: true, Config: ndjson.DefaultConfig()},
+			DeadLetter:    deadletter.DefaultConfig(),
+			Elasticsearch: Elasticsearch{Config: elasticsearch.DefaultConfig()},
 		},
 	}
 }

@@ -10,14 +10,14 @@ import (
 
 // Limits of the root settings.
 const (
-	maxTimeout        = time.Hour
-	minHeaderBytes    = 1 << 10
-	maxHeaderBytes    = 64 << 20
-	maxWorkers        = 1024
-	maxQueueDepth     = 1 << 16
-	maxLineBytes      = 16 << 20
-	maxDecompressed   = 4 << 30
-	maxDecodeFormats  = 32
+	maxTimeout       = time.Hour
+	minHeaderBytes   = 1 << 10
+	maxHeaderBytes   = 64 << 20
+	maxWorkers       = 1024
+	maxQueueDepth    = 1 << 16
+	maxLineBytes     = 16 << 20
+	maxDecompressed  = 4 << 30
+	maxDecodeFormats = 32
 )
 
 // Validate reports every invalid setting, each prefixed with its full key
@@ -61,8 +61,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("http.max_header_bytes: must be between %d and %d, got %d", minHeaderBytes, maxHeaderBytes, c.HTTP.MaxHeaderBytes))
 	}
 
-	if c.Pipeline.Workers < 1 || c.Pipeline.Workers > maxWorkers {
-		errs = append(errs, fmt.Errorf("pipeline.workers: must be between 1 and %d, got %d", maxWorkers, c.Pipeline.Workers))
+	if c.Pipeline.Workers < 0 || c.Pipeline.Workers > maxWorkers {
+		errs = append(errs, fmt.Errorf("pipeline.workers: must be between 0 (twice GOMAXPROCS) and %d, got %d", maxWorkers, c.Pipeline.Workers))
 	}
 	if c.Pipeline.QueueDepth < 1 || c.Pipeline.QueueDepth > maxQueueDepth {
 		errs = append(errs, fmt.Errorf("pipeline.queue_depth: must be between 1 and %d, got %d", maxQueueDepth, c.Pipeline.QueueDepth))
@@ -80,9 +80,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("decode.max_decompressed_bytes: must be between 1 and %d, got %d", int64(maxDecompressed), c.Decode.MaxDecompressedBytes))
 	}
 
+	add("enrich", c.Enrich.Validate())
 	add("sinks.dead_letter", c.Sinks.DeadLetter.Validate())
 	if c.Sinks.NDJSON.Enabled {
 		add("sinks.ndjson", c.Sinks.NDJSON.Validate())
+	}
+	if c.Sinks.Elasticsearch.Enabled {
+		add("sinks.elasticsearch", c.Sinks.Elasticsearch.Validate())
 	}
 	if !c.anySinkEnabled() {
 		errs = append(errs, errors.New("sinks: at least one sink must be enabled"))
@@ -92,7 +96,7 @@ func (c Config) Validate() error {
 }
 
 func (c Config) anySinkEnabled() bool {
-	return c.Sinks.NDJSON.Enabled
+	return c.Sinks.NDJSON.Enabled || c.Sinks.Elasticsearch.Enabled
 }
 
 // ReservedPaths are served by flowhose itself; no source may use them.
@@ -119,7 +123,11 @@ func (c Config) validateSources() []error {
 			errs = append(errs, fmt.Errorf("http.write_timeout: must exceed sources.firehose.ack_timeout (%s) or responses are cut off, got %s", fh.AckTimeout, c.HTTP.WriteTimeout))
 		}
 	}
-	// TODO(ops): sources.transform and sources.file once their packages land.
+	if tr := c.Sources.Transform; tr.Enabled {
+		errs = append(errs, prefixed("sources.transform", tr.Validate())...)
+		claim("sources.transform.path", tr.Path)
+	}
+	errs = append(errs, prefixed("sources.file", c.Sources.File.Validate())...)
 	return errs
 }
 

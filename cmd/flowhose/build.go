@@ -7,12 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/flowhose/flowhose/config"
+	"github.com/flowhose/flowhose/enrich"
 	"github.com/flowhose/flowhose/sinks/deadletter"
+	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/ndjson"
 	"github.com/flowhose/flowhose/stream"
 )
@@ -21,11 +24,41 @@ import (
 // logger, one metrics registry shared by every component, the dead-letter
 // file, the sinks and the pipeline joining them.
 type app struct {
-	cfg      config.Config
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	dl       *deadletter.Writer
-	pipeline *stream.Pipeline
+	cfg       config.Config
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	dl        *deadletter.Writer
+	enricher  *enrich.Enricher
+	enrichers []stream.Enricher
+	pipeline  *stream.Pipeline
+
+	stopRefresh context.CancelFunc // ends the enricher's data refresh
+	refreshed   sync.WaitGroup
+}
+
+// startEnrich builds the enrichment chain and starts refreshing its data
+// (ip-ranges, inventory) in the background until close.
+func (a *app) startEnrich(ctx context.Context) error {
+	e, err := enrich.New(ctx, a.cfg.Enrich, a.reg, a.log)
+	if err != nil {
+		return err
+	}
+	a.enricher = e
+	a.enrichers = []stream.Enricher{e}
+	refreshCtx, cancel := context.WithCancel(context.Background())
+	a.stopRefresh = cancel
+	a.refreshed.Go(func() { e.Run(refreshCtx) })
+	return nil
+}
+
+// stopEnrich ends the refresh and releases the enricher's databases.
+func (a *app) stopEnrich() error {
+	if a.enricher == nil {
+		return nil
+	}
+	a.stopRefresh()
+	a.refreshed.Wait()
+	return a.enricher.Close()
 }
 
 // loadConfig loads and validates the configuration, printing every error.
@@ -41,15 +74,20 @@ func loadConfig(path string, stderr io.Writer) (config.Config, error) {
 	return cfg, nil
 }
 
+// newLogger builds the process logger and makes it the default, which
+// components without a logger parameter use.
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	// Validate accepted only the four names UnmarshalText knows.
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	log := slog.New(h)
+	slog.SetDefault(log)
+	return log
 }
 
 // newRegistry returns a registry with the Go runtime and process
@@ -71,7 +109,7 @@ func newRegistry() *prometheus.Registry {
 
 // newApp opens the dead-letter file and the enabled sinks and starts the
 // pipeline. stdout and stderr stand in for "-" paths.
-func newApp(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
 	a := &app{cfg: cfg, log: log, reg: newRegistry()}
 	dl, err := deadletter.New(cfg.Sinks.DeadLetter, stderr, a.reg)
 	if err != nil {
@@ -83,7 +121,12 @@ func newApp(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app
 		for _, s := range sinks {
 			_ = s.Close(context.Background())
 		}
+		_ = a.stopEnrich()
 		_ = dl.Close()
+	}
+	if err := a.startEnrich(ctx); err != nil {
+		closeSinks()
+		return nil, err
 	}
 	if cfg.Sinks.NDJSON.Enabled {
 		s, err := ndjson.New(cfg.Sinks.NDJSON.Config, stdout, a.reg)
@@ -93,10 +136,27 @@ func newApp(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app
 		}
 		sinks = append(sinks, s)
 	}
-	// TODO(ops): sinks.elasticsearch joins here when its package lands.
+	if cfg.Sinks.Elasticsearch.Enabled {
+		s, err := elasticsearch.New(cfg.Sinks.Elasticsearch.Config, dl, a.reg)
+		if err != nil {
+			closeSinks()
+			return nil, err
+		}
+		sinks = append(sinks, s)
+		// The index template must exist before the first document; a
+		// cluster that cannot be reached now fails start-up loudly.
+		setupCtx, cancel := context.WithTimeout(ctx, cfg.Sinks.Elasticsearch.RequestTimeout)
+		err = s.Setup(setupCtx)
+		cancel()
+		if err != nil {
+			closeSinks()
+			return nil, fmt.Errorf("elasticsearch setup: %w", err)
+		}
+	}
 	p, err := stream.New(stream.Options{
-		Workers:    cfg.Pipeline.Workers,
+		Workers:    cfg.Pipeline.WorkerCount(),
 		QueueDepth: cfg.Pipeline.QueueDepth,
+		Enrichers:  a.enrichers,
 		Sinks:      sinks,
 		DeadLetter: dl,
 		Metrics:    stream.NewMetrics(a.reg),
@@ -111,7 +171,8 @@ func newApp(cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app
 }
 
 // close drains the pipeline (finishing queued batches and closing the
-// sinks) and then the dead-letter file. Sources must have stopped.
+// sinks), then stops enrichment and closes the dead-letter file. Sources
+// must have stopped.
 func (a *app) close(ctx context.Context) error {
-	return errors.Join(a.pipeline.Close(ctx), a.dl.Close())
+	return errors.Join(a.pipeline.Close(ctx), a.stopEnrich(), a.dl.Close())
 }

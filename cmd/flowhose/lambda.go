@@ -1,12 +1,45 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"io"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/flowhose/flowhose/sinks/deadletter"
 )
 
-// runLambda serves the Firehose transformation inside AWS Lambda.
-// TODO(ops): wire stream/source/transform when it lands.
+// runLambda serves the Firehose data transformation inside AWS Lambda.
+// Only the transform source runs: its response is the delivery. The
+// dead-letter file defaults to standard error there (CloudWatch Logs),
+// since a function's file system is read-only outside /tmp.
 func runLambda(configPath string, stderr io.Writer) error {
-	return errors.New("lambda: not available yet")
+	cfg, err := loadConfig(configPath, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.Sinks.DeadLetter.Path == deadletter.DefaultConfig().Path {
+		cfg.Sinks.DeadLetter.Path = deadletter.Stderr
+	}
+	log := newLogger(cfg.Log, stderr)
+	reg := newRegistry()
+	dl, err := deadletter.New(cfg.Sinks.DeadLetter, stderr, reg)
+	if err != nil {
+		return err
+	}
+	defer dl.Close()
+	a := &app{cfg: cfg, log: log, reg: reg, dl: dl}
+	if err := a.startEnrich(context.Background()); err != nil {
+		return err
+	}
+	defer a.stopEnrich()
+	h, err := a.transformHandler()
+	if err != nil {
+		return err
+	}
+	log.Info("serving Firehose transformation in AWS Lambda")
+	// StartWithOptions does not return: the library ends the process if
+	// the runtime API fails.
+	lambda.StartWithOptions(h.HandleEvent, lambda.WithContext(context.Background()))
+	return nil
 }

@@ -83,9 +83,9 @@ func TestConfigCheck(t *testing.T) {
 		},
 		{
 			name:   "every error listed",
-			config: "log:\n  level: loud\npipeline:\n  workers: 0\n",
+			config: "log:\n  level: loud\npipeline:\n  workers: -1\n",
 			code:   1,
-			stderr: []string{`log.level: must be debug, info, warn or error, got "loud"`, "pipeline.workers: must be between 1 and 1024, got 0"},
+			stderr: []string{`log.level: must be debug, info, warn or error, got "loud"`, "pipeline.workers: must be between 0 (twice GOMAXPROCS) and 1024, got -1"},
 		},
 		{
 			name:   "typo",
@@ -434,4 +434,45 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestServeTransform(t *testing.T) {
+	s := startServe(t, fmt.Sprintf(`sources:
+  transform:
+    enabled: true
+sinks:
+  dead_letter:
+    path: %q
+`, filepath.Join(t.TempDir(), "dead.ndjson")), io.Discard)
+	body, err := os.ReadFile(filepath.Join("testdata", "transform-event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(s.base+"/firehose/transform", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		Records []struct {
+			RecordID string `json:"recordId"`
+			Result   string `json:"result"`
+			Data     []byte `json:"data"`
+		} `json:"records"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, decode error %v", resp.StatusCode, err)
+	}
+	if len(got.Records) != 2 {
+		t.Fatalf("got %d records, want 2", len(got.Records))
+	}
+	for i, r := range got.Records {
+		if r.RecordID != fmt.Sprintf("r%d", i) || r.Result != "Ok" {
+			t.Errorf("record %d: %+v", i, r)
+		}
+		docs := ndjsonLines(t, string(r.Data))
+		if len(docs) != 1 {
+			t.Errorf("record %d carries %d documents, want 1", i, len(docs))
+		}
+	}
 }

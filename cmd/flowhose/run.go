@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return replay(ctx, path, files, stdout, stderr)
+		return replay(ctx, path, files, os.Stdin, stdout, stderr)
 	case "config":
 		if len(args) == 0 || args[0] != "check" {
 			fmt.Fprintln(stderr, "usage: flowhose config check [-config FILE]")

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flowhose/flowhose/stream/source/firehose"
+	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
 // serve runs the HTTP server until ctx ends, then drains: readiness fails,
@@ -26,7 +27,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
-	a, err := newApp(cfg, log, stdout, stderr)
+	a, err := newApp(ctx, cfg, log, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -122,6 +123,23 @@ func (a *app) routes(ready *atomic.Bool) (*http.ServeMux, error) {
 		}
 		mux.Handle(fh.Path, h)
 	}
-	// TODO(ops): mount sources.transform when its package lands.
+	if tr := a.cfg.Sources.Transform; tr.Enabled {
+		h, err := a.transformHandler()
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle(tr.Path, h)
+	}
 	return mux, nil
+}
+
+// transformHandler builds the Firehose data-transformation handler. It
+// answers from its own encoder rather than the pipeline's sinks: the
+// response is the delivery.
+func (a *app) transformHandler() (*transform.Handler, error) {
+	opts, err := a.cfg.DecodeOptions("transform")
+	if err != nil {
+		return nil, err
+	}
+	return transform.New(a.cfg.Sources.Transform.Config, opts, a.enrichers, a.dl, a.reg, a.log)
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReplay(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   []string
+		code    int
+		records int64
+		dead    int64
+		failed  int
+	}{
+		{"gzip file with header", []string{"sample-v2.log.gz"}, 0, 400, 0, 0},
+		{"bad line is dead-lettered and fails the run", []string{"one-bad-line.log"}, 1, 1, 1, 0},
+		{"missing file fails the run, others still replay", []string{"missing.log", "one-bad-line.log"}, 1, 1, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out.ndjson")
+			dl := filepath.Join(dir, "dead.ndjson")
+			cfg := writeConfig(t, fmt.Sprintf("sinks:\n  ndjson:\n    path: %q\n  dead_letter:\n    path: %q\n", out, dl))
+			args := []string{"-config", cfg, "replay"}
+			for _, f := range tt.files {
+				args = append(args, filepath.Join("testdata", f))
+			}
+			var stderr bytes.Buffer
+			err := run(context.Background(), args, &bytes.Buffer{}, &stderr)
+			if got := exitCode(err, &stderr); got != tt.code {
+				t.Fatalf("exit code %d, want %d\n%s", got, tt.code, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			var sum replaySummary
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+				t.Fatalf("last stderr line is not the JSON summary: %v\n%s", err, stderr.String())
+			}
+			if sum.Records != tt.records || sum.DeadLettered != tt.dead || sum.Failed != tt.failed || sum.OK != (tt.code == 0) {
+				t.Errorf("summary %+v, want records %d dead %d failed %d", sum, tt.records, tt.dead, tt.failed)
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if docs := ndjsonLines(t, string(data)); int64(len(docs)) != tt.records {
+				t.Errorf("%d documents written, want %d", len(docs), tt.records)
+			}
+			if tt.dead > 0 {
+				bad, err := os.ReadFile(dl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(bad), "bogus") {
+					t.Errorf("dead-letter lacks the bad line:\n%s", bad)
+				}
+			}
+		})
+	}
+}
