@@ -25,7 +25,8 @@ type worker struct {
 	settled []item
 	dead    []item
 	fails   []stream.Failure
-	body    []byte
+	// body and spare hold retry bodies, alternately.
+	body, spare []byte
 }
 
 // requestError is a bulk request that failed as a whole.
@@ -103,16 +104,16 @@ func (w *worker) send(req *request) {
 			w.giveUp(attempt, fmt.Errorf("sink closing: %w", cause))
 			return
 		}
-		// Resend only the failed documents, copied out of the original body.
-		w.body = w.body[:0]
+		// Resend only the failed documents, copied out of the last body
+		// into the other of two buffers (body may be one of them).
+		w.body, w.spare = w.spare[:0], w.body
 		for i := range w.retry {
 			it := &w.retry[i]
 			off := len(w.body)
 			w.body = append(w.body, body[it.off:it.end]...)
 			it.off, it.end = off, len(w.body)
 		}
-		// items aliases w.retry now; the next round rebuilds w.retry into
-		// a separate slice so the two never overlap.
+		// A copy: the next round refills w.retry while reading items.
 		items = append(items[:0:0], w.retry...)
 		body = w.body
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -155,6 +156,14 @@ func (f *fakeES) storedCount() int {
 	defer f.mu.Unlock()
 	return len(f.stored)
 }
+
+// quiet discards the sink's logs in tests; set FLOWHOSE_TEST_LOG=1 to see them.
+var quiet = func() *slog.Logger {
+	if os.Getenv("FLOWHOSE_TEST_LOG") != "" {
+		return slog.Default()
+	}
+	return slog.New(slog.DiscardHandler)
+}()
 
 // allOK answers every item with 201 (409 for ids seen before).
 func allOK(int, []fakeDoc) (int, []int) { return 0, nil }

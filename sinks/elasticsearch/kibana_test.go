@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -321,7 +320,7 @@ func TestIntegrationKibanaQuestions(t *testing.T) {
 		t.Fatal(err)
 	}
 	fcfg := firehose.DefaultConfig()
-	h, err := firehose.New(fcfg, decode.Options{Source: "firehose"}, p, nil, slog.Default())
+	h, err := firehose.New(fcfg, decode.Options{Source: "firehose"}, p, nil, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

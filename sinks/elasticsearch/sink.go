@@ -72,9 +72,10 @@ type request struct {
 }
 
 // New returns a sink writing through cfg's cluster. Refused documents go
-// to dl. Metrics register on reg (nil: unregistered). New does no I/O;
-// call Setup before the first batch to install the index template.
-func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer) (*Sink, error) {
+// to dl. Metrics register on reg (nil: unregistered); log nil means
+// slog.Default(). New does no I/O; call Setup before the first batch to
+// install the index template.
+func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log *slog.Logger) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
@@ -85,13 +86,16 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer) (*Si
 	if err != nil {
 		return nil, err
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sink{
 		cfg:     cfg,
 		client:  client,
 		dl:      dl,
 		m:       newMetrics(reg),
-		log:     slog.Default().With("sink", "elasticsearch"),
+		log:     log.With("sink", "elasticsearch"),
 		enc:     ecs.Encoder{Dataset: cfg.Dataset, Namespace: cfg.Namespace, Original: cfg.EventOriginal},
 		reqs:    make(chan *request, cfg.QueuedRequests),
 		ctx:     ctx,

@@ -2,9 +2,18 @@ package elasticsearch
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +38,7 @@ func testConfig(url string) Config {
 
 func newTestSink(t *testing.T, cfg Config, dl stream.DeadLetterWriter) *Sink {
 	t.Helper()
-	s, err := New(cfg, dl, prometheus.NewRegistry())
+	s, err := New(cfg, dl, prometheus.NewRegistry(), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,4 +460,98 @@ func TestBackoffBounds(t *testing.T) {
 			t.Fatalf("attempt %d: delay %s outside [%s, %s]", attempt, d, lim/2, lim)
 		}
 	}
+}
+
+func TestRepeatedItemRetriesShrink(t *testing.T) {
+	es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
+		switch n {
+		case 0:
+			return 0, []int{201, 429, 429, 201}
+		case 1:
+			return 0, []int{201, 503}
+		}
+		return 0, nil
+	})
+	s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
+	ack := accept(t, s, sampleRecords(t, 4))
+	s.Close(context.Background())
+	if err := wait(t, ack); err != nil {
+		t.Fatal(err)
+	}
+	reqs := es.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("got %d requests, want 3", len(reqs))
+	}
+	first := reqs[0].Docs
+	for i, want := range [][]fakeDoc{{first[1], first[2]}, {first[2]}} {
+		got := reqs[i+1].Docs
+		if len(got) != len(want) {
+			t.Fatalf("retry %d carried %v, want %v", i+1, ids(got), ids(want))
+		}
+		for j := range got {
+			if got[j].ID != want[j].ID || string(got[j].Source) != string(want[j].Source) {
+				t.Errorf("retry %d doc %d: %s %s, want %s %s", i+1, j, got[j].ID, got[j].Source, want[j].ID, want[j].Source)
+			}
+		}
+	}
+	if es.storedCount() != 4 {
+		t.Errorf("stored %d, want 4", es.storedCount())
+	}
+}
+
+func TestAuthAndTLS(t *testing.T) {
+	var gotAuth atomic.Value
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth.Store(r.Header.Get("Authorization"))
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, `{"errors":false,"items":[{"create":{"status":201}}]}`)
+	}))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"basic", func(c *Config) { c.Username, c.Password = "elastic", "secret" }, "Basic " + base64.StdEncoding.EncodeToString([]byte("elastic:secret"))},
+		{"api key", func(c *Config) { c.APIKey = "aWQ6a2V5" }, "APIKey aWQ6a2V5"},
+		{"bearer", func(c *Config) { c.BearerToken = "tok" }, "Bearer tok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(srv.URL)
+			cfg.CAFile = caFile
+			tc.mod(&cfg)
+			s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+			ack := accept(t, s, sampleRecords(t, 1))
+			s.Close(context.Background())
+			if err := wait(t, ack); err != nil {
+				t.Fatalf("ack over TLS with ca_file: %v", err)
+			}
+			if got := gotAuth.Load(); got != tc.want {
+				t.Errorf("Authorization %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("untrusted certificate", func(t *testing.T) {
+		cfg := testConfig(srv.URL)
+		cfg.RetryFor = 20 * time.Millisecond
+		s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+		ack := accept(t, s, sampleRecords(t, 1))
+		s.Close(context.Background())
+		if err := wait(t, ack); err == nil {
+			t.Fatal("delivered to a server whose certificate is not trusted")
+		}
+	})
+	t.Run("missing ca file", func(t *testing.T) {
+		cfg := testConfig(srv.URL)
+		cfg.CAFile = filepath.Join(t.TempDir(), "none.pem")
+		if _, err := New(cfg, &sinktest.DeadLetter{}, nil, quiet); err == nil || !strings.Contains(err.Error(), "ca_file") {
+			t.Fatalf("New = %v, want a ca_file error", err)
+		}
+	})
 }

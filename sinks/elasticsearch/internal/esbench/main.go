@@ -41,10 +41,6 @@ func main() {
 	if *url == "" {
 		log.Fatal("no -url and FLOWHOSE_TEST_ES_URL unset")
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-	// slog.SetDefault routed the log package into that handler at info
-	// level, which would hide this program's own failures.
-	log.SetOutput(os.Stderr)
 
 	recs := records(*docs)
 	tag := time.Now().Unix()
@@ -55,7 +51,7 @@ func main() {
 
 	// One template for every contender, installed once.
 	dl := discardDL{}
-	setup, err := elasticsearch.New(cfg, dl, nil)
+	setup, err := elasticsearch.New(cfg, dl, nil, sinkLog)
 	check(err)
 	check(setup.Setup(context.Background()))
 	check(setup.Close(context.Background()))
@@ -92,7 +88,7 @@ func runSink(base elasticsearch.Config, ns string, compress bool, recs []stream.
 	cfg.Compress = compress
 	cfg.Template = false
 	reg := prometheus.NewRegistry()
-	s, err := elasticsearch.New(cfg, discardDL{}, reg)
+	s, err := elasticsearch.New(cfg, discardDL{}, reg, sinkLog)
 	check(err)
 	var acks []*stream.Ack
 	for i := 0; i < len(recs); i += batch {
@@ -217,6 +213,9 @@ func post(url string) {
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 }
+
+// sinkLog shows only the sink's errors: retries are counted instead.
+var sinkLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
 type discardDL struct{}
 
