@@ -136,7 +136,7 @@ func ingest(t testing.TB, s *Sink, recs []stream.Record, n int) []error {
 
 func setupSink(t testing.TB, cfg Config, dl stream.DeadLetterWriter) *Sink {
 	t.Helper()
-	s, err := New(cfg, dl, nil, quiet)
+	s, err := newSink(cfg, dl, nil, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

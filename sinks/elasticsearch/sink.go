@@ -71,11 +71,15 @@ type request struct {
 	started time.Time
 }
 
-// New returns a sink writing through cfg's cluster. Refused documents go
-// to dl. Metrics register on reg (nil: unregistered); log nil means
-// slog.Default(). New does no I/O; call Setup before the first batch to
-// install the index template.
-func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log *slog.Logger) (*Sink, error) {
+// New returns a sink writing through cfg's cluster, logging to
+// slog.Default(). Refused documents go to dl. Metrics register on reg
+// (nil: unregistered). New does no I/O; call Setup before the first batch
+// to install the index template.
+func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer) (*Sink, error) {
+	return newSink(cfg, dl, reg, slog.Default())
+}
+
+func newSink(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log *slog.Logger) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
@@ -85,9 +89,6 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 	client, err := cfg.newClient()
 	if err != nil {
 		return nil, err
-	}
-	if log == nil {
-		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sink{

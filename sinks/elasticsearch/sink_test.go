@@ -38,7 +38,7 @@ func testConfig(url string) Config {
 
 func newTestSink(t *testing.T, cfg Config, dl stream.DeadLetterWriter) *Sink {
 	t.Helper()
-	s, err := New(cfg, dl, prometheus.NewRegistry(), quiet)
+	s, err := newSink(cfg, dl, prometheus.NewRegistry(), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +550,7 @@ func TestAuthAndTLS(t *testing.T) {
 	t.Run("missing ca file", func(t *testing.T) {
 		cfg := testConfig(srv.URL)
 		cfg.CAFile = filepath.Join(t.TempDir(), "none.pem")
-		if _, err := New(cfg, &sinktest.DeadLetter{}, nil, quiet); err == nil || !strings.Contains(err.Error(), "ca_file") {
+		if _, err := New(cfg, &sinktest.DeadLetter{}, nil); err == nil || !strings.Contains(err.Error(), "ca_file") {
 			t.Fatalf("New = %v, want a ca_file error", err)
 		}
 	})

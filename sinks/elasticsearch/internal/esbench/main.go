@@ -41,6 +41,11 @@ func main() {
 	if *url == "" {
 		log.Fatal("no -url and FLOWHOSE_TEST_ES_URL unset")
 	}
+	// Only the sink's errors: retries are counted instead. SetDefault also
+	// routes the log package into the handler at info level, which would
+	// hide this program's own failures, hence SetOutput after it.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	log.SetOutput(os.Stderr)
 
 	recs := records(*docs)
 	tag := time.Now().Unix()
@@ -51,7 +56,7 @@ func main() {
 
 	// One template for every contender, installed once.
 	dl := discardDL{}
-	setup, err := elasticsearch.New(cfg, dl, nil, sinkLog)
+	setup, err := elasticsearch.New(cfg, dl, nil)
 	check(err)
 	check(setup.Setup(context.Background()))
 	check(setup.Close(context.Background()))
@@ -88,7 +93,7 @@ func runSink(base elasticsearch.Config, ns string, compress bool, recs []stream.
 	cfg.Compress = compress
 	cfg.Template = false
 	reg := prometheus.NewRegistry()
-	s, err := elasticsearch.New(cfg, discardDL{}, reg, sinkLog)
+	s, err := elasticsearch.New(cfg, discardDL{}, reg)
 	check(err)
 	var acks []*stream.Ack
 	for i := 0; i < len(recs); i += batch {
@@ -213,9 +218,6 @@ func post(url string) {
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 }
-
-// sinkLog shows only the sink's errors: retries are counted instead.
-var sinkLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
 type discardDL struct{}
 
