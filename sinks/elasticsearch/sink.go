@@ -37,7 +37,10 @@ type Sink struct {
 	closed bool
 
 	reqs chan *request
-	pool sync.Pool
+	// free keeps spent requests, whose buffers have grown to a full bulk
+	// body, for reuse: one per request that can exist at once. (A
+	// sync.Pool would drop them at every garbage collection.)
+	free chan *request
 
 	settleMu sync.Mutex // guards batchState.pending and err
 
@@ -99,12 +102,12 @@ func newSink(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, 
 		log:     log.With("sink", "elasticsearch"),
 		enc:     ecs.Encoder{Dataset: cfg.Dataset, Namespace: cfg.Namespace, Original: cfg.EventOriginal},
 		reqs:    make(chan *request, cfg.QueuedRequests),
+		free:    make(chan *request, cfg.Workers+cfg.QueuedRequests+1),
 		ctx:     ctx,
 		cancel:  cancel,
 		stop:    make(chan struct{}),
 		flushed: make(chan struct{}),
 	}
-	s.pool.New = func() any { return new(request) }
 	s.workers.Add(cfg.Workers)
 	for range cfg.Workers {
 		go s.work()
@@ -149,7 +152,11 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 // appendDoc writes r's action and source lines into the current request.
 func (s *Sink) appendDoc(bs *batchState, r *stream.Record) {
 	if s.cur == nil {
-		s.cur = s.pool.Get().(*request)
+		select {
+		case s.cur = <-s.free:
+		default:
+			s.cur = new(request)
+		}
 		s.cur.started = time.Now()
 	}
 	req := s.cur
@@ -269,10 +276,13 @@ func (s *Sink) settle(items []item, err error) {
 	}
 }
 
-// release returns req to the pool, dropping its references to records.
+// release keeps req for reuse, dropping its references to records.
 func (s *Sink) release(req *request) {
 	clear(req.items)
 	req.items = req.items[:0]
 	req.buf = req.buf[:0]
-	s.pool.Put(req)
+	select {
+	case s.free <- req:
+	default:
+	}
 }
