@@ -68,8 +68,8 @@ func main() {
 			name string
 			run  func(ns string) int
 		}{
-			{"flowhose sink (gzip level 1)", func(ns string) int { return runSink(cfg, ns, true, recs, *batch) }},
 			{"flowhose sink (no compression)", func(ns string) int { return runSink(cfg, ns, false, recs, *batch) }},
+			{"flowhose sink (gzip level 1)", func(ns string) int { return runSink(cfg, ns, true, recs, *batch) }},
 			{"esutil.BulkIndexer (defaults)", func(ns string) int { return runBulkIndexer(cfg, ns, recs) }},
 		} {
 			ns := fmt.Sprintf("bench_%d_%d_%d", tag, round, i)
