@@ -43,6 +43,19 @@ func (e *requestError) Unwrap() error { return e.err }
 // 429, 5xx, auth and routing trouble an operator can fix) is retried.
 func (e *requestError) retryable() bool { return e.status != 400 && e.status != 413 }
 
+// retryableItem reports whether an item status may succeed later: 429 and
+// 5xx, and the statuses that describe the cluster rather than the
+// document (401/403 permissions, 404 missing index or template, 408), which
+// an operator can fix. Dead-lettering those would empty the stream into the
+// dead-letter sink on a configuration mistake.
+func retryableItem(status int) bool {
+	switch status {
+	case 401, 403, 404, 408, 429:
+		return true
+	}
+	return status >= 500
+}
+
 // itemResult is one entry of a bulk response's items.
 type itemResult struct {
 	Status int `json:"status"`
@@ -129,7 +142,7 @@ func (w *worker) giveUp(attempt int, cause error) {
 }
 
 // classify sorts the items of a bulk response with errors: created and
-// already-existing documents are settled, 429 and 5xx go to w.retry,
+// already-existing documents are settled, retryable ones go to w.retry,
 // anything else is dead-lettered. It returns the last retry reason.
 func (w *worker) classify(items []item, results []itemResult) error {
 	s := w.s
@@ -146,7 +159,7 @@ func (w *worker) classify(items []item, results []itemResult) error {
 			// create on an existing _id: this record was delivered before.
 			dups++
 			w.settled = append(w.settled, it)
-		case r.Status == 429 || r.Status >= 500:
+		case retryableItem(r.Status):
 			w.retry = append(w.retry, it)
 			cause = fmt.Errorf("item status %d %s: %s", r.Status, r.Error.Type, r.Error.Reason)
 		default:

@@ -139,17 +139,18 @@ func TestDeliversDocumentsAndAcks(t *testing.T) {
 }
 
 func TestItemOutcomes(t *testing.T) {
-	// First request: 201, 429, 503, 409 (exists), 400 (mapping). The
-	// second request must carry exactly the 429 and 503 documents.
+	// First request: 201, 429, 503, 409 (exists), 400 (mapping), 404
+	// (no such index: the cluster's fault, not the document's). The second
+	// request must carry exactly the 429, 503 and 404 documents.
 	es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
 		if n == 0 {
-			return 0, []int{201, 429, 503, 409, 400}
+			return 0, []int{201, 429, 503, 409, 400, 404}
 		}
 		return 0, nil
 	})
 	dl := &sinktest.DeadLetter{}
 	s := newTestSink(t, testConfig(es.URL), dl)
-	recs := sampleRecords(t, 5)
+	recs := sampleRecords(t, 6)
 	ack := accept(t, s, recs)
 	s.Close(context.Background())
 	if err := wait(t, ack); err != nil {
@@ -160,8 +161,8 @@ func TestItemOutcomes(t *testing.T) {
 		t.Fatalf("got %d requests, want 2", len(reqs))
 	}
 	first, retried := reqs[0].Docs, reqs[1].Docs
-	if len(retried) != 2 || retried[0].ID != first[1].ID || retried[1].ID != first[2].ID {
-		t.Fatalf("retried %v, want docs 1 and 2 of %v", ids(retried), ids(first))
+	if len(retried) != 3 || retried[0].ID != first[1].ID || retried[1].ID != first[2].ID || retried[2].ID != first[5].ID {
+		t.Fatalf("retried %v, want docs 1, 2 and 5 of %v", ids(retried), ids(first))
 	}
 	fs := dl.Failures()
 	if len(fs) != 1 || fs[0].Input != recs[4].Raw || !strings.Contains(fs[0].Reason, "400") {
@@ -172,9 +173,9 @@ func TestItemOutcomes(t *testing.T) {
 		got  float64
 		want float64
 	}{
-		{"indexed", testutil.ToFloat64(s.m.indexed), 3},
+		{"indexed", testutil.ToFloat64(s.m.indexed), 4},
 		{"duplicates", testutil.ToFloat64(s.m.duplicates), 1},
-		{"retried", testutil.ToFloat64(s.m.retried), 2},
+		{"retried", testutil.ToFloat64(s.m.retried), 3},
 		{"dead-lettered", testutil.ToFloat64(s.m.deadLettered), 1},
 		{"failed", testutil.ToFloat64(s.m.failed), 0},
 	} {
