@@ -73,17 +73,14 @@ status_elasticsearch() {
 
 start_elasticsearch() {
 	if status_elasticsearch; then
-		svc_export elasticsearch FLOWHOSE_TEST_ES_URL "$(es_url)"
-		svc_export elasticsearch FLOWHOSE_TEST_ES_PIDFILE "$(<"$(es_state rundir)")/es.pid"
+		es_export "$(<"$(es_state rundir)")"
 		return 0
 	fi
 	stop_elasticsearch
 
-	local dist java_home run port tport user log
-	log=$(svc_log elasticsearch)
-	: >"$log"
+	local dist run port tport user
+	: >"$(svc_log elasticsearch)"
 	dist=$(es_dist) || return 1
-	java_home=$(es_java_home) || { svc_fail elasticsearch "no Java found"; return 1; }
 	port=$(svc_free_port "${FLOWHOSE_ES_PORT:-9250}") || return 1
 	tport=$(svc_free_port $((port + 100))) || return 1
 
@@ -92,20 +89,39 @@ start_elasticsearch() {
 	run=$(mktemp -d "${TMPDIR:-/tmp}/flowhose-es.XXXXXX")
 	printf '%s\n' "$run" >"$(es_state rundir)"
 	printf '%s\n' "$port" >"$(es_state port)"
+	printf '%s\n' "$tport" >"$(es_state tport)"
 	cp -a "$dist" "$run/es"
 	mkdir -p "$run/data" "$run/logs" "$run/tmp"
-
-	local -a as_user=()
 	if ((EUID == 0)); then
-		# It refuses to run as root.
 		user=$(es_user)
 		id -u "$user" >/dev/null 2>&1 ||
 			useradd --system --no-create-home --shell /usr/sbin/nologin "$user" ||
 			{ svc_fail elasticsearch "could not create user $user"; return 1; }
 		chown -R "$user:" "$run"
 		chmod 755 "$run"
-		as_user=(runuser -u "$user" --)
 	fi
+	es_launch "$run" "$port" "$tport"
+}
+
+# restart_elasticsearch stops the node and starts it again on the same
+# ports and data, for tests of a real outage (`scripts/services restart
+# elasticsearch`).
+restart_elasticsearch() {
+	local run
+	[[ -f $(es_state rundir) ]] || { start_elasticsearch; return; }
+	run=$(<"$(es_state rundir)")
+	es_kill "$run"
+	es_launch "$run" "$(<"$(es_state port)")" "$(<"$(es_state tport)")"
+}
+
+# es_launch starts the node in run and waits until it is healthy.
+es_launch() {
+	local run=$1 port=$2 tport=$3 java_home log
+	local -a as_user=()
+	log=$(svc_log elasticsearch)
+	java_home=$(es_java_home) || { svc_fail elasticsearch "no Java found"; return 1; }
+	# It refuses to run as root.
+	((EUID != 0)) || as_user=(runuser -u "$(es_user)" --)
 
 	# -d returns once the node has started (or failed), so bound it too.
 	timeout "${FLOWHOSE_SERVICES_TIMEOUT:-120}" env ES_JAVA_HOME="$java_home" ES_TMPDIR="$run/tmp" \
@@ -124,23 +140,32 @@ start_elasticsearch() {
 
 	svc_wait_http elasticsearch "http://127.0.0.1:$port/_cluster/health?wait_for_status=yellow&timeout=5s" ||
 		{ svc_fail elasticsearch "not healthy" "$run/logs/elasticsearch.log"; return 1; }
-	svc_export elasticsearch FLOWHOSE_TEST_ES_URL "http://127.0.0.1:$port"
-	svc_export elasticsearch FLOWHOSE_TEST_ES_PIDFILE "$run/es.pid"
+	es_export "$run"
+}
+
+es_export() {
+	svc_export elasticsearch FLOWHOSE_TEST_ES_URL "$(es_url)"
+	svc_export elasticsearch FLOWHOSE_TEST_ES_PIDFILE "$1/es.pid"
+}
+
+# es_kill stops the node of run dir $1 (SIGTERM, then SIGKILL after 30 s).
+es_kill() {
+	local pid i
+	svc_pid_alive "$1/es.pid" || return 0
+	pid=$(<"$1/es.pid")
+	kill "$pid"
+	for ((i = 0; i < 60; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.5
+	done
+	kill -9 "$pid"
 }
 
 stop_elasticsearch() {
-	local run pid i
+	local run
 	[[ -f $(es_state rundir) ]] || return 0
 	run=$(<"$(es_state rundir)")
-	if svc_pid_alive "$run/es.pid"; then
-		pid=$(<"$run/es.pid")
-		kill "$pid"
-		for ((i = 0; i < 60; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.5
-		done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-	fi
+	es_kill "$run"
 	case $run in "${TMPDIR:-/tmp}"/flowhose-es.*) rm -rf "$run" ;; esac
-	rm -f "$(es_state rundir)" "$(es_state port)"
+	rm -f "$(es_state rundir)" "$(es_state port)" "$(es_state tport)"
 }

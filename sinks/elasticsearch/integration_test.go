@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -492,5 +493,65 @@ func TestIntegrationFrozenNode(t *testing.T) {
 	}
 	if testutil.ToFloat64(s.m.retried) == 0 {
 		t.Error("no document was retried: the freeze did not reach the sink")
+	}
+}
+
+// TestIntegrationRestartedNode stops the real node and starts it again on
+// the same port and data (scripts/services restart elasticsearch, about
+// 10-20 s) while batches keep coming: connections are refused meanwhile,
+// and everything must be there afterwards, once. It needs a node started
+// by scripts/services (FLOWHOSE_TEST_ES_PIDFILE set); set
+// FLOWHOSE_TEST_ES_NO_RESTART=1 to spare a node others are using.
+func TestIntegrationRestartedNode(t *testing.T) {
+	base := esURL(t)
+	if os.Getenv("FLOWHOSE_TEST_ES_PIDFILE") == "" {
+		t.Skip("FLOWHOSE_TEST_ES_PIDFILE unset: the node was not started by scripts/services")
+	}
+	if os.Getenv("FLOWHOSE_TEST_ES_NO_RESTART") != "" {
+		t.Skip("FLOWHOSE_TEST_ES_NO_RESTART is set")
+	}
+	cfg := integrationConfig(t, base)
+	cfg.RetryFor = 0
+	cfg.RetryMax = time.Second
+	cfg.RequestTimeout = 5 * time.Second
+	cfg.FlushDocs = 20
+	s := setupSink(t, cfg, &sinktest.DeadLetter{})
+	recs := sampleRecords(t, 400)
+	if errs := ingest(t, s, recs[:100], 25); len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+
+	restarted := make(chan error, 1)
+	go func() {
+		out, err := exec.Command("../../scripts/services", "restart", "elasticsearch").CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		restarted <- err
+	}()
+	// Wait until the node is really gone before sending the rest.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get(base + "/_cluster/health")
+		if err != nil {
+			break
+		}
+		res.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not stop")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	begin := time.Now()
+	errs := ingest(t, s, recs[100:], 25)
+	if err := <-restarted; err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if len(errs) > 0 {
+		t.Fatalf("batches failed across the restart: %v", errs[0])
+	}
+	t.Logf("batches sent while the node was down were all acknowledged %s later", time.Since(begin).Round(time.Second))
+	if got, want := esCount(t, base, cfg.dataStream()), distinct(recs); got != want {
+		t.Fatalf("count %d after the restart, want %d", got, want)
 	}
 }
