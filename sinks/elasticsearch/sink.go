@@ -143,7 +143,7 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 	for i := range b.Records {
 		s.appendDoc(bs, &b.Records[i])
 		if len(s.cur.items) >= s.cfg.FlushDocs || int64(len(s.cur.buf)) >= s.cfg.FlushBytes {
-			s.flushLocked(nil)
+			s.flushLocked()
 		}
 	}
 	return nil
@@ -190,22 +190,15 @@ func appendDay(dst []byte, r *stream.Record) []byte {
 	return append(dst, "undated"...)
 }
 
-// flushLocked hands the current request to the workers. s.mu must be held.
-// When giveUp ends while the queue is full, retries are abandoned so the
-// workers drain quickly.
-func (s *Sink) flushLocked(giveUp <-chan struct{}) {
+// flushLocked hands the current request to the workers, blocking while
+// they are all busy and the queue is full. s.mu must be held.
+func (s *Sink) flushLocked() {
 	req := s.cur
 	if req == nil {
 		return
 	}
 	s.cur = nil
 	s.m.inFlightBytes.Add(float64(len(req.buf)))
-	select {
-	case s.reqs <- req:
-		return
-	case <-giveUp:
-		s.cancel()
-	}
 	s.reqs <- req
 }
 
@@ -223,7 +216,7 @@ func (s *Sink) flushEvery() {
 		}
 		s.mu.Lock()
 		if !s.closed && s.cur != nil && time.Since(s.cur.started) >= s.cfg.FlushInterval {
-			s.flushLocked(nil)
+			s.flushLocked()
 		}
 		s.mu.Unlock()
 	}
@@ -234,28 +227,37 @@ func (s *Sink) flushEvery() {
 // remaining documents fail their batches (for the source to redeliver),
 // and Close returns ctx's error.
 func (s *Sink) Close(ctx context.Context) error {
+	// An Accept blocked on busy workers holds s.mu; if ctx ends while we
+	// wait for it, stop the retries that keep the workers busy.
+	done, gaveUp := make(chan struct{}), make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.cancel()
+			close(gaveUp)
+		case <-done:
+		}
+	}()
+	defer close(done)
+
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
-	s.flushLocked(ctx.Done())
+	s.flushLocked()
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.flushed
 	close(s.reqs)
-
-	done := make(chan struct{})
-	go func() { s.workers.Wait(); close(done) }()
+	s.workers.Wait()
+	s.cancel()
 	select {
-	case <-done:
-		s.cancel()
+	case <-gaveUp:
+		return fmt.Errorf("elasticsearch: close gave up retrying: %w", ctx.Err())
+	default:
 		return nil
-	case <-ctx.Done():
-		s.cancel()
-		<-done
-		return fmt.Errorf("elasticsearch: close: %w", ctx.Err())
 	}
 }
 

@@ -556,3 +556,35 @@ func TestAuthAndTLS(t *testing.T) {
 		}
 	})
 }
+
+func TestCloseWhileAcceptIsBlocked(t *testing.T) {
+	es := newFakeES(t, func(int, []fakeDoc) (int, []int) { return 503, nil })
+	cfg := testConfig(es.URL)
+	cfg.FlushDocs = 1
+	cfg.Workers = 1
+	cfg.QueuedRequests = 0
+	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	ack := stream.NewAck()
+	ack.Add(1)
+	accepted := make(chan error, 1)
+	go func() {
+		accepted <- s.Accept(context.Background(), &stream.Batch{Records: sampleRecords(t, 3), Ack: ack})
+	}()
+	// The only worker is retrying the first document; Accept waits to
+	// hand over the second.
+	for len(es.requests()) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Close(ctx); err == nil {
+		t.Error("Close reported success although it gave up")
+	}
+	if err := <-accepted; err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	ack.Done(nil)
+	if err := wait(t, ack); err == nil {
+		t.Fatal("batch acknowledged although nothing was indexed")
+	}
+}
