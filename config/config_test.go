@@ -139,6 +139,65 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "shutdown delay must stay below the timeout",
+			env: map[string]string{
+				"FLOWHOSE_HTTP_SHUTDOWN_DELAY":   "30s",
+				"FLOWHOSE_HTTP_SHUTDOWN_TIMEOUT": "30s",
+			},
+			wantErrs: []string{"http.shutdown_delay: must be at least 0s and less than http.shutdown_timeout (30s), got 30s"},
+		},
+		{
+			name: "cross-key checks",
+			env: map[string]string{
+				"FLOWHOSE_SOURCES_FIREHOSE_PATH":     "/metrics",
+				"FLOWHOSE_SOURCES_TRANSFORM_ENABLED": "true",
+				"FLOWHOSE_SOURCES_TRANSFORM_PATH":    "/readyz",
+				"FLOWHOSE_HTTP_WRITE_TIMEOUT":        "1m",
+			},
+			wantErrs: []string{
+				`sources.firehose.path: "/metrics" is already used by a built-in endpoint`,
+				`sources.transform.path: "/readyz" is already used by a built-in endpoint`,
+				"http.write_timeout: must exceed sources.firehose.ack_timeout (2m50s)",
+			},
+		},
+		{
+			name: "two sources on one path",
+			env: map[string]string{
+				"FLOWHOSE_SOURCES_TRANSFORM_ENABLED": "true",
+				"FLOWHOSE_SOURCES_TRANSFORM_PATH":    "/firehose",
+			},
+			wantErrs: []string{`sources.transform.path: "/firehose" is already used by sources.firehose.path`},
+		},
+		{
+			name: "enabled components are validated with their prefix",
+			env: map[string]string{
+				"FLOWHOSE_SINKS_ELASTICSEARCH_ENABLED": "true",
+				"FLOWHOSE_SINKS_ELASTICSEARCH_URLS":    "",
+				"FLOWHOSE_SOURCES_FIREHOSE_BATCH_SIZE": "0",
+				"FLOWHOSE_SOURCES_FILE_MAX_IN_FLIGHT":  "0",
+				"FLOWHOSE_ENRICH_IP_RANGES_TIMEOUT":    "0s",
+			},
+			wantErrs: []string{
+				"sinks.elasticsearch.",
+				"sources.firehose.batch_size: must be between 1 and",
+				"sources.file.max_in_flight: must be between 1 and",
+				"enrich.ip_ranges.timeout:",
+			},
+		},
+		{
+			name: "disabled components are not validated",
+			env: map[string]string{
+				"FLOWHOSE_SOURCES_FIREHOSE_ENABLED":    "false",
+				"FLOWHOSE_SOURCES_FIREHOSE_BATCH_SIZE": "0",
+				"FLOWHOSE_SINKS_ELASTICSEARCH_URLS":    "",
+			},
+			check: func(t *testing.T, c Config) {
+				if c.Sources.Firehose.Enabled {
+					t.Error("firehose still enabled")
+				}
+			},
+		},
+		{
 			name:     "environment values are validated too",
 			env:      map[string]string{"FLOWHOSE_PIPELINE_QUEUE_DEPTH": "0"},
 			wantErrs: []string{"pipeline.queue_depth: must be between 1 and 65536, got 0"},

@@ -54,7 +54,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("http.%s: must be between 1ns and %s, got %s", d.key, maxTimeout, d.v))
 		}
 	}
-	if c.HTTP.ShutdownDelay < 0 || c.HTTP.ShutdownDelay >= c.HTTP.ShutdownTimeout {
+	if c.HTTP.ShutdownTimeout > 0 && (c.HTTP.ShutdownDelay < 0 || c.HTTP.ShutdownDelay >= c.HTTP.ShutdownTimeout) {
 		errs = append(errs, fmt.Errorf("http.shutdown_delay: must be at least 0s and less than http.shutdown_timeout (%s), got %s", c.HTTP.ShutdownTimeout, c.HTTP.ShutdownDelay))
 	}
 	if c.HTTP.MaxHeaderBytes < minHeaderBytes || c.HTTP.MaxHeaderBytes > maxHeaderBytes {

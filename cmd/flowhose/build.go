@@ -107,8 +107,9 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// newApp opens the dead-letter file and the enabled sinks and starts the
-// pipeline. stdout and stderr stand in for "-" paths.
+// newApp opens the dead-letter file, starts enrichment, opens the enabled
+// sinks (installing the Elasticsearch template) and starts the pipeline.
+// stdout and stderr stand in for "-" paths.
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
 	a := &app{cfg: cfg, log: log, reg: newRegistry()}
 	dl, err := deadletter.New(cfg.Sinks.DeadLetter, stderr, a.reg)
@@ -117,6 +118,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, st
 	}
 	a.dl = dl
 	var sinks []stream.Sink
+	// closeSinks undoes what succeeded before a later step failed.
 	closeSinks := func() {
 		for _, s := range sinks {
 			_ = s.Close(context.Background())
