@@ -324,6 +324,7 @@ func TestRedacted(t *testing.T) {
 		{"sinks.elasticsearch.password", true},
 		{"sinks.elasticsearch.api_key", true},
 		{"sinks.splunk.token", true},
+		{"enrich.ec2.external_id", true},
 		{"sinks.ndjson.path", false},
 		{"http.max_header_bytes", false},
 	} {

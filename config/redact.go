@@ -10,7 +10,7 @@ import (
 const Redaction = "REDACTED"
 
 // secretKeyParts mark a key as secret when its last segment contains one.
-var secretKeyParts = []string{"access_key", "password", "secret", "token", "api_key", "credentials"}
+var secretKeyParts = []string{"access_key", "password", "secret", "token", "api_key", "credentials", "external_id"}
 
 // Redacted returns a copy of c with secrets replaced by Redaction: values of
 // keys named like access keys, passwords, secrets or tokens, and passwords
