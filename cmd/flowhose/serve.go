@@ -63,7 +63,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	case <-ctx.Done():
 	}
 	ready.Store(false)
-	log.Info("shutting down", "delay", cfg.HTTP.ShutdownDelay, "timeout", cfg.HTTP.ShutdownTimeout)
+	log.Info("shutting down", "delay", cfg.HTTP.ShutdownDelay.String(), "timeout", cfg.HTTP.ShutdownTimeout.String())
 	start := time.Now()
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
@@ -83,7 +83,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		if err != nil {
 			return fmt.Errorf("shutdown: %w", err)
 		}
-		log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
+		log.Info("drained", "took", time.Since(start).Round(time.Millisecond).String())
 		return nil
 	case <-drainCtx.Done():
 		return fmt.Errorf("shutdown: not drained within http.shutdown_timeout %s", cfg.HTTP.ShutdownTimeout)
