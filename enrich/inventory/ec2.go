@@ -199,15 +199,11 @@ func (s *EC2) read(ctx context.Context, t *target, filters []types.Filter) ([]*s
 	defer cancel()
 	var enis []types.NetworkInterface
 	p := ec2.NewDescribeNetworkInterfacesPaginator(t.client, &ec2.DescribeNetworkInterfacesInput{Filters: filters, MaxResults: aws.Int32(s.cfg.PageSize)})
-	for p.HasMorePages() {
-		if err := t.limiter.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("%s DescribeNetworkInterfaces: %w", t.region, err)
-		}
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%s DescribeNetworkInterfaces: %w", t.region, err)
-		}
+	err := eachPage(ctx, t, "DescribeNetworkInterfaces", p, func(page *ec2.DescribeNetworkInterfacesOutput) {
 		enis = append(enis, page.NetworkInterfaces...)
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(enis) == 0 {
 		return nil, nil
@@ -239,6 +235,28 @@ func (s *EC2) read(ctx context.Context, t *target, filters []types.Filter) ([]*s
 	return out, nil
 }
 
+// pager is what the SDK's Describe* paginators have in common.
+type pager[O any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*ec2.Options)) (O, error)
+}
+
+// eachPage hands every page of p to visit, waiting on the target's rate
+// limiter before each call so a full sync cannot trip EC2's throttling.
+func eachPage[O any](ctx context.Context, t *target, api string, p pager[O], visit func(O)) error {
+	for p.HasMorePages() {
+		if err := t.limiter.Wait(ctx); err != nil {
+			return fmt.Errorf("%s %s: %w", t.region, api, err)
+		}
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", t.region, api, err)
+		}
+		visit(page)
+	}
+	return nil
+}
+
 func appendUnique(ss []string, s string) []string {
 	if s == "" || slices.Contains(ss, s) {
 		return ss
@@ -262,14 +280,7 @@ func (s *EC2) instances(ctx context.Context, t *target, ids []string) (map[strin
 	for _, ch := range chunks(ids) {
 		p := ec2.NewDescribeInstancesPaginator(t.client, &ec2.DescribeInstancesInput{
 			Filters: []types.Filter{{Name: aws.String("instance-id"), Values: ch}}, MaxResults: aws.Int32(s.cfg.PageSize)})
-		for p.HasMorePages() {
-			if err := t.limiter.Wait(ctx); err != nil {
-				return nil, fmt.Errorf("%s DescribeInstances: %w", t.region, err)
-			}
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s DescribeInstances: %w", t.region, err)
-			}
+		err := eachPage(ctx, t, "DescribeInstances", p, func(page *ec2.DescribeInstancesOutput) {
 			for _, res := range page.Reservations {
 				for _, in := range res.Instances {
 					tags := convertTags(in.Tags)
@@ -283,6 +294,9 @@ func (s *EC2) instances(ctx context.Context, t *target, ids []string) (map[strin
 					out[i.ID] = i
 				}
 			}
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -295,17 +309,13 @@ func (s *EC2) subnets(ctx context.Context, t *target, ids []string) (map[string]
 	for _, ch := range chunks(ids) {
 		p := ec2.NewDescribeSubnetsPaginator(t.client, &ec2.DescribeSubnetsInput{
 			Filters: []types.Filter{{Name: aws.String("subnet-id"), Values: ch}}, MaxResults: aws.Int32(s.cfg.PageSize)})
-		for p.HasMorePages() {
-			if err := t.limiter.Wait(ctx); err != nil {
-				return nil, fmt.Errorf("%s DescribeSubnets: %w", t.region, err)
-			}
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s DescribeSubnets: %w", t.region, err)
-			}
+		err := eachPage(ctx, t, "DescribeSubnets", p, func(page *ec2.DescribeSubnetsOutput) {
 			for _, sn := range page.Subnets {
 				out[aws.ToString(sn.SubnetId)] = subnet{name: tagValue(convertTags(sn.Tags), "Name"), cidr: aws.ToString(sn.CidrBlock)}
 			}
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -316,17 +326,13 @@ func (s *EC2) vpcs(ctx context.Context, t *target, ids []string) (map[string]sub
 	for _, ch := range chunks(ids) {
 		p := ec2.NewDescribeVpcsPaginator(t.client, &ec2.DescribeVpcsInput{
 			Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: ch}}, MaxResults: aws.Int32(s.cfg.PageSize)})
-		for p.HasMorePages() {
-			if err := t.limiter.Wait(ctx); err != nil {
-				return nil, fmt.Errorf("%s DescribeVpcs: %w", t.region, err)
-			}
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s DescribeVpcs: %w", t.region, err)
-			}
+		err := eachPage(ctx, t, "DescribeVpcs", p, func(page *ec2.DescribeVpcsOutput) {
 			for _, v := range page.Vpcs {
 				out[aws.ToString(v.VpcId)] = subnet{name: tagValue(convertTags(v.Tags), "Name"), cidr: aws.ToString(v.CidrBlock)}
 			}
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
