@@ -2,15 +2,15 @@ package ecs
 
 import (
 	"math/bits"
-	"strconv"
 
 	"github.com/flowhose/flowhose/stream"
 )
 
 // appendAWS appends the aws object: every raw flow-log field under
 // aws.vpcflow, and the CloudWatch Logs origin under aws.cloudwatch.
-func appendAWS(dst []byte, top *int, r *stream.Record, at *addrTexts) []byte {
-	dst, mark := openObject(dst, top, "aws")
+func appendAWS(dst []byte, r *stream.Record, at *addrTexts) []byte {
+	mark := len(dst)
+	dst = append(dst, `,"aws":{`...)
 	var n int
 	dst, vmark := openObject(dst, &n, "vpcflow")
 	var v int
@@ -31,7 +31,7 @@ func appendAWS(dst []byte, top *int, r *stream.Record, at *addrTexts) []byte {
 		}
 		dst = append(dst, '}')
 	}
-	return closeObject(dst, top, mark, n)
+	return endObject(dst, mark, n)
 }
 
 // tcpFlagNames are Elastic's names for tcp-flags bits 0x01 to 0x20.
@@ -52,7 +52,7 @@ func appendVPCFlow(dst []byte, n *int, r *stream.Record, at *addrTexts) []byte {
 			break
 		}
 		mark := len(dst)
-		dst = member(dst, n, f.Info().Key)
+		dst = key(dst, n, vpcflowKeys[f])
 		var ok bool
 		if dst, ok = appendRawValue(dst, r, f, at); !ok {
 			*n--
@@ -92,12 +92,20 @@ func appendVPCFlow(dst []byte, n *int, r *stream.Record, at *addrTexts) []byte {
 	return dst
 }
 
+// vpcflowKeys[f] is the member name of field f under aws.vpcflow, ready for key.
+var vpcflowKeys = func() (k [stream.NumFields]string) {
+	for f := range k {
+		k[f] = `,"` + stream.Field(f).Info().Key + `":`
+	}
+	return k
+}()
+
 // appendRawValue appends the value of field f of r. It reports false for
 // an address field holding no valid address.
 func appendRawValue(dst []byte, r *stream.Record, f stream.Field, at *addrTexts) ([]byte, bool) {
 	switch f {
 	case stream.FieldVersion:
-		return strconv.AppendInt(dst, int64(r.Version), 10), true
+		return appendInt(dst, int64(r.Version)), true
 	case stream.FieldAccountID:
 		return appendString(dst, r.AccountID), true
 	case stream.FieldInterfaceID:
@@ -107,19 +115,19 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field, at *addrTexts)
 	case stream.FieldDstAddr:
 		return appendQuoted(dst, at, slotDst)
 	case stream.FieldSrcPort:
-		return strconv.AppendUint(dst, uint64(r.SrcPort), 10), true
+		return appendUint(dst, uint64(r.SrcPort)), true
 	case stream.FieldDstPort:
-		return strconv.AppendUint(dst, uint64(r.DstPort), 10), true
+		return appendUint(dst, uint64(r.DstPort)), true
 	case stream.FieldProtocol:
-		return strconv.AppendUint(dst, uint64(r.Protocol), 10), true
+		return appendUint(dst, uint64(r.Protocol)), true
 	case stream.FieldPackets:
-		return strconv.AppendUint(dst, r.Packets, 10), true
+		return appendUint(dst, r.Packets), true
 	case stream.FieldBytes:
-		return strconv.AppendUint(dst, r.Bytes, 10), true
+		return appendUint(dst, r.Bytes), true
 	case stream.FieldStart:
-		return strconv.AppendInt(dst, r.Start, 10), true
+		return appendInt(dst, r.Start), true
 	case stream.FieldEnd:
-		return strconv.AppendInt(dst, r.End, 10), true
+		return appendInt(dst, r.End), true
 	case stream.FieldAction:
 		return appendString(dst, r.Action), true
 	case stream.FieldLogStatus:
@@ -131,7 +139,7 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field, at *addrTexts)
 	case stream.FieldInstanceID:
 		return appendString(dst, r.InstanceID), true
 	case stream.FieldTCPFlags:
-		return strconv.AppendUint(dst, uint64(r.TCPFlags), 10), true
+		return appendUint(dst, uint64(r.TCPFlags)), true
 	case stream.FieldType:
 		return appendString(dst, r.Type), true
 	case stream.FieldPktSrcAddr:
@@ -153,7 +161,7 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field, at *addrTexts)
 	case stream.FieldFlowDirection:
 		return appendString(dst, r.FlowDirection), true
 	case stream.FieldTrafficPath:
-		return strconv.AppendUint(dst, uint64(r.TrafficPath), 10), true
+		return appendUint(dst, uint64(r.TrafficPath)), true
 	case stream.FieldECSClusterARN:
 		return appendString(dst, r.ECSClusterARN), true
 	case stream.FieldECSClusterName:

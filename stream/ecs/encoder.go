@@ -38,10 +38,11 @@ type Encoder struct {
 // top-level name written here (use dotted names such as "source.geo.*").
 // Append never fails: absent fields are omitted, and strings are escaped
 // so the output is valid JSON for any record.
+//
+// Encoding is the hot path, so members whose order is fixed are written
+// as one constant where possible; the tests compare the output byte for
+// byte with golden files.
 func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
-	dst = append(dst, '{')
-	var top int
-
 	// Times are formatted once: the end time is written twice.
 	var startBuf, endBuf [timeLen]byte
 	start := quotedTime(&startBuf, r, stream.FieldStart, r.Start)
@@ -51,12 +52,13 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 		ts = start
 	}
 	if ts != nil {
-		dst = member(dst, &top, "@timestamp")
+		dst = append(dst, `{"@timestamp":`...)
 		dst = append(dst, ts...)
+		dst = append(dst, `,"ecs":{"version":"`+ECSVersion+`"}`...)
+	} else {
+		dst = append(dst, `{"ecs":{"version":"`+ECSVersion+`"}`...)
 	}
-
-	dst = member(dst, &top, "ecs")
-	dst = append(dst, `{"version":"`+ECSVersion+`"}`...)
+	// Every later top-level member follows "ecs", so each starts with a comma.
 
 	dataset, namespace := e.Dataset, e.Namespace
 	if dataset == "" {
@@ -65,34 +67,38 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 	if namespace == "" {
 		namespace = DefaultNamespace
 	}
-	dst = member(dst, &top, "data_stream")
-	dst = append(dst, `{"type":"logs","dataset":`...)
-	dst = appendString(dst, dataset)
-	dst = append(dst, `,"namespace":`...)
-	dst = appendString(dst, namespace)
-	dst = append(dst, '}')
+	defaults := dataset == DefaultDataset && namespace == DefaultNamespace
+	if defaults {
+		dst = append(dst, `,"data_stream":{"type":"logs","dataset":"`+DefaultDataset+`","namespace":"`+DefaultNamespace+`"}`...)
+	} else {
+		dst = append(dst, `,"data_stream":{"type":"logs","dataset":`...)
+		dst = appendString(dst, dataset)
+		dst = append(dst, `,"namespace":`...)
+		dst = appendString(dst, namespace)
+		dst = append(dst, '}')
+	}
 
 	var at addrTexts
 	at.init(r)
-	dst = e.appendEvent(dst, &top, r, dataset, start, end)
-	dst = appendEndpoints(dst, &top, r, &at)
-	dst = appendNetwork(dst, &top, r, &at)
-	dst = appendCloud(dst, &top, r)
-	dst = appendOrchestrator(dst, &top, r)
+	dst = e.appendEvent(dst, r, dataset, defaults, start, end)
+	dst = appendEndpoints(dst, r, &at)
+	dst = appendNetwork(dst, r, &at)
+	dst = appendCloud(dst, r)
+	if r.Present&orchestratorFields != 0 {
+		dst = appendOrchestrator(dst, r)
+	}
 	if r.Has(stream.FieldECSContainerID) {
-		dst = member(dst, &top, "container")
-		dst = append(dst, `{"id":`...)
+		dst = append(dst, `,"container":{"id":`...)
 		dst = appendString(dst, r.ECSContainerID)
 		dst = append(dst, '}')
 	}
 	if r.Has(stream.FieldECSServiceName) {
-		dst = member(dst, &top, "service")
-		dst = append(dst, `{"name":`...)
+		dst = append(dst, `,"service":{"name":`...)
 		dst = appendString(dst, r.ECSServiceName)
 		dst = append(dst, '}')
 	}
-	dst = appendRelated(dst, &top, &at)
-	dst = appendAWS(dst, &top, r, &at)
+	dst = appendRelated(dst, &at)
+	dst = appendAWS(dst, r, &at)
 
 	dst = appendEnrichment(dst, r)
 	return append(dst, '}')
@@ -112,55 +118,47 @@ func quotedTime(buf *[timeLen]byte, r *stream.Record, f stream.Field, sec int64)
 }
 
 // appendEvent appends the event object; start and end are quoted times
-// or nil.
-func (e *Encoder) appendEvent(dst []byte, top *int, r *stream.Record, dataset string, start, end []byte) []byte {
-	dst = member(dst, top, "event")
-	dst = append(dst, `{"kind":"event","category":["network"],"type":["connection"`...)
-	action := r.Has(stream.FieldAction)
-	outcome := ""
-	if action {
+// or nil, and defaults says dataset is DefaultDataset.
+func (e *Encoder) appendEvent(dst []byte, r *stream.Record, dataset string, defaults bool, start, end []byte) []byte {
+	dst = append(dst, `,"event":{"kind":"event","category":["network"],"type":["connection"`...)
+	if r.Has(stream.FieldAction) {
 		switch r.Action {
 		case "ACCEPT":
-			dst = append(dst, `,"allowed"`...)
-			outcome = "success"
+			dst = append(dst, `,"allowed"],"action":"accept","outcome":"success"`...)
 		case "REJECT":
-			dst = append(dst, `,"denied"`...)
-			outcome = "failure"
+			dst = append(dst, `,"denied"],"action":"reject","outcome":"failure"`...)
+		default:
+			dst = append(dst, `],"action":`...)
+			dst = appendLowerString(dst, r.Action)
 		}
-	}
-	dst = append(dst, ']')
-	n := 3
-	if action {
-		dst = member(dst, &n, "action")
-		dst = appendLowerString(dst, r.Action)
-	}
-	if outcome != "" {
-		dst = member(dst, &n, "outcome")
-		dst = append(dst, '"')
-		dst = append(dst, outcome...)
-		dst = append(dst, '"')
+	} else {
+		dst = append(dst, ']')
 	}
 	if r.Has(stream.FieldRejectReason) {
-		dst = member(dst, &n, "reason")
+		dst = append(dst, `,"reason":`...)
 		dst = appendString(dst, r.RejectReason)
 	}
 	if start != nil {
-		dst = member(dst, &n, "start")
+		dst = append(dst, `,"start":`...)
 		dst = append(dst, start...)
 	}
 	if end != nil {
-		dst = member(dst, &n, "end")
+		dst = append(dst, `,"end":`...)
 		dst = append(dst, end...)
 	}
 	// Spans beyond maxDurationSeconds would overflow in nanoseconds.
 	if start != nil && end != nil && r.End >= r.Start && r.End-r.Start <= maxDurationSeconds {
-		dst = member(dst, &n, "duration")
-		dst = strconv.AppendInt(dst, (r.End-r.Start)*1e9, 10)
+		dst = append(dst, `,"duration":`...)
+		dst = appendUint(dst, uint64(r.End-r.Start)*1e9)
 	}
-	dst = member(dst, &n, "dataset")
-	dst = appendString(dst, dataset)
+	if defaults {
+		dst = append(dst, `,"dataset":"`+DefaultDataset+`"`...)
+	} else {
+		dst = append(dst, `,"dataset":`...)
+		dst = appendString(dst, dataset)
+	}
 	if e.Original {
-		dst = member(dst, &n, "original")
+		dst = append(dst, `,"original":`...)
 		dst = appendString(dst, r.Raw)
 	}
 	return append(dst, '}')
@@ -212,7 +210,32 @@ func (t *addrTexts) set(i addrSlot, r *stream.Record, f stream.Field, a netip.Ad
 	}
 	a = a.WithZone("")
 	t.addr[i], t.ok[i] = a, true
+	if a.Is4() {
+		t.n[i] = uint8(len(appendQuotedIPv4(t.buf[i][:0], a.As4())))
+		return
+	}
 	t.n[i] = uint8(len(appendAddr(t.buf[i][:0], a)))
+}
+
+// appendQuotedIPv4 appends ip in dotted-quad form, quoted: the same text
+// as netip.Addr.AppendTo, without its generic formatting loop.
+func appendQuotedIPv4(dst []byte, ip [4]byte) []byte {
+	dst = append(dst, '"')
+	for i, b := range ip {
+		if i > 0 {
+			dst = append(dst, '.')
+		}
+		switch {
+		case b >= 100:
+			d := (b % 100) * 2
+			dst = append(dst, '0'+b/100, digitPairs[d], digitPairs[d+1])
+		case b >= 10:
+			dst = append(dst, digitPairs[b*2], digitPairs[b*2+1])
+		default:
+			dst = append(dst, '0'+b)
+		}
+	}
+	return append(dst, '"')
 }
 
 // quoted returns the quoted text of slot i, or false if r lacks it.
@@ -220,43 +243,59 @@ func (t *addrTexts) quoted(i addrSlot) ([]byte, bool) {
 	return t.buf[i][:t.n[i]], t.ok[i]
 }
 
-func appendEndpoints(dst []byte, top *int, r *stream.Record, at *addrTexts) []byte {
-	dst, mark := openObject(dst, top, "source")
+func appendEndpoints(dst []byte, r *stream.Record, at *addrTexts) []byte {
+	mark := len(dst)
+	dst = append(dst, `,"source":{`...)
 	var n int
 	if a, ok := at.quoted(slotSrc); ok {
-		dst = member(dst, &n, "address")
+		dst = append(dst, `"address":`...)
 		dst = append(dst, a...)
-		dst = member(dst, &n, "ip")
+		dst = append(dst, `,"ip":`...)
 		dst = append(dst, a...)
+		n = 2
 	}
 	if r.Has(stream.FieldSrcPort) {
-		dst = member(dst, &n, "port")
-		dst = strconv.AppendUint(dst, uint64(r.SrcPort), 10)
+		dst = key(dst, &n, `,"port":`)
+		dst = appendUint(dst, uint64(r.SrcPort))
 	}
 	if r.Has(stream.FieldBytes) {
-		dst = member(dst, &n, "bytes")
-		dst = strconv.AppendUint(dst, r.Bytes, 10)
+		dst = key(dst, &n, `,"bytes":`)
+		dst = appendUint(dst, r.Bytes)
 	}
 	if r.Has(stream.FieldPackets) {
-		dst = member(dst, &n, "packets")
-		dst = strconv.AppendUint(dst, r.Packets, 10)
+		dst = key(dst, &n, `,"packets":`)
+		dst = appendUint(dst, r.Packets)
 	}
-	dst = closeObject(dst, top, mark, n)
+	dst = endObject(dst, mark, n)
 
-	dst, mark = openObject(dst, top, "destination")
+	mark = len(dst)
+	dst = append(dst, `,"destination":{`...)
 	n = 0
 	if a, ok := at.quoted(slotDst); ok {
-		dst = member(dst, &n, "address")
+		dst = append(dst, `"address":`...)
 		dst = append(dst, a...)
-		dst = member(dst, &n, "ip")
+		dst = append(dst, `,"ip":`...)
 		dst = append(dst, a...)
+		n = 2
 	}
 	if r.Has(stream.FieldDstPort) {
-		dst = member(dst, &n, "port")
-		dst = strconv.AppendUint(dst, uint64(r.DstPort), 10)
+		dst = key(dst, &n, `,"port":`)
+		dst = appendUint(dst, uint64(r.DstPort))
 	}
-	return closeObject(dst, top, mark, n)
+	return endObject(dst, mark, n)
 }
+
+// protocolMembers[p] is the start of the network object for IANA protocol
+// p: its transport name if it has one, and its number.
+var protocolMembers = func() (m [256]string) {
+	for p := range m {
+		if t := transports[p]; t != "" {
+			m[p] = `"transport":"` + t + `",`
+		}
+		m[p] += `"iana_number":"` + strconv.Itoa(p) + `"`
+	}
+	return m
+}()
 
 // transports names IANA protocol numbers as Elastic's processor does;
 // numbers missing here get no network.transport.
@@ -265,67 +304,57 @@ var transports = [256]string{
 	47: "gre", 50: "esp", 58: "ipv6-icmp", 112: "vrrp", 132: "sctp",
 }
 
-func appendNetwork(dst []byte, top *int, r *stream.Record, at *addrTexts) []byte {
-	dst, mark := openObject(dst, top, "network")
+func appendNetwork(dst []byte, r *stream.Record, at *addrTexts) []byte {
+	mark := len(dst)
+	dst = append(dst, `,"network":{`...)
 	var n int
 	if r.Has(stream.FieldProtocol) {
-		if t := transports[r.Protocol]; t != "" {
-			dst = member(dst, &n, "transport")
-			dst = append(dst, '"')
-			dst = append(dst, t...)
-			dst = append(dst, '"')
-		}
-		dst = member(dst, &n, "iana_number")
-		dst = append(dst, '"')
-		dst = strconv.AppendUint(dst, uint64(r.Protocol), 10)
-		dst = append(dst, '"')
+		dst = append(dst, protocolMembers[r.Protocol]...)
+		n = 1
 	}
 	if r.Has(stream.FieldBytes) {
-		dst = member(dst, &n, "bytes")
-		dst = strconv.AppendUint(dst, r.Bytes, 10)
+		dst = key(dst, &n, `,"bytes":`)
+		dst = appendUint(dst, r.Bytes)
 	}
 	if r.Has(stream.FieldPackets) {
-		dst = member(dst, &n, "packets")
-		dst = strconv.AppendUint(dst, r.Packets, 10)
+		dst = key(dst, &n, `,"packets":`)
+		dst = appendUint(dst, r.Packets)
 	}
 	a, ok := at.addr[slotSrc], at.ok[slotSrc]
 	if !ok {
 		a, ok = at.addr[slotDst], at.ok[slotDst]
 	}
 	if ok {
-		dst = member(dst, &n, "type")
 		if a.Is4() || a.Is4In6() {
-			dst = append(dst, `"ipv4"`...)
+			dst = key(dst, &n, `,"type":"ipv4"`)
 		} else {
-			dst = append(dst, `"ipv6"`...)
+			dst = key(dst, &n, `,"type":"ipv6"`)
 		}
 	}
 	if r.Has(stream.FieldFlowDirection) {
 		switch r.FlowDirection {
-		case "ingress", "egress":
-			dst = member(dst, &n, "direction")
-			dst = append(dst, '"')
-			dst = append(dst, r.FlowDirection...)
-			dst = append(dst, '"')
+		case "ingress":
+			dst = key(dst, &n, `,"direction":"ingress"`)
+		case "egress":
+			dst = key(dst, &n, `,"direction":"egress"`)
 		}
 	}
 	{
 		mark := len(dst)
-		dst = member(dst, &n, "community_id")
+		dst = key(dst, &n, `,"community_id":"`)
 		var ok bool
-		if dst, ok = AppendCommunityID(append(dst, '"'), r); ok {
+		if dst, ok = AppendCommunityID(dst, r); ok {
 			dst = append(dst, '"')
 		} else {
 			n--
 			dst = dst[:mark]
 		}
 	}
-	return closeObject(dst, top, mark, n)
+	return endObject(dst, mark, n)
 }
 
-func appendCloud(dst []byte, top *int, r *stream.Record) []byte {
-	dst = member(dst, top, "cloud")
-	dst = append(dst, `{"provider":"aws"`...)
+func appendCloud(dst []byte, r *stream.Record) []byte {
+	dst = append(dst, `,"cloud":{"provider":"aws"`...)
 	if r.Has(stream.FieldAccountID) {
 		dst = append(dst, `,"account":{"id":`...)
 		dst = appendString(dst, r.AccountID)
@@ -349,8 +378,14 @@ func appendCloud(dst []byte, top *int, r *stream.Record) []byte {
 	return append(dst, '}')
 }
 
-func appendOrchestrator(dst []byte, top *int, r *stream.Record) []byte {
-	dst, mark := openObject(dst, top, "orchestrator")
+// orchestratorFields are the fields appendOrchestrator writes; a record
+// with none of them (most records) skips it.
+const orchestratorFields = 1<<stream.FieldECSClusterARN | 1<<stream.FieldECSClusterName |
+	1<<stream.FieldECSContainerInstanceID | 1<<stream.FieldECSContainerInstanceARN
+
+func appendOrchestrator(dst []byte, r *stream.Record) []byte {
+	mark := len(dst)
+	dst = append(dst, `,"orchestrator":{`...)
 	var n, c int
 	dst, cmark := openObject(dst, &n, "cluster")
 	if r.Has(stream.FieldECSClusterARN) {
@@ -383,19 +418,18 @@ func appendOrchestrator(dst []byte, top *int, r *stream.Record) []byte {
 		dst = member(dst, &n, "type")
 		dst = append(dst, `"ecs"`...)
 	}
-	return closeObject(dst, top, mark, n)
+	return endObject(dst, mark, n)
 }
 
 // appendRelated appends related.ip: every address field present, once.
-func appendRelated(dst []byte, top *int, at *addrTexts) []byte {
+func appendRelated(dst []byte, at *addrTexts) []byte {
 	var k int
 	for i := range numSlots {
 		if !at.ok[i] || slices.Contains(at.addr[:i], at.addr[i]) {
 			continue
 		}
 		if k == 0 {
-			dst = member(dst, top, "related")
-			dst = append(dst, `{"ip":[`...)
+			dst = append(dst, `,"related":{"ip":[`...)
 		} else {
 			dst = append(dst, ',')
 		}

@@ -1,0 +1,42 @@
+package ecs
+
+import (
+	"math"
+	"net/netip"
+	"strconv"
+	"testing"
+)
+
+// TestAppendUint checks the hand-written formatter against strconv at
+// every digit-count boundary, where decimalLen's estimate can be off.
+func TestAppendUint(t *testing.T) {
+	vals := []uint64{0, 1, 9, 10, 99, 100, 101, 65535, math.MaxUint32, math.MaxUint64, math.MaxUint64 - 1}
+	for _, p := range pow10 {
+		vals = append(vals, p-1, p, p+1)
+	}
+	for _, v := range vals {
+		want := "x" + strconv.FormatUint(v, 10)
+		if got := string(appendUint([]byte("x"), v)); got != want {
+			t.Errorf("appendUint(%d) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestAppendInt(t *testing.T) {
+	for _, v := range []int64{0, -1, 1, -10, 1418530070, math.MaxInt64, math.MinInt64, math.MinInt64 + 1} {
+		if got, want := string(appendInt(nil, v)), strconv.FormatInt(v, 10); got != want {
+			t.Errorf("appendInt(%d) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// TestAppendQuotedIPv4 compares with netip's text for octets of one, two
+// and three digits.
+func TestAppendQuotedIPv4(t *testing.T) {
+	for _, s := range []string{"0.0.0.0", "255.255.255.255", "10.0.1.5", "9.10.99.100", "172.31.16.139", "1.20.200.250"} {
+		a := netip.MustParseAddr(s)
+		if got, want := string(appendQuotedIPv4(nil, a.As4())), `"`+a.String()+`"`; got != want {
+			t.Errorf("appendQuotedIPv4(%s) = %s, want %s", s, got, want)
+		}
+	}
+}
