@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -222,15 +223,47 @@ func (d *Decoder) split(line string) int {
 			break
 		}
 		start := i
-		for i < len(line) && !isSpace(line[i]) {
-			i++
-		}
+		i = tokenEnd(line, i)
 		if n < len(d.toks) {
 			d.toks[n] = line[start:i]
 		}
 		n++
 	}
 	return n
+}
+
+// tokenEnd returns the index of the first separator in s at or after i,
+// or len(s). It tests eight bytes at a time for one below '!' (the "has
+// byte less than n" bit trick), which rules out the usual token bytes
+// with a few instructions; the first such byte is found exactly because
+// the subtraction only borrows upward from bytes that are themselves
+// below '!'. A control byte that is not a separator stays in the token.
+func tokenEnd(s string, i int) int {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	for i+8 <= len(s) {
+		w := load64(s, i)
+		m := (w - lsb*'!') & ^w & msb
+		if m == 0 {
+			i += 8
+			continue
+		}
+		j := i + bits.TrailingZeros64(m)/8
+		if isSpace(s[j]) {
+			return j
+		}
+		i = j + 1
+	}
+	for i < len(s) && !isSpace(s[i]) {
+		i++
+	}
+	return i
+}
+
+// load64 reads s[i:i+8] as a little-endian word (one load once compiled).
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 }
 
 func headerFormat(toks []string) *Format {
