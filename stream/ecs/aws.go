@@ -8,13 +8,13 @@ import (
 
 // appendAWS appends the aws object: every raw flow-log field under
 // aws.vpcflow, and the CloudWatch Logs origin under aws.cloudwatch.
-func appendAWS(dst []byte, r *stream.Record, at *addrTexts) []byte {
+func appendAWS(dst []byte, r *stream.Record, tx *texts) []byte {
 	mark := len(dst)
 	dst = append(dst, `,"aws":{`...)
 	var n int
 	dst, vmark := openObject(dst, &n, "vpcflow")
 	var v int
-	dst = appendVPCFlow(dst, &v, r, at)
+	dst = appendVPCFlow(dst, &v, r, tx)
 	dst = closeObject(dst, &n, vmark, v)
 
 	if o := r.Origin; o.LogGroup != "" {
@@ -43,7 +43,7 @@ const tcpFlagsArrayKey = "tcp_flags_array"
 // appendVPCFlow appends the members of aws.vpcflow: each present field
 // under its underscored key (numbers as JSON numbers, everything else as
 // strings), tcp_flags_array, and the unmodelled Extra fields.
-func appendVPCFlow(dst []byte, n *int, r *stream.Record, at *addrTexts) []byte {
+func appendVPCFlow(dst []byte, n *int, r *stream.Record, tx *texts) []byte {
 	// Visit only the fields present, in field order; bits beyond the
 	// modelled fields mean nothing.
 	for m := uint64(r.Present) &^ 1; m != 0; m &= m - 1 {
@@ -54,7 +54,7 @@ func appendVPCFlow(dst []byte, n *int, r *stream.Record, at *addrTexts) []byte {
 		mark := len(dst)
 		dst = key(dst, n, vpcflowKeys[f])
 		var ok bool
-		if dst, ok = appendRawValue(dst, r, f, at); !ok {
+		if dst, ok = appendRawValue(dst, r, f, tx); !ok {
 			*n--
 			dst = dst[:mark]
 		}
@@ -102,7 +102,7 @@ var vpcflowKeys = func() (k [stream.NumFields]string) {
 
 // appendRawValue appends the value of field f of r. It reports false for
 // an address field holding no valid address.
-func appendRawValue(dst []byte, r *stream.Record, f stream.Field, at *addrTexts) ([]byte, bool) {
+func appendRawValue(dst []byte, r *stream.Record, f stream.Field, tx *texts) ([]byte, bool) {
 	switch f {
 	case stream.FieldVersion:
 		return appendInt(dst, int64(r.Version)), true
@@ -111,19 +111,19 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field, at *addrTexts)
 	case stream.FieldInterfaceID:
 		return appendString(dst, r.InterfaceID), true
 	case stream.FieldSrcAddr:
-		return appendQuoted(dst, at, slotSrc)
+		return appendQuoted(dst, tx, slotSrc)
 	case stream.FieldDstAddr:
-		return appendQuoted(dst, at, slotDst)
+		return appendQuoted(dst, tx, slotDst)
 	case stream.FieldSrcPort:
-		return appendUint(dst, uint64(r.SrcPort)), true
+		return append(dst, tx.srcPort.text()...), true
 	case stream.FieldDstPort:
-		return appendUint(dst, uint64(r.DstPort)), true
+		return append(dst, tx.dstPort.text()...), true
 	case stream.FieldProtocol:
 		return appendUint(dst, uint64(r.Protocol)), true
 	case stream.FieldPackets:
-		return appendUint(dst, r.Packets), true
+		return append(dst, tx.packets.text()...), true
 	case stream.FieldBytes:
-		return appendUint(dst, r.Bytes), true
+		return append(dst, tx.bytes.text()...), true
 	case stream.FieldStart:
 		return appendInt(dst, r.Start), true
 	case stream.FieldEnd:
@@ -143,9 +143,9 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field, at *addrTexts)
 	case stream.FieldType:
 		return appendString(dst, r.Type), true
 	case stream.FieldPktSrcAddr:
-		return appendQuoted(dst, at, slotPktSrc)
+		return appendQuoted(dst, tx, slotPktSrc)
 	case stream.FieldPktDstAddr:
-		return appendQuoted(dst, at, slotPktDst)
+		return appendQuoted(dst, tx, slotPktDst)
 	case stream.FieldRegion:
 		return appendString(dst, r.Region), true
 	case stream.FieldAZID:
@@ -188,8 +188,8 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field, at *addrTexts)
 	return dst, false
 }
 
-func appendQuoted(dst []byte, at *addrTexts, i addrSlot) ([]byte, bool) {
-	a, ok := at.quoted(i)
+func appendQuoted(dst []byte, tx *texts, i addrSlot) ([]byte, bool) {
+	a, ok := tx.quoted(i)
 	return append(dst, a...), ok
 }
 

@@ -46,7 +46,17 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 	// Times are formatted once: the end time is written twice.
 	var startBuf, endBuf [timeLen]byte
 	start := quotedTime(&startBuf, r, stream.FieldStart, r.Start)
-	end := quotedTime(&endBuf, r, stream.FieldEnd, r.End)
+	var end []byte
+	if start != nil && r.Has(stream.FieldEnd) && floorDiv(r.End, 86400) == floorDiv(r.Start, 86400) {
+		// Nearly every flow starts and ends on one day: only the clock
+		// differs, and computing the date is the costly part. The range
+		// check is not needed as the range ends on day boundaries.
+		endBuf = startBuf
+		setClock(&endBuf, r.End)
+		end = endBuf[:]
+	} else {
+		end = quotedTime(&endBuf, r, stream.FieldEnd, r.End)
+	}
 	ts := end
 	if ts == nil {
 		ts = start
@@ -78,11 +88,11 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 		dst = append(dst, '}')
 	}
 
-	var at addrTexts
-	at.init(r)
+	var tx texts
+	tx.init(r)
 	dst = e.appendEvent(dst, r, dataset, defaults, start, end)
-	dst = appendEndpoints(dst, r, &at)
-	dst = appendNetwork(dst, r, &at)
+	dst = appendEndpoints(dst, r, &tx)
+	dst = appendNetwork(dst, r, &tx)
 	dst = appendCloud(dst, r)
 	if r.Present&orchestratorFields != 0 {
 		dst = appendOrchestrator(dst, r)
@@ -97,8 +107,8 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 		dst = appendString(dst, r.ECSServiceName)
 		dst = append(dst, '}')
 	}
-	dst = appendRelated(dst, &at)
-	dst = appendAWS(dst, r, &at)
+	dst = appendRelated(dst, &tx)
+	dst = appendAWS(dst, r, &tx)
 
 	dst = appendEnrichment(dst, r)
 	return append(dst, '}')
@@ -177,7 +187,7 @@ func appendAddr(dst []byte, a netip.Addr) []byte {
 	return append(dst, '"')
 }
 
-// addrSlot indexes the four address fields in addrTexts.
+// addrSlot indexes the four address fields in texts.
 type addrSlot uint8
 
 const (
@@ -188,23 +198,39 @@ const (
 	numSlots
 )
 
-// addrTexts holds the quoted text of a record's addresses. Each address is
-// written up to five times per document, so it is formatted only once.
-type addrTexts struct {
+// texts holds the text of the values a document repeats, formatted once:
+// each address is written up to five times, bytes and packets three
+// times, the ports twice.
+type texts struct {
 	addr [numSlots]netip.Addr
 	ok   [numSlots]bool
 	buf  [numSlots][48]byte // quoted IPv6 text is at most 41 bytes without zone
 	n    [numSlots]uint8
+
+	// Set only when the record has the field.
+	srcPort, dstPort, bytes, packets numText
 }
 
-func (t *addrTexts) init(r *stream.Record) {
+func (t *texts) init(r *stream.Record) {
 	t.set(slotSrc, r, stream.FieldSrcAddr, r.SrcAddr)
 	t.set(slotDst, r, stream.FieldDstAddr, r.DstAddr)
 	t.set(slotPktSrc, r, stream.FieldPktSrcAddr, r.PktSrcAddr)
 	t.set(slotPktDst, r, stream.FieldPktDstAddr, r.PktDstAddr)
+	if r.Has(stream.FieldSrcPort) {
+		t.srcPort.set(uint64(r.SrcPort))
+	}
+	if r.Has(stream.FieldDstPort) {
+		t.dstPort.set(uint64(r.DstPort))
+	}
+	if r.Has(stream.FieldBytes) {
+		t.bytes.set(r.Bytes)
+	}
+	if r.Has(stream.FieldPackets) {
+		t.packets.set(r.Packets)
+	}
 }
 
-func (t *addrTexts) set(i addrSlot, r *stream.Record, f stream.Field, a netip.Addr) {
+func (t *texts) set(i addrSlot, r *stream.Record, f stream.Field, a netip.Addr) {
 	if !r.Has(f) || !a.IsValid() {
 		return
 	}
@@ -239,15 +265,15 @@ func appendQuotedIPv4(dst []byte, ip [4]byte) []byte {
 }
 
 // quoted returns the quoted text of slot i, or false if r lacks it.
-func (t *addrTexts) quoted(i addrSlot) ([]byte, bool) {
+func (t *texts) quoted(i addrSlot) ([]byte, bool) {
 	return t.buf[i][:t.n[i]], t.ok[i]
 }
 
-func appendEndpoints(dst []byte, r *stream.Record, at *addrTexts) []byte {
+func appendEndpoints(dst []byte, r *stream.Record, tx *texts) []byte {
 	mark := len(dst)
 	dst = append(dst, `,"source":{`...)
 	var n int
-	if a, ok := at.quoted(slotSrc); ok {
+	if a, ok := tx.quoted(slotSrc); ok {
 		dst = append(dst, `"address":`...)
 		dst = append(dst, a...)
 		dst = append(dst, `,"ip":`...)
@@ -256,22 +282,22 @@ func appendEndpoints(dst []byte, r *stream.Record, at *addrTexts) []byte {
 	}
 	if r.Has(stream.FieldSrcPort) {
 		dst = key(dst, &n, `,"port":`)
-		dst = appendUint(dst, uint64(r.SrcPort))
+		dst = append(dst, tx.srcPort.text()...)
 	}
 	if r.Has(stream.FieldBytes) {
 		dst = key(dst, &n, `,"bytes":`)
-		dst = appendUint(dst, r.Bytes)
+		dst = append(dst, tx.bytes.text()...)
 	}
 	if r.Has(stream.FieldPackets) {
 		dst = key(dst, &n, `,"packets":`)
-		dst = appendUint(dst, r.Packets)
+		dst = append(dst, tx.packets.text()...)
 	}
 	dst = endObject(dst, mark, n)
 
 	mark = len(dst)
 	dst = append(dst, `,"destination":{`...)
 	n = 0
-	if a, ok := at.quoted(slotDst); ok {
+	if a, ok := tx.quoted(slotDst); ok {
 		dst = append(dst, `"address":`...)
 		dst = append(dst, a...)
 		dst = append(dst, `,"ip":`...)
@@ -280,7 +306,7 @@ func appendEndpoints(dst []byte, r *stream.Record, at *addrTexts) []byte {
 	}
 	if r.Has(stream.FieldDstPort) {
 		dst = key(dst, &n, `,"port":`)
-		dst = appendUint(dst, uint64(r.DstPort))
+		dst = append(dst, tx.dstPort.text()...)
 	}
 	return endObject(dst, mark, n)
 }
@@ -304,7 +330,7 @@ var transports = [256]string{
 	47: "gre", 50: "esp", 58: "ipv6-icmp", 112: "vrrp", 132: "sctp",
 }
 
-func appendNetwork(dst []byte, r *stream.Record, at *addrTexts) []byte {
+func appendNetwork(dst []byte, r *stream.Record, tx *texts) []byte {
 	mark := len(dst)
 	dst = append(dst, `,"network":{`...)
 	var n int
@@ -314,15 +340,15 @@ func appendNetwork(dst []byte, r *stream.Record, at *addrTexts) []byte {
 	}
 	if r.Has(stream.FieldBytes) {
 		dst = key(dst, &n, `,"bytes":`)
-		dst = appendUint(dst, r.Bytes)
+		dst = append(dst, tx.bytes.text()...)
 	}
 	if r.Has(stream.FieldPackets) {
 		dst = key(dst, &n, `,"packets":`)
-		dst = appendUint(dst, r.Packets)
+		dst = append(dst, tx.packets.text()...)
 	}
-	a, ok := at.addr[slotSrc], at.ok[slotSrc]
+	a, ok := tx.addr[slotSrc], tx.ok[slotSrc]
 	if !ok {
-		a, ok = at.addr[slotDst], at.ok[slotDst]
+		a, ok = tx.addr[slotDst], tx.ok[slotDst]
 	}
 	if ok {
 		if a.Is4() || a.Is4In6() {
@@ -422,10 +448,10 @@ func appendOrchestrator(dst []byte, r *stream.Record) []byte {
 }
 
 // appendRelated appends related.ip: every address field present, once.
-func appendRelated(dst []byte, at *addrTexts) []byte {
+func appendRelated(dst []byte, tx *texts) []byte {
 	var k int
 	for i := range numSlots {
-		if !at.ok[i] || slices.Contains(at.addr[:i], at.addr[i]) {
+		if !tx.ok[i] || slices.Contains(tx.addr[:i], tx.addr[i]) {
 			continue
 		}
 		if k == 0 {
@@ -434,7 +460,7 @@ func appendRelated(dst []byte, at *addrTexts) []byte {
 			dst = append(dst, ',')
 		}
 		k++
-		dst = append(dst, at.buf[i][:at.n[i]]...)
+		dst = append(dst, tx.buf[i][:tx.n[i]]...)
 	}
 	if k == 0 {
 		return dst

@@ -37,9 +37,9 @@ func AppendID(dst []byte, r *stream.Record) []byte {
 		dst = appendCollapsed(dst, r.Raw)
 	default:
 		var k int
-		var at addrTexts
-		at.init(r)
-		dst = appendVPCFlow(dst, &k, r, &at)
+		var tx texts
+		tx.init(r)
+		dst = appendVPCFlow(dst, &k, r, &tx)
 	}
 	sum := sha256.Sum256(dst[n:])
 	return base64.RawURLEncoding.AppendEncode(dst[:n], sum[:16])

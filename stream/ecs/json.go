@@ -152,6 +152,33 @@ func appendUint(dst []byte, v uint64) []byte {
 	return dst
 }
 
+// numText is the decimal text of a number written more than once.
+type numText struct {
+	buf [20]byte // the largest uint64 has 20 digits
+	i   uint8    // the text is buf[i:]
+}
+
+func (t *numText) set(v uint64) {
+	i := len(t.buf)
+	for v >= 100 {
+		q := v / 100
+		d := (v - q*100) * 2
+		v = q
+		i -= 2
+		t.buf[i], t.buf[i+1] = digitPairs[d], digitPairs[d+1]
+	}
+	if v >= 10 {
+		i -= 2
+		t.buf[i], t.buf[i+1] = digitPairs[v*2], digitPairs[v*2+1]
+	} else {
+		i--
+		t.buf[i] = byte('0' + v)
+	}
+	t.i = uint8(i)
+}
+
+func (t *numText) text() []byte { return t.buf[t.i:] }
+
 // appendInt appends v in decimal.
 func appendInt(dst []byte, v int64) []byte {
 	u := uint64(v)
@@ -165,19 +192,19 @@ func appendInt(dst []byte, v int64) []byte {
 // decimalLen returns the number of decimal digits of v.
 func decimalLen(v uint64) int {
 	// log10(2) is about 1233/4096: a guess from the bit length that is
-	// either right or one short.
-	n := (bits.Len64(v) * 1233) >> 12
-	if n < len(pow10) && v >= pow10[n] {
-		n++
-	}
-	if n == 0 {
-		return 1
-	}
-	return n
+	// either right or one short. The correction is computed without a
+	// branch, which would be mispredicted for numbers of mixed sizes:
+	// pow10[t]-1-v wraps (top bit set) exactly when v >= pow10[t], as the
+	// two are less than 2^63 apart.
+	t := (bits.Len64(v) * 1233) >> 12
+	n := t + int((pow10[t&31]-1-v)>>63)
+	return max(n, 1)
 }
 
-// pow10[i] is 10^i, for i up to 19 (the largest power in a uint64).
-var pow10 = [...]uint64{
+// pow10[i] is 10^i, for i up to 19 (the largest power in a uint64); the
+// array is padded to 32 entries so that an index masked with 31 needs no
+// bounds check.
+var pow10 = [32]uint64{
 	1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
 }
@@ -242,6 +269,28 @@ func appendTime(dst []byte, sec int64) ([]byte, bool) {
 		byte('0'+mm/10), byte('0'+mm%10), ':',
 		byte('0'+ss/10), byte('0'+ss%10), 'Z', '"')
 	return dst, true
+}
+
+// floorDiv is a/b rounded down, for b > 0.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// setClock overwrites the hh:mm:ss of a timestamp written by appendTime
+// with the time of day of sec.
+func setClock(b *[timeLen]byte, sec int64) {
+	rem := sec % 86400
+	if rem < 0 {
+		rem += 86400
+	}
+	hh, mm, ss := rem/3600*2, rem/60%60*2, rem%60*2
+	b[12], b[13] = digitPairs[hh], digitPairs[hh+1]
+	b[15], b[16] = digitPairs[mm], digitPairs[mm+1]
+	b[18], b[19] = digitPairs[ss], digitPairs[ss+1]
 }
 
 // civil converts days since 1970-01-01 to a proleptic Gregorian date
