@@ -3,7 +3,6 @@ package ecs
 import (
 	"bytes"
 	"crypto/sha1"
-	"encoding/base64"
 	"net/netip"
 
 	"github.com/flowhose/flowhose/stream"
@@ -119,6 +118,29 @@ func appendCommunityID(out []byte, seed uint16, src, dst netip.Addr, proto uint8
 		n += 4
 	}
 	sum := sha1.Sum(buf[:n])
-	out = append(out, '1', ':')
-	return base64.StdEncoding.AppendEncode(out, sum[:])
+	return appendBase64SHA1(append(out, '1', ':'), &sum)
+}
+
+// base64Len is the padded standard base64 length of a SHA-1 sum.
+const base64Len = (sha1.Size + 2) / 3 * 4
+
+// appendBase64SHA1 appends sum in padded standard base64, as
+// base64.StdEncoding would, unrolled for the fixed 20-byte input: six
+// 3-byte groups, then two bytes that make three characters and a '='.
+func appendBase64SHA1(dst []byte, sum *[sha1.Size]byte) []byte {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	var b [base64Len]byte
+	for g := range 6 {
+		v := uint(sum[3*g])<<16 | uint(sum[3*g+1])<<8 | uint(sum[3*g+2])
+		b[4*g] = alphabet[v>>18&0x3f]
+		b[4*g+1] = alphabet[v>>12&0x3f]
+		b[4*g+2] = alphabet[v>>6&0x3f]
+		b[4*g+3] = alphabet[v&0x3f]
+	}
+	v := uint(sum[18])<<16 | uint(sum[19])<<8
+	b[24] = alphabet[v>>18&0x3f]
+	b[25] = alphabet[v>>12&0x3f]
+	b[26] = alphabet[v>>6&0x3f]
+	b[27] = '='
+	return append(dst, b[:]...)
 }

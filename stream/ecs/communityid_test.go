@@ -1,6 +1,8 @@
 package ecs
 
 import (
+	"crypto/sha1"
+	"encoding/base64"
 	"net/netip"
 	"testing"
 
@@ -102,5 +104,24 @@ func TestAppendCommunityIDMissing(t *testing.T) {
 	r.SrcAddr = netip.Addr{}
 	if _, ok := AppendCommunityID(nil, &r); ok {
 		t.Error("invalid source address gave a community id")
+	}
+}
+
+// TestAppendBase64SHA1 compares the unrolled encoder with encoding/base64.
+func TestAppendBase64SHA1(t *testing.T) {
+	for i := range 64 {
+		sum := sha1.Sum([]byte{byte(i), byte(i * 7)})
+		if i == 0 {
+			sum = [sha1.Size]byte{}
+		}
+		if i == 1 {
+			for j := range sum {
+				sum[j] = 0xff
+			}
+		}
+		want := "x" + base64.StdEncoding.EncodeToString(sum[:])
+		if got := string(appendBase64SHA1([]byte("x"), &sum)); got != want {
+			t.Errorf("appendBase64SHA1(%x) = %s, want %s", sum, got, want)
+		}
 	}
 }

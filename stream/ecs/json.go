@@ -15,6 +15,11 @@ const hexDigits = "0123456789abcdef"
 // sequence: quotes, backslashes and control characters are escaped, and
 // invalid UTF-8 becomes U+FFFD, because lines come from untrusted input.
 func appendString(dst []byte, s string) []byte {
+	if isPlain(s) {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -61,6 +66,39 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// isPlain reports whether s is ASCII that a JSON string carries verbatim,
+// as nearly every flow-log value is. It tests eight bytes at a time, the
+// tail of a longer string as an overlapping last word, and bytes one by
+// one only in strings shorter than eight.
+func isPlain(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if !plain8(load64(s, i)) {
+			return false
+		}
+	}
+	if i == len(s) {
+		return true
+	}
+	if len(s) >= 8 {
+		return plain8(load64(s, len(s)-8))
+	}
+	for ; i < len(s); i++ {
+		if !plainByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// plainByte[c] reports whether c is ASCII that JSON strings carry verbatim.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // load64 reads s[i:i+8] as a little-endian word.
 func load64(s string, i int) uint64 {
