@@ -28,32 +28,32 @@ func appendEnrichment(dst []byte, r *stream.Record) []byte {
 	if i := e.Interface; i != nil {
 		if in := i.Instance; in != nil {
 			if !r.Has(stream.FieldInstanceID) && in.ID != "" {
-				dst = member(dst, &n, "cloud.instance.id")
+				dst = key(dst, &n, `,"cloud.instance.id":`)
 				dst = appendString(dst, in.ID)
 			}
-			dst = stringMember(dst, &n, "cloud.instance.name", in.Name)
-			dst = stringMember(dst, &n, "cloud.machine.type", in.Type)
+			dst = stringMember(dst, &n, `,"cloud.instance.name":`, in.Name)
+			dst = stringMember(dst, &n, `,"cloud.machine.type":`, in.Type)
 		}
 		if !r.Has(stream.FieldAZID) {
 			// The zone ID, as the raw az-id field puts there, so one index
 			// holds one kind of value.
-			dst = stringMember(dst, &n, "cloud.availability_zone", i.AZID)
+			dst = stringMember(dst, &n, `,"cloud.availability_zone":`, i.AZID)
 		}
 		if !r.Has(stream.FieldRegion) {
-			dst = stringMember(dst, &n, "cloud.region", i.Region)
+			dst = stringMember(dst, &n, `,"cloud.region":`, i.Region)
 		}
 		if !r.Has(stream.FieldAccountID) {
-			dst = stringMember(dst, &n, "cloud.account.id", i.AccountID)
+			dst = stringMember(dst, &n, `,"cloud.account.id":`, i.AccountID)
 		}
 	}
 	if e.DirectionFrom != stream.DirectionFlowLog && e.Direction != "" {
-		dst = member(dst, &n, "network.direction")
+		dst = key(dst, &n, `,"network.direction":`)
 		dst = appendString(dst, e.Direction)
 	}
-	dst = appendGeo(dst, &n, "source.geo", "source.as", e.Src.Geo)
-	dst = appendGeo(dst, &n, "destination.geo", "destination.as", e.Dst.Geo)
+	dst = appendGeo(dst, &n, `,"source.geo":`, `,"source.as":`, e.Src.Geo)
+	dst = appendGeo(dst, &n, `,"destination.geo":`, `,"destination.as":`, e.Dst.Geo)
 
-	dst = member(dst, &n, "flowhose")
+	dst = key(dst, &n, `,"flowhose":`)
 	dst = append(dst, `{"cost_class":`...)
 	dst = appendString(dst, string(e.Cost))
 	f := 1
@@ -63,44 +63,74 @@ func appendEnrichment(dst []byte, r *stream.Record) []byte {
 	if e.GatewayEndpointEligible {
 		dst = append(dst, `,"gateway_endpoint_eligible":true`...)
 	}
-	dst = stringMember(dst, &f, "direction", e.Direction)
-	dst = stringMember(dst, &f, "direction_source", e.DirectionFrom.String())
-	dst = stringMember(dst, &f, "perimeter_direction", e.Perimeter)
+	dst = stringMember(dst, &f, `,"direction":`, e.Direction)
+	dst = nameMember(dst, &f, `,"direction_source":`, directionSourceNames[e.DirectionFrom])
+	dst = stringMember(dst, &f, `,"perimeter_direction":`, e.Perimeter)
 	if e.Interface != nil {
-		dst = member(dst, &f, "interface")
+		dst = key(dst, &f, `,"interface":`)
 		dst = appendInterface(dst, e.Interface, true)
 	}
-	dst = appendEndpoint(dst, &f, "source", &e.Src)
-	dst = appendEndpoint(dst, &f, "destination", &e.Dst)
+	dst = appendEndpoint(dst, &f, `,"source":`, &e.Src)
+	dst = appendEndpoint(dst, &f, `,"destination":`, &e.Dst)
 	return append(dst, '}')
 }
 
-// stringMember appends "name":"v" unless v is empty.
-func stringMember(dst []byte, n *int, name, v string) []byte {
+// stringMember appends member k (ready for key) with value v unless v is
+// empty.
+func stringMember(dst []byte, n *int, k, v string) []byte {
 	if v == "" {
 		return dst
 	}
-	dst = member(dst, n, name)
+	dst = key(dst, n, k)
 	return appendString(dst, v)
 }
 
-// appendGeo appends the ECS geo and as objects of one side from g.
+// nameMember appends member k (ready for key) with the pre-quoted name
+// q unless q is empty.
+func nameMember(dst []byte, n *int, k, q string) []byte {
+	if q == "" {
+		return dst
+	}
+	dst = key(dst, n, k)
+	return append(dst, q...)
+}
+
+// quoteNames returns the JSON strings of name(v) for every uint8 v ("" for
+// empty names): the enrichment enums' names are constants, so they are
+// quoted once instead of scanned for escapes per record.
+func quoteNames(name func(uint8) string) (q [256]string) {
+	for v := range q {
+		if s := name(uint8(v)); s != "" {
+			q[v] = string(appendString(nil, s))
+		}
+	}
+	return q
+}
+
+var (
+	directionSourceNames = quoteNames(func(v uint8) string { return stream.DirectionSource(v).String() })
+	addrClassNames       = quoteNames(func(v uint8) string { return stream.AddrClass(v).String() })
+	serviceSourceNames   = quoteNames(func(v uint8) string { return stream.ServiceSource(v).String() })
+)
+
+// appendGeo appends the ECS geo and as objects of one side from g; the
+// keys are ready for key.
 func appendGeo(dst []byte, n *int, geoKey, asKey string, g *stream.Geo) []byte {
 	if g == nil {
 		return dst
 	}
 	mark := len(dst)
-	dst = member(dst, n, geoKey)
+	dst = key(dst, n, geoKey)
 	dst = append(dst, '{')
 	var k int
-	dst = stringMember(dst, &k, "country_iso_code", g.CountryISOCode)
-	dst = stringMember(dst, &k, "country_name", g.CountryName)
-	dst = stringMember(dst, &k, "continent_code", g.ContinentCode)
-	dst = stringMember(dst, &k, "city_name", g.CityName)
-	dst = stringMember(dst, &k, "region_iso_code", g.RegionISOCode)
-	dst = stringMember(dst, &k, "region_name", g.RegionName)
+	dst = stringMember(dst, &k, `,"country_iso_code":`, g.CountryISOCode)
+	dst = stringMember(dst, &k, `,"country_name":`, g.CountryName)
+	dst = stringMember(dst, &k, `,"continent_code":`, g.ContinentCode)
+	dst = stringMember(dst, &k, `,"city_name":`, g.CityName)
+	dst = stringMember(dst, &k, `,"region_iso_code":`, g.RegionISOCode)
+	dst = stringMember(dst, &k, `,"region_name":`, g.RegionName)
 	if g.Location && finite(g.Latitude) && finite(g.Longitude) {
-		dst = member(dst, &k, "location")
+		dst = key(dst, &k, `,"location":`)
 		dst = append(dst, `{"lat":`...)
 		dst = strconv.AppendFloat(dst, g.Latitude, 'f', -1, 64)
 		dst = append(dst, `,"lon":`...)
@@ -109,15 +139,15 @@ func appendGeo(dst []byte, n *int, geoKey, asKey string, g *stream.Geo) []byte {
 	}
 	dst = closeObject(dst, n, mark, k)
 	if g.ASN != 0 || g.ASOrganization != "" {
-		dst = member(dst, n, asKey)
+		dst = key(dst, n, asKey)
 		dst = append(dst, '{')
 		k = 0
 		if g.ASN != 0 {
-			dst = member(dst, &k, "number")
+			dst = key(dst, &k, `,"number":`)
 			dst = strconv.AppendUint(dst, uint64(g.ASN), 10)
 		}
 		if g.ASOrganization != "" {
-			dst = member(dst, &k, "organization")
+			dst = key(dst, &k, `,"organization":`)
 			dst = append(dst, `{"name":`...)
 			dst = appendString(dst, g.ASOrganization)
 			dst = append(dst, '}')
@@ -129,18 +159,20 @@ func appendGeo(dst []byte, n *int, geoKey, asKey string, g *stream.Geo) []byte {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// appendEndpoint appends flowhose.source or flowhose.destination.
+// appendEndpoint appends flowhose.source or flowhose.destination as
+// member name (ready for key).
 func appendEndpoint(dst []byte, n *int, name string, x *stream.Endpoint) []byte {
-	dst, mark := openObject(dst, n, name)
+	mark := len(dst)
+	dst = append(key(dst, n, name), '{')
 	var k int
-	dst = stringMember(dst, &k, "address_class", x.Class.String())
-	dst = stringMember(dst, &k, "port_name", x.PortName)
-	dst = stringMember(dst, &k, "aws_service", x.Service)
-	dst = stringMember(dst, &k, "aws_service_source", x.ServiceFrom.String())
-	dst = stringMember(dst, &k, "aws_region", x.ServiceRegion)
-	dst = stringMember(dst, &k, "aws_network_border_group", x.NetworkBorderGroup)
+	dst = nameMember(dst, &k, `,"address_class":`, addrClassNames[x.Class])
+	dst = stringMember(dst, &k, `,"port_name":`, x.PortName)
+	dst = stringMember(dst, &k, `,"aws_service":`, x.Service)
+	dst = nameMember(dst, &k, `,"aws_service_source":`, serviceSourceNames[x.ServiceFrom])
+	dst = stringMember(dst, &k, `,"aws_region":`, x.ServiceRegion)
+	dst = stringMember(dst, &k, `,"aws_network_border_group":`, x.NetworkBorderGroup)
 	if x.Interface != nil {
-		dst = member(dst, &k, "interface")
+		dst = key(dst, &k, `,"interface":`)
 		dst = appendInterface(dst, x.Interface, false)
 	}
 	return closeObject(dst, n, mark, k)
@@ -153,18 +185,18 @@ func appendInterface(dst []byte, i *stream.Interface, full bool) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = appendString(dst, i.ID)
 	k := 1
-	dst = stringMember(dst, &k, "type", i.Type)
-	dst = stringMember(dst, &k, "account_id", i.AccountID)
-	dst = stringMember(dst, &k, "region", i.Region)
-	dst = stringMember(dst, &k, "availability_zone", i.AvailabilityZone)
-	dst = stringMember(dst, &k, "availability_zone_id", i.AZID)
+	dst = stringMember(dst, &k, `,"type":`, i.Type)
+	dst = stringMember(dst, &k, `,"account_id":`, i.AccountID)
+	dst = stringMember(dst, &k, `,"region":`, i.Region)
+	dst = stringMember(dst, &k, `,"availability_zone":`, i.AvailabilityZone)
+	dst = stringMember(dst, &k, `,"availability_zone_id":`, i.AZID)
 	if full {
-		dst = stringMember(dst, &k, "description", i.Description)
+		dst = stringMember(dst, &k, `,"description":`, i.Description)
 		if i.RequesterManaged {
 			dst = append(dst, `,"requester_managed":true`...)
 		}
 		if len(i.SecurityGroups) > 0 {
-			dst = member(dst, &k, "security_groups")
+			dst = key(dst, &k, `,"security_groups":`)
 			dst = append(dst, '[')
 			for j, g := range i.SecurityGroups {
 				if j > 0 {
@@ -176,20 +208,20 @@ func appendInterface(dst []byte, i *stream.Interface, full bool) []byte {
 		}
 		dst = appendTags(dst, &k, i.Tags)
 	}
-	dst = appendNamed(dst, &k, "subnet", i.SubnetID, i.SubnetName, i.SubnetCIDR, full)
-	dst = appendNamed(dst, &k, "vpc", i.VPCID, i.VPCName, i.VPCCIDR, full)
+	dst = appendNamed(dst, &k, `,"subnet":`, i.SubnetID, i.SubnetName, i.SubnetCIDR, full)
+	dst = appendNamed(dst, &k, `,"vpc":`, i.VPCID, i.VPCName, i.VPCCIDR, full)
 	if in := i.Instance; in != nil {
-		dst = member(dst, &k, "instance")
+		dst = key(dst, &k, `,"instance":`)
 		dst = append(dst, `{"id":`...)
 		dst = appendString(dst, in.ID)
 		m := 1
-		dst = stringMember(dst, &m, "name", in.Name)
+		dst = stringMember(dst, &m, `,"name":`, in.Name)
 		if full {
-			dst = stringMember(dst, &m, "type", in.Type)
-			dst = stringMember(dst, &m, "image_id", in.ImageID)
-			dst = stringMember(dst, &m, "state", in.State)
+			dst = stringMember(dst, &m, `,"type":`, in.Type)
+			dst = stringMember(dst, &m, `,"image_id":`, in.ImageID)
+			dst = stringMember(dst, &m, `,"state":`, in.State)
 			if !in.LaunchTime.IsZero() {
-				dst = member(dst, &m, "launch_time")
+				dst = key(dst, &m, `,"launch_time":`)
 				dst = append(dst, '"')
 				dst = in.LaunchTime.UTC().AppendFormat(dst, time.RFC3339)
 				dst = append(dst, '"')
@@ -201,18 +233,19 @@ func appendInterface(dst []byte, i *stream.Interface, full bool) []byte {
 	return append(dst, '}')
 }
 
-// appendNamed appends {"id","name","cidr"} for a subnet or VPC.
+// appendNamed appends {"id","name","cidr"} for a subnet or VPC as member
+// name (ready for key).
 func appendNamed(dst []byte, n *int, name, id, label, cidr string, full bool) []byte {
 	if id == "" {
 		return dst
 	}
-	dst = member(dst, n, name)
+	dst = key(dst, n, name)
 	dst = append(dst, `{"id":`...)
 	dst = appendString(dst, id)
 	k := 1
-	dst = stringMember(dst, &k, "name", label)
+	dst = stringMember(dst, &k, `,"name":`, label)
 	if full {
-		dst = stringMember(dst, &k, "cidr", cidr)
+		dst = stringMember(dst, &k, `,"cidr":`, cidr)
 	}
 	return append(dst, '}')
 }
@@ -224,7 +257,7 @@ func appendTags(dst []byte, n *int, tags []stream.Tag) []byte {
 	if len(tags) == 0 {
 		return dst
 	}
-	dst = member(dst, n, "tags")
+	dst = key(dst, n, `,"tags":`)
 	dst = append(dst, '{')
 	for j, t := range tags {
 		if j > 0 {
