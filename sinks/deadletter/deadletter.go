@@ -12,12 +12,12 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/jsonenc"
 )
 
 // Stderr is the Path value that selects standard error (no rotation).
@@ -171,20 +171,20 @@ func (w *Writer) appendLine(dst []byte, now time.Time, f *stream.Failure) []byte
 	dst = append(dst, `{"time":"`...)
 	dst = now.AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","source":`...)
-	dst = appendString(dst, f.Source)
+	dst = jsonenc.AppendString(dst, f.Source)
 	dst = append(dst, `,"line":`...)
 	dst = strconv.AppendInt(dst, int64(f.Line), 10)
 	dst = append(dst, `,"field":`...)
-	dst = appendString(dst, f.Field)
+	dst = jsonenc.AppendString(dst, f.Field)
 	dst = append(dst, `,"reason":`...)
-	dst = appendString(dst, f.Reason)
+	dst = jsonenc.AppendString(dst, f.Reason)
 	dst = append(dst, `,"input":`...)
 	input := f.Input
 	truncated := len(input) > w.cfg.MaxInputBytes
 	if truncated {
 		input = input[:w.cfg.MaxInputBytes]
 	}
-	dst = appendString(dst, input)
+	dst = jsonenc.AppendString(dst, input)
 	if truncated {
 		dst = append(dst, `,"truncated":true`...)
 	}
@@ -234,29 +234,4 @@ func (w *Writer) Close() error {
 		return fmt.Errorf("dead letter: close: %w", err)
 	}
 	return nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so
-// every line stays valid JSON whatever garbage was received.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			dst = append(dst, '\\', byte(r))
-		case r == '\n':
-			dst = append(dst, '\\', 'n')
-		case r == '\r':
-			dst = append(dst, '\\', 'r')
-		case r == '\t':
-			dst = append(dst, '\\', 't')
-		case r < 0x20, r == 0x7f, r == '\u2028', r == '\u2029':
-			dst = append(dst, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-		default:
-			dst = utf8.AppendRune(dst, r)
-		}
-	}
-	return append(dst, '"')
 }

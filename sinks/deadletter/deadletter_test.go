@@ -270,29 +270,6 @@ func TestWriteAfterClose(t *testing.T) {
 	}
 }
 
-// FuzzAppendString checks that any input, valid UTF-8 or not, encodes to a
-// JSON string that decodes back to the input (with invalid bytes replaced).
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\\n\r\t", "\x00\x7f\x1f", "\xff\xfe", "\u2028\u2029", "é漢字🙂"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		enc := appendString(nil, s)
-		var got string
-		if err := json.Unmarshal(enc, &got); err != nil {
-			t.Fatalf("%q encoded to invalid JSON %q: %v", s, enc, err)
-		}
-		// Ranging over a string yields U+FFFD for each invalid byte.
-		var want strings.Builder
-		for _, r := range s {
-			want.WriteRune(r)
-		}
-		if got != want.String() {
-			t.Fatalf("round trip of %q gave %q", s, got)
-		}
-	})
-}
-
 func BenchmarkWriteFailures(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.Path = filepath.Join(b.TempDir(), "dl.ndjson")

@@ -4,6 +4,7 @@ import (
 	"math/bits"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/jsonenc"
 )
 
 // appendAWS appends the aws object: every raw flow-log field under
@@ -20,14 +21,14 @@ func appendAWS(dst []byte, r *stream.Record, tx *texts) []byte {
 	if o := r.Origin; o.LogGroup != "" {
 		dst = member(dst, &n, "cloudwatch")
 		dst = append(dst, `{"log_group":`...)
-		dst = appendString(dst, o.LogGroup)
+		dst = jsonenc.AppendString(dst, o.LogGroup)
 		if o.LogStream != "" {
 			dst = append(dst, `,"log_stream":`...)
-			dst = appendString(dst, o.LogStream)
+			dst = jsonenc.AppendString(dst, o.LogStream)
 		}
 		if o.Owner != "" {
 			dst = append(dst, `,"owner":`...)
-			dst = appendString(dst, o.Owner)
+			dst = jsonenc.AppendString(dst, o.Owner)
 		}
 		dst = append(dst, '}')
 	}
@@ -87,7 +88,7 @@ func appendVPCFlow(dst []byte, n *int, r *stream.Record, tx *texts) []byte {
 		*n++
 		dst = appendExtraKey(dst, x.Name)
 		dst = append(dst, ':')
-		dst = appendString(dst, x.Value)
+		dst = jsonenc.AppendString(dst, x.Value)
 	}
 	return dst
 }
@@ -107,9 +108,9 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field, tx *texts) ([]
 	case stream.FieldVersion:
 		return appendInt(dst, int64(r.Version)), true
 	case stream.FieldAccountID:
-		return appendString(dst, r.AccountID), true
+		return jsonenc.AppendString(dst, r.AccountID), true
 	case stream.FieldInterfaceID:
-		return appendString(dst, r.InterfaceID), true
+		return jsonenc.AppendString(dst, r.InterfaceID), true
 	case stream.FieldSrcAddr:
 		return appendQuoted(dst, tx, slotSrc)
 	case stream.FieldDstAddr:
@@ -129,61 +130,61 @@ func appendRawValue(dst []byte, r *stream.Record, f stream.Field, tx *texts) ([]
 	case stream.FieldEnd:
 		return appendInt(dst, r.End), true
 	case stream.FieldAction:
-		return appendString(dst, r.Action), true
+		return jsonenc.AppendString(dst, r.Action), true
 	case stream.FieldLogStatus:
-		return appendString(dst, r.LogStatus), true
+		return jsonenc.AppendString(dst, r.LogStatus), true
 	case stream.FieldVPCID:
-		return appendString(dst, r.VPCID), true
+		return jsonenc.AppendString(dst, r.VPCID), true
 	case stream.FieldSubnetID:
-		return appendString(dst, r.SubnetID), true
+		return jsonenc.AppendString(dst, r.SubnetID), true
 	case stream.FieldInstanceID:
-		return appendString(dst, r.InstanceID), true
+		return jsonenc.AppendString(dst, r.InstanceID), true
 	case stream.FieldTCPFlags:
 		return appendUint(dst, uint64(r.TCPFlags)), true
 	case stream.FieldType:
-		return appendString(dst, r.Type), true
+		return jsonenc.AppendString(dst, r.Type), true
 	case stream.FieldPktSrcAddr:
 		return appendQuoted(dst, tx, slotPktSrc)
 	case stream.FieldPktDstAddr:
 		return appendQuoted(dst, tx, slotPktDst)
 	case stream.FieldRegion:
-		return appendString(dst, r.Region), true
+		return jsonenc.AppendString(dst, r.Region), true
 	case stream.FieldAZID:
-		return appendString(dst, r.AZID), true
+		return jsonenc.AppendString(dst, r.AZID), true
 	case stream.FieldSublocationType:
-		return appendString(dst, r.SublocationType), true
+		return jsonenc.AppendString(dst, r.SublocationType), true
 	case stream.FieldSublocationID:
-		return appendString(dst, r.SublocationID), true
+		return jsonenc.AppendString(dst, r.SublocationID), true
 	case stream.FieldPktSrcAWSService:
-		return appendString(dst, r.PktSrcAWSService), true
+		return jsonenc.AppendString(dst, r.PktSrcAWSService), true
 	case stream.FieldPktDstAWSService:
-		return appendString(dst, r.PktDstAWSService), true
+		return jsonenc.AppendString(dst, r.PktDstAWSService), true
 	case stream.FieldFlowDirection:
-		return appendString(dst, r.FlowDirection), true
+		return jsonenc.AppendString(dst, r.FlowDirection), true
 	case stream.FieldTrafficPath:
 		return appendUint(dst, uint64(r.TrafficPath)), true
 	case stream.FieldECSClusterARN:
-		return appendString(dst, r.ECSClusterARN), true
+		return jsonenc.AppendString(dst, r.ECSClusterARN), true
 	case stream.FieldECSClusterName:
-		return appendString(dst, r.ECSClusterName), true
+		return jsonenc.AppendString(dst, r.ECSClusterName), true
 	case stream.FieldECSContainerInstanceARN:
-		return appendString(dst, r.ECSContainerInstanceARN), true
+		return jsonenc.AppendString(dst, r.ECSContainerInstanceARN), true
 	case stream.FieldECSContainerInstanceID:
-		return appendString(dst, r.ECSContainerInstanceID), true
+		return jsonenc.AppendString(dst, r.ECSContainerInstanceID), true
 	case stream.FieldECSContainerID:
-		return appendString(dst, r.ECSContainerID), true
+		return jsonenc.AppendString(dst, r.ECSContainerID), true
 	case stream.FieldECSSecondContainerID:
-		return appendString(dst, r.ECSSecondContainerID), true
+		return jsonenc.AppendString(dst, r.ECSSecondContainerID), true
 	case stream.FieldECSServiceName:
-		return appendString(dst, r.ECSServiceName), true
+		return jsonenc.AppendString(dst, r.ECSServiceName), true
 	case stream.FieldECSTaskDefinitionARN:
-		return appendString(dst, r.ECSTaskDefinitionARN), true
+		return jsonenc.AppendString(dst, r.ECSTaskDefinitionARN), true
 	case stream.FieldECSTaskARN:
-		return appendString(dst, r.ECSTaskARN), true
+		return jsonenc.AppendString(dst, r.ECSTaskARN), true
 	case stream.FieldECSTaskID:
-		return appendString(dst, r.ECSTaskID), true
+		return jsonenc.AppendString(dst, r.ECSTaskID), true
 	case stream.FieldRejectReason:
-		return appendString(dst, r.RejectReason), true
+		return jsonenc.AppendString(dst, r.RejectReason), true
 	}
 	return dst, false
 }

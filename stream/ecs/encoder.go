@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/jsonenc"
 )
 
 // ECSVersion is the ecs.version written into every document.
@@ -82,9 +83,9 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 		dst = append(dst, `,"data_stream":{"type":"logs","dataset":"`+DefaultDataset+`","namespace":"`+DefaultNamespace+`"}`...)
 	} else {
 		dst = append(dst, `,"data_stream":{"type":"logs","dataset":`...)
-		dst = appendString(dst, dataset)
+		dst = jsonenc.AppendString(dst, dataset)
 		dst = append(dst, `,"namespace":`...)
-		dst = appendString(dst, namespace)
+		dst = jsonenc.AppendString(dst, namespace)
 		dst = append(dst, '}')
 	}
 
@@ -99,12 +100,12 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 	}
 	if r.Has(stream.FieldECSContainerID) {
 		dst = append(dst, `,"container":{"id":`...)
-		dst = appendString(dst, r.ECSContainerID)
+		dst = jsonenc.AppendString(dst, r.ECSContainerID)
 		dst = append(dst, '}')
 	}
 	if r.Has(stream.FieldECSServiceName) {
 		dst = append(dst, `,"service":{"name":`...)
-		dst = appendString(dst, r.ECSServiceName)
+		dst = jsonenc.AppendString(dst, r.ECSServiceName)
 		dst = append(dst, '}')
 	}
 	dst = appendRelated(dst, &tx)
@@ -146,7 +147,7 @@ func (e *Encoder) appendEvent(dst []byte, r *stream.Record, dataset string, defa
 	}
 	if r.Has(stream.FieldRejectReason) {
 		dst = append(dst, `,"reason":`...)
-		dst = appendString(dst, r.RejectReason)
+		dst = jsonenc.AppendString(dst, r.RejectReason)
 	}
 	if start != nil {
 		dst = append(dst, `,"start":`...)
@@ -165,11 +166,11 @@ func (e *Encoder) appendEvent(dst []byte, r *stream.Record, dataset string, defa
 		dst = append(dst, `,"dataset":"`+DefaultDataset+`"`...)
 	} else {
 		dst = append(dst, `,"dataset":`...)
-		dst = appendString(dst, dataset)
+		dst = jsonenc.AppendString(dst, dataset)
 	}
 	if e.Original {
 		dst = append(dst, `,"original":`...)
-		dst = appendString(dst, r.Raw)
+		dst = jsonenc.AppendString(dst, r.Raw)
 	}
 	return append(dst, '}')
 }
@@ -383,23 +384,23 @@ func appendCloud(dst []byte, r *stream.Record) []byte {
 	dst = append(dst, `,"cloud":{"provider":"aws"`...)
 	if r.Has(stream.FieldAccountID) {
 		dst = append(dst, `,"account":{"id":`...)
-		dst = appendString(dst, r.AccountID)
+		dst = jsonenc.AppendString(dst, r.AccountID)
 		dst = append(dst, '}')
 	}
 	if r.Has(stream.FieldInstanceID) {
 		dst = append(dst, `,"instance":{"id":`...)
-		dst = appendString(dst, r.InstanceID)
+		dst = jsonenc.AppendString(dst, r.InstanceID)
 		dst = append(dst, '}')
 	}
 	if r.Has(stream.FieldRegion) {
 		dst = append(dst, `,"region":`...)
-		dst = appendString(dst, r.Region)
+		dst = jsonenc.AppendString(dst, r.Region)
 	}
 	if r.Has(stream.FieldAZID) {
 		// An AZ ID where ECS expects a name, as Elastic does; the ID also
 		// stays under aws.vpcflow.az_id.
 		dst = append(dst, `,"availability_zone":`...)
-		dst = appendString(dst, r.AZID)
+		dst = jsonenc.AppendString(dst, r.AZID)
 	}
 	return append(dst, '}')
 }
@@ -416,11 +417,11 @@ func appendOrchestrator(dst []byte, r *stream.Record) []byte {
 	dst, cmark := openObject(dst, &n, "cluster")
 	if r.Has(stream.FieldECSClusterARN) {
 		dst = member(dst, &c, "id")
-		dst = appendString(dst, r.ECSClusterARN)
+		dst = jsonenc.AppendString(dst, r.ECSClusterARN)
 	}
 	if r.Has(stream.FieldECSClusterName) {
 		dst = member(dst, &c, "name")
-		dst = appendString(dst, r.ECSClusterName)
+		dst = jsonenc.AppendString(dst, r.ECSClusterName)
 	}
 	dst = closeObject(dst, &n, cmark, c)
 
@@ -428,11 +429,11 @@ func appendOrchestrator(dst []byte, r *stream.Record) []byte {
 	dst, cmark = openObject(dst, &n, "resource")
 	if r.Has(stream.FieldECSContainerInstanceID) {
 		dst = member(dst, &c, "id")
-		dst = appendString(dst, r.ECSContainerInstanceID)
+		dst = jsonenc.AppendString(dst, r.ECSContainerInstanceID)
 	}
 	if r.Has(stream.FieldECSContainerInstanceARN) {
 		dst = member(dst, &c, "name")
-		dst = appendString(dst, r.ECSContainerInstanceARN)
+		dst = jsonenc.AppendString(dst, r.ECSContainerInstanceARN)
 	}
 	if c > 0 {
 		dst = member(dst, &c, "type")

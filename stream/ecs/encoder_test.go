@@ -2,7 +2,6 @@ package ecs
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -330,32 +329,6 @@ func TestAppendHostile(t *testing.T) {
 	}
 }
 
-func TestAppendString(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"plain", "plain"},
-		{"q\"b\\", "q\"b\\"},
-		{"\x00\x01\x1f\x7f", "\x00\x01\x1f\x7f"},
-		{"\n\r\t", "\n\r\t"},
-		{"héllo ✓ 𝄞", "héllo ✓ 𝄞"},
-		{"\xff", "\uFFFD"},
-		{"a\xc3", "a\uFFFD"},                   // truncated sequence
-		{"\xed\xa0\x80", "\uFFFD\uFFFD\uFFFD"}, // surrogate half is invalid UTF-8
-		{"\u2028</script>", "\u2028</script>"},
-	}
-	for _, tc := range tests {
-		out := appendString(nil, tc.in)
-		var got string
-		if err := json.Unmarshal(out, &got); err != nil {
-			t.Errorf("appendString(%q) = %s: %v", tc.in, out, err)
-			continue
-		}
-		if got != tc.want {
-			t.Errorf("appendString(%q) round trip = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestAppendZeroAlloc(t *testing.T) {
 	var e Encoder
 	recs := []*stream.Record{
@@ -385,35 +358,6 @@ func TestCheckDuplicateKeys(t *testing.T) {
 	} {
 		if err := checkDuplicateKeys([]byte(doc)); (err != nil) != dup {
 			t.Errorf("checkDuplicateKeys(%s) = %v, want duplicate=%v", doc, err, dup)
-		}
-	}
-}
-
-// TestPlain8 compares the word test with a byte-by-byte definition.
-func TestPlain8(t *testing.T) {
-	plain := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
-	for c := 0; c < 256; c++ {
-		for pos := 0; pos < 8; pos++ {
-			b := []byte("abcdefgh")
-			b[pos] = byte(c)
-			w := load64(string(b), 0)
-			if got := plain8(w); got != plain(byte(c)) {
-				t.Fatalf("plain8(%q) = %v", b, got)
-			}
-		}
-	}
-	// Mixed words, where borrows between bytes could matter.
-	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []byte{0, 0x1f, 0x20, '!', '"', '#', '[', '\\', ']', 0x7f, 0x80, 0xc3, 0xff, 'a'}
-	for range 200000 {
-		var b [8]byte
-		want := true
-		for i := range b {
-			b[i] = alphabet[rng.IntN(len(alphabet))]
-			want = want && plain(b[i])
-		}
-		if got := plain8(load64(string(b[:]), 0)); got != want {
-			t.Fatalf("plain8(%q) = %v, want %v", b, got, want)
 		}
 	}
 }

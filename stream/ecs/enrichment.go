@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/jsonenc"
 )
 
 // appendEnrichment appends the enrichment fields of r to an open JSON object
@@ -29,7 +30,7 @@ func appendEnrichment(dst []byte, r *stream.Record) []byte {
 		if in := i.Instance; in != nil {
 			if !r.Has(stream.FieldInstanceID) && in.ID != "" {
 				dst = key(dst, &n, `,"cloud.instance.id":`)
-				dst = appendString(dst, in.ID)
+				dst = jsonenc.AppendString(dst, in.ID)
 			}
 			dst = stringMember(dst, &n, `,"cloud.instance.name":`, in.Name)
 			dst = stringMember(dst, &n, `,"cloud.machine.type":`, in.Type)
@@ -48,14 +49,14 @@ func appendEnrichment(dst []byte, r *stream.Record) []byte {
 	}
 	if e.DirectionFrom != stream.DirectionFlowLog && e.Direction != "" {
 		dst = key(dst, &n, `,"network.direction":`)
-		dst = appendString(dst, e.Direction)
+		dst = jsonenc.AppendString(dst, e.Direction)
 	}
 	dst = appendGeo(dst, &n, `,"source.geo":`, `,"source.as":`, e.Src.Geo)
 	dst = appendGeo(dst, &n, `,"destination.geo":`, `,"destination.as":`, e.Dst.Geo)
 
 	dst = key(dst, &n, `,"flowhose":`)
 	dst = append(dst, `{"cost_class":`...)
-	dst = appendString(dst, string(e.Cost))
+	dst = jsonenc.AppendString(dst, string(e.Cost))
 	f := 1
 	if e.ViaNATGateway {
 		dst = append(dst, `,"nat_gateway":true`...)
@@ -82,7 +83,7 @@ func stringMember(dst []byte, n *int, k, v string) []byte {
 		return dst
 	}
 	dst = key(dst, n, k)
-	return appendString(dst, v)
+	return jsonenc.AppendString(dst, v)
 }
 
 // nameMember appends member k (ready for key) with the pre-quoted name
@@ -101,7 +102,7 @@ func nameMember(dst []byte, n *int, k, q string) []byte {
 func quoteNames(name func(uint8) string) (q [256]string) {
 	for v := range q {
 		if s := name(uint8(v)); s != "" {
-			q[v] = string(appendString(nil, s))
+			q[v] = string(jsonenc.AppendString(nil, s))
 		}
 	}
 	return q
@@ -149,7 +150,7 @@ func appendGeo(dst []byte, n *int, geoKey, asKey string, g *stream.Geo) []byte {
 		if g.ASOrganization != "" {
 			dst = key(dst, &k, `,"organization":`)
 			dst = append(dst, `{"name":`...)
-			dst = appendString(dst, g.ASOrganization)
+			dst = jsonenc.AppendString(dst, g.ASOrganization)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, '}')
@@ -183,7 +184,7 @@ func appendEndpoint(dst []byte, n *int, name string, x *stream.Endpoint) []byte 
 // tags; the short form (a flow's endpoints) names where the address lives.
 func appendInterface(dst []byte, i *stream.Interface, full bool) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, i.ID)
+	dst = jsonenc.AppendString(dst, i.ID)
 	k := 1
 	dst = stringMember(dst, &k, `,"type":`, i.Type)
 	dst = stringMember(dst, &k, `,"account_id":`, i.AccountID)
@@ -202,7 +203,7 @@ func appendInterface(dst []byte, i *stream.Interface, full bool) []byte {
 				if j > 0 {
 					dst = append(dst, ',')
 				}
-				dst = appendString(dst, g)
+				dst = jsonenc.AppendString(dst, g)
 			}
 			dst = append(dst, ']')
 		}
@@ -213,7 +214,7 @@ func appendInterface(dst []byte, i *stream.Interface, full bool) []byte {
 	if in := i.Instance; in != nil {
 		dst = key(dst, &k, `,"instance":`)
 		dst = append(dst, `{"id":`...)
-		dst = appendString(dst, in.ID)
+		dst = jsonenc.AppendString(dst, in.ID)
 		m := 1
 		dst = stringMember(dst, &m, `,"name":`, in.Name)
 		if full {
@@ -241,7 +242,7 @@ func appendNamed(dst []byte, n *int, name, id, label, cidr string, full bool) []
 	}
 	dst = key(dst, n, name)
 	dst = append(dst, `{"id":`...)
-	dst = appendString(dst, id)
+	dst = jsonenc.AppendString(dst, id)
 	k := 1
 	dst = stringMember(dst, &k, `,"name":`, label)
 	if full {
@@ -263,9 +264,9 @@ func appendTags(dst []byte, n *int, tags []stream.Tag) []byte {
 		if j > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, t.Key)
+		dst = jsonenc.AppendString(dst, t.Key)
 		dst = append(dst, ':')
-		dst = appendString(dst, t.Value)
+		dst = jsonenc.AppendString(dst, t.Value)
 	}
 	return append(dst, '}')
 }

@@ -60,31 +60,3 @@ func TestSetClock(t *testing.T) {
 		}
 	}
 }
-
-// TestIsPlain compares the word-at-a-time test with a byte-wise reference
-// for strings of every length up to 24 with one special byte at each
-// position.
-func TestIsPlain(t *testing.T) {
-	ref := func(s string) bool {
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-				return false
-			}
-		}
-		return true
-	}
-	const base = "abcdefghijklmnopqrstuvwx"
-	for n := 0; n <= len(base); n++ {
-		if !isPlain(base[:n]) {
-			t.Errorf("isPlain(%q) = false", base[:n])
-		}
-		for pos := range n {
-			for _, c := range []byte{0, 0x1f, '"', '\\', 0x7f, 0x80, 0xff, ' ', '!', '#', '[', ']'} {
-				s := base[:pos] + string([]byte{c}) + base[pos+1:n]
-				if got, want := isPlain(s), ref(s); got != want {
-					t.Errorf("isPlain(%q) = %v, want %v", s, got, want)
-				}
-			}
-		}
-	}
-}

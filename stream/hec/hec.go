@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/jsonenc"
 )
 
 // DefaultSourcetype is the Splunk Add-on for AWS sourcetype of flow records.
@@ -56,7 +57,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	for _, kv := range [...][2]string{{"host", cfg.Host}, {"source", cfg.Source}, {"sourcetype", cfg.Sourcetype}, {"index", cfg.Index}} {
 		if kv[1] != "" {
 			meta = append(meta, `,"`+kv[0]+`":`...)
-			meta = appendString(meta, kv[1])
+			meta = jsonenc.AppendString(meta, kv[1])
 		}
 	}
 	return &Encoder{meta: meta}, nil
@@ -78,52 +79,7 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"event":`...)
-	dst = appendString(dst, r.Raw)
+	dst = jsonenc.AppendString(dst, r.Raw)
 	dst = append(dst, e.meta...)
 	return append(dst, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so
-// the event is always valid JSON.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
