@@ -26,7 +26,10 @@ func benchBatch(b *testing.B) []stream.Record {
 }
 
 func runBench(b *testing.B, e *Enricher) {
-	recs := benchBatch(b)
+	runBenchRecords(b, e, benchBatch(b))
+}
+
+func runBenchRecords(b *testing.B, e *Enricher, recs []stream.Record) {
 	ctx := context.Background()
 	e.Enrich(ctx, recs)
 	b.ReportAllocs()

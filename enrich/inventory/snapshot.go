@@ -14,9 +14,16 @@ type entry struct {
 	expires time.Time
 }
 
-type vpcAddr struct {
-	vpc  string
-	addr netip.Addr
+// holders is what the inventory knows about one address: the ENI holding
+// it (or ambiguous), and the ENIs holding it as a private address by VPC.
+type holders struct {
+	any     *stream.Interface
+	private []vpcHolder
+}
+
+type vpcHolder struct {
+	vpc   string
+	iface *stream.Interface
 }
 
 // ambiguous marks an address that several known ENIs hold (the same
@@ -25,17 +32,23 @@ var ambiguous = &stream.Interface{}
 
 // snapshot is an immutable view of the inventory: readers load it with one
 // atomic operation and never lock. Writers copy it and swap.
+//
+// Addresses are indexed once, with their VPCs alongside, so that a record
+// endpoint costs one map lookup. Plain IPv4 addresses, nearly all of them,
+// get a uint32-keyed map: hashing a netip.Addr key costs several times
+// more. Other addresses (IPv6, IPv4-mapped, zoned) keep their exact
+// netip.Addr as key, so an address matches only its own form.
 type snapshot struct {
-	byID      map[string]entry
-	byVPCAddr map[vpcAddr]*stream.Interface
-	byAddr    map[netip.Addr]*stream.Interface
+	byID    map[string]entry
+	byAddr4 map[uint32]*holders
+	byAddr  map[netip.Addr]*holders
 }
 
 func newSnapshot() *snapshot {
 	return &snapshot{
-		byID:      make(map[string]entry),
-		byVPCAddr: make(map[vpcAddr]*stream.Interface),
-		byAddr:    make(map[netip.Addr]*stream.Interface),
+		byID:    make(map[string]entry),
+		byAddr4: make(map[uint32]*holders),
+		byAddr:  make(map[netip.Addr]*holders),
 	}
 }
 
@@ -76,40 +89,90 @@ func (s *snapshot) replaced(ifaces []*stream.Interface, now time.Time, ttl time.
 }
 
 func (s *snapshot) reindex() {
-	s.byVPCAddr = make(map[vpcAddr]*stream.Interface, len(s.byID))
-	s.byAddr = make(map[netip.Addr]*stream.Interface, len(s.byID))
+	s.byAddr4 = make(map[uint32]*holders, len(s.byID))
+	s.byAddr = make(map[netip.Addr]*holders)
 	for _, e := range s.byID {
 		i := e.iface
 		if i == nil {
 			continue
 		}
 		for _, a := range i.PrivateIPs {
-			s.byVPCAddr[vpcAddr{i.VPCID, a}] = i
-			s.index(a, i)
+			h := s.holders(a)
+			h.hold(i)
+			h.holdPrivate(i)
 		}
 		for _, a := range i.PublicIPs {
-			s.index(a, i)
+			s.holders(a).hold(i)
 		}
 	}
 }
 
-func (s *snapshot) index(a netip.Addr, i *stream.Interface) {
-	if old, ok := s.byAddr[a]; ok && old.ID != i.ID {
-		s.byAddr[a] = ambiguous
+// holders returns the entry of a, adding an empty one.
+func (s *snapshot) holders(a netip.Addr) *holders {
+	if a.Is4() {
+		k := v4key(a)
+		h := s.byAddr4[k]
+		if h == nil {
+			h = &holders{}
+			s.byAddr4[k] = h
+		}
+		return h
+	}
+	h := s.byAddr[a]
+	if h == nil {
+		h = &holders{}
+		s.byAddr[a] = h
+	}
+	return h
+}
+
+func v4key(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// hold records that i holds the address; two different ENIs make it
+// ambiguous.
+func (h *holders) hold(i *stream.Interface) {
+	if h.any != nil && h.any.ID != i.ID {
+		h.any = ambiguous
 		return
 	}
-	s.byAddr[a] = i
+	h.any = i
+}
+
+// holdPrivate records that i holds the address as a private one in its
+// VPC; a later ENI in the same VPC replaces an earlier one.
+func (h *holders) holdPrivate(i *stream.Interface) {
+	for k := range h.private {
+		if h.private[k].vpc == i.VPCID {
+			h.private[k].iface = i
+			return
+		}
+	}
+	h.private = append(h.private, vpcHolder{vpc: i.VPCID, iface: i})
 }
 
 // addr returns the known ENI holding a, preferring the one in vpc.
 func (s *snapshot) addr(vpc string, a netip.Addr) *stream.Interface {
+	var h *holders
+	if a.Is4() {
+		h = s.byAddr4[v4key(a)]
+	} else {
+		h = s.byAddr[a]
+	}
+	if h == nil {
+		return nil
+	}
 	if vpc != "" {
-		if i, ok := s.byVPCAddr[vpcAddr{vpc, a}]; ok {
-			return i
+		for _, p := range h.private {
+			if p.vpc == vpc {
+				return p.iface
+			}
 		}
 	}
-	if i := s.byAddr[a]; i != ambiguous {
-		return i
+	if h.any != ambiguous {
+		return h.any
 	}
 	return nil
 }
