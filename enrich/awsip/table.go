@@ -36,8 +36,9 @@ type Table struct {
 	SyncToken  string
 	CreateDate string
 
-	specific bart.Table[*Range] // every service but AMAZON
-	amazon   bart.Table[*Range] // AMAZON only: the fallback
+	// lpm answers Lookup with one longest-prefix match; merge explains
+	// how it encodes the specific-over-AMAZON rule.
+	lpm      bart.Table[*Range]
 	prefixes int
 }
 
@@ -97,12 +98,15 @@ func Parse(r io.Reader) (*Table, error) {
 	if b.t.prefixes == 0 {
 		return nil, fmt.Errorf("ip-ranges document lists no prefixes")
 	}
+	b.merge()
 	b.t.SyncToken, b.t.CreateDate = doc.SyncToken, doc.CreateDate
 	return b.t, nil
 }
 
 type builder struct {
-	t *Table
+	t        *Table
+	specific bart.Table[*Range] // every service but AMAZON
+	amazon   bart.Table[*Range] // AMAZON only: the fallback
 	// strings interns the few distinct service, region and border-group
 	// names so that thousands of ranges share them.
 	strings map[string]string
@@ -131,9 +135,9 @@ func (b *builder) add(prefix, service, region, nbg string) error {
 	}
 	p = p.Masked()
 	rg := &Range{Prefix: p, Service: b.intern(service), Region: b.intern(region), NetworkBorderGroup: b.intern(nbg)}
-	tbl := &b.t.specific
+	tbl := &b.specific
 	if service == ServiceAmazon {
-		tbl = &b.t.amazon
+		tbl = &b.amazon
 	}
 	old, exists := tbl.Get(p)
 	if exists && !preferred(rg.Service, old.Service) {
@@ -144,6 +148,29 @@ func (b *builder) add(prefix, service, region, nbg string) error {
 	}
 	tbl.Insert(p, rg)
 	return nil
+}
+
+// merge builds the lookup table from the two tables add fills. Lookup
+// must return the longest specific prefix holding an address, and the
+// longest AMAZON one only when no specific prefix holds it. In the union
+// of both tables, the longest prefix holding an address a is either
+// specific (then it is the answer) or an AMAZON prefix A. In the latter
+// case every specific prefix holding a is shorter than A, so it holds all
+// of A: the answer is the same for every address of A, and A can carry
+// it. A prefix listed by both keeps the specific range.
+func (b *builder) merge() {
+	for p, rg := range b.specific.All() {
+		b.t.lpm.Insert(p, rg)
+	}
+	for p, rg := range b.amazon.All() {
+		if _, ok := b.specific.Get(p); ok {
+			continue
+		}
+		if s, ok := b.specific.LookupPrefix(p); ok {
+			rg = s
+		}
+		b.t.lpm.Insert(p, rg)
+	}
 }
 
 // preferred reports whether service a wins over service b when both list
@@ -178,11 +205,7 @@ func (t *Table) Lookup(a netip.Addr) (*Range, bool) {
 	if !a.IsValid() {
 		return nil, false
 	}
-	a = a.Unmap()
-	if r, ok := t.specific.Lookup(a); ok {
-		return r, true
-	}
-	return t.amazon.Lookup(a)
+	return t.lpm.Lookup(a.Unmap())
 }
 
 // Len returns the number of distinct (prefix, AMAZON or not) entries.
