@@ -38,7 +38,11 @@ type Table struct {
 
 	// lpm answers Lookup with one longest-prefix match; merge explains
 	// how it encodes the specific-over-AMAZON rule.
-	lpm      bart.Table[*Range]
+	lpm bart.Table[*Range]
+	// v4Blocks has a bit set for every IPv4 /16 that some prefix overlaps:
+	// most public addresses are in none, and testing a bit is far cheaper
+	// than the trie walk that would find nothing.
+	v4Blocks [1 << 16 / 64]uint64
 	prefixes int
 }
 
@@ -171,6 +175,22 @@ func (b *builder) merge() {
 		}
 		b.t.lpm.Insert(p, rg)
 	}
+	for p := range b.t.lpm.All4() {
+		first := v4Block(p.Addr())
+		n := 1
+		if p.Bits() < 16 {
+			n = 1 << (16 - p.Bits())
+		}
+		for k := first; k < first+n; k++ {
+			b.t.v4Blocks[k/64] |= 1 << (k % 64)
+		}
+	}
+}
+
+// v4Block returns the index of the /16 holding the IPv4 address a.
+func v4Block(a netip.Addr) int {
+	b := a.As4()
+	return int(b[0])<<8 | int(b[1])
 }
 
 // preferred reports whether service a wins over service b when both list
@@ -205,7 +225,13 @@ func (t *Table) Lookup(a netip.Addr) (*Range, bool) {
 	if !a.IsValid() {
 		return nil, false
 	}
-	return t.lpm.Lookup(a.Unmap())
+	a = a.Unmap()
+	if a.Is4() {
+		if k := v4Block(a); t.v4Blocks[k/64]&(1<<(k%64)) == 0 {
+			return nil, false
+		}
+	}
+	return t.lpm.Lookup(a)
 }
 
 // Len returns the number of distinct (prefix, AMAZON or not) entries.
