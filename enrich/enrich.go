@@ -156,21 +156,31 @@ func (e *Enricher) Close() error {
 	return nil
 }
 
-// Enrich replaces the Enrichment of every record.
+// Enrich replaces the Enrichment of every record. Everything but GeoIP
+// runs in one pass, while the record is in cache.
 func (e *Enricher) Enrich(ctx context.Context, recs []stream.Record) {
-	for i := range recs {
-		recs[i].Enrichment = stream.Enrichment{}
-	}
+	var inv inventory.Batch
 	if e.inv != nil {
-		e.inv.Enrich(ctx, recs)
+		inv = e.inv.Batch()
 	}
 	tbl := e.ranges.Table()
 	for i := range recs {
 		r := &recs[i]
+		r.Enrichment = stream.Enrichment{}
+		if e.inv != nil {
+			inv.Record(r)
+		}
 		derive.Classes(r)
 		awsService(tbl, r, &r.Enrichment.Src, r.SrcAddr, stream.FieldPktSrcAWSService, r.PktSrcAWSService, stream.FieldPktSrcAddr, r.PktSrcAddr)
 		awsService(tbl, r, &r.Enrichment.Dst, r.DstAddr, stream.FieldPktDstAWSService, r.PktDstAWSService, stream.FieldPktDstAddr, r.PktDstAddr)
 		derive.Apply(r, e.cfg.DefaultRegion)
+	}
+	// Lookups that arrived within the wait budget changed inventory
+	// fields; Apply derives from them, and recomputes all it sets.
+	if e.inv != nil && inv.Finish(ctx, recs) {
+		for i := range recs {
+			derive.Apply(&recs[i], e.cfg.DefaultRegion)
+		}
 	}
 	if e.geo != nil {
 		e.geo.Enrich(recs)

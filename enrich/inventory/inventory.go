@@ -155,57 +155,97 @@ func New(cfg Cache, src Source, reg prometheus.Registerer, log *slog.Logger) (*I
 // every record it can, queues lookups for unknown logging ENIs, and waits
 // for them at most WaitBudget.
 func (inv *Inventory) Enrich(ctx context.Context, recs []stream.Record) {
-	s := inv.snap.Load()
-	now := inv.now()
-	var missed []string
-	// Counted per batch: a shared counter per record would be contended.
-	var c counts
+	b := inv.Batch()
 	for i := range recs {
-		if id, ok := inv.enrich(s, &recs[i], now, &c); !ok {
-			missed = append(missed, id)
-		}
+		b.Record(&recs[i])
 	}
-	inv.m.hits.Add(float64(c.hits))
-	inv.m.misses.Add(float64(c.misses))
-	inv.m.stale.Add(float64(c.stale))
-	if len(missed) == 0 || inv.cfg.WaitBudget == 0 {
-		if len(missed) > 0 {
-			inv.schedule(missed)
-		}
-		return
+	b.Finish(ctx, recs)
+}
+
+// Batch enriches the records of one batch from one snapshot, so that a
+// caller can interleave it with other per-record work: Record for each
+// record, then Finish once. A Batch is used by one goroutine.
+type Batch struct {
+	inv    *Inventory
+	s      *snapshot
+	now    time.Time
+	missed []string
+	// Counted per batch: a shared counter per record would be contended.
+	c counts
+	// The answer for the previous record's ENI id: a batch usually comes
+	// from few ENIs, often in runs, and comparing ids is cheaper than
+	// hashing them.
+	memoSet   bool
+	memoID    string
+	memoEntry entry
+	memoFound bool
+}
+
+// Batch starts a batch.
+func (inv *Inventory) Batch() Batch {
+	return Batch{inv: inv, s: inv.snap.Load(), now: inv.now()}
+}
+
+// Record fills the inventory fields of r.
+func (b *Batch) Record(r *stream.Record) {
+	if id, ok := b.enrich(r, &b.c); !ok {
+		b.missed = append(b.missed, id)
 	}
-	waits := inv.schedule(missed)
+}
+
+// Finish publishes the batch's counts and queues lookups for the ENIs it
+// missed. With a wait budget it waits for them and fills the records still
+// lacking Enrichment.Interface again; it reports whether it did, since
+// whatever was derived from the inventory fields is then stale.
+func (b *Batch) Finish(ctx context.Context, recs []stream.Record) bool {
+	inv := b.inv
+	inv.m.hits.Add(float64(b.c.hits))
+	inv.m.misses.Add(float64(b.c.misses))
+	inv.m.stale.Add(float64(b.c.stale))
+	if len(b.missed) == 0 || inv.cfg.WaitBudget == 0 {
+		if len(b.missed) > 0 {
+			inv.schedule(b.missed)
+		}
+		return false
+	}
+	waits := inv.schedule(b.missed)
 	if !inv.wait(ctx, waits) {
-		return
+		return false
 	}
-	s = inv.snap.Load()
+	again := Batch{inv: inv, s: inv.snap.Load(), now: b.now}
 	for i := range recs {
 		if recs[i].Enrichment.Interface == nil {
-			inv.enrich(s, &recs[i], now, &counts{})
+			again.enrich(&recs[i], &counts{})
 		}
 	}
+	return true
 }
 
 type counts struct{ hits, misses, stale int }
 
-// enrich fills r from s. It reports false, with the ENI id, when the id
-// should be looked up: unknown, or known but past its TTL.
-func (inv *Inventory) enrich(s *snapshot, r *stream.Record, now time.Time, c *counts) (string, bool) {
+// enrich fills r from the batch's snapshot. It reports false, with the ENI
+// id, when the id should be looked up: unknown, or known but past its TTL.
+func (b *Batch) enrich(r *stream.Record, c *counts) (string, bool) {
+	s := b.s
 	fresh := true
 	var iface *stream.Interface
 	if r.Has(stream.FieldInterfaceID) {
-		e, ok := s.byID[r.InterfaceID]
+		if !b.memoSet || r.InterfaceID != b.memoID {
+			b.memoEntry, b.memoFound = s.byID[r.InterfaceID]
+			b.memoSet, b.memoID = true, r.InterfaceID
+		}
+		e, ok := b.memoEntry, b.memoFound
 		switch {
 		case !ok:
 			c.misses++
 			fresh = false
 		case e.iface == nil:
 			// Known unknown: look again only once the negative entry expires.
-			fresh = now.Before(e.expires)
+			fresh = b.now.Before(e.expires)
 		default:
 			iface = e.iface
 			c.hits++
-			if !now.Before(e.expires) {
+			if !b.now.Before(e.expires) {
 				c.stale++
 				fresh = false
 			}

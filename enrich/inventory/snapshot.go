@@ -38,10 +38,15 @@ var ambiguous = &stream.Interface{}
 // get a uint32-keyed map: hashing a netip.Addr key costs several times
 // more. Other addresses (IPv6, IPv4-mapped, zoned) keep their exact
 // netip.Addr as key, so an address matches only its own form.
+//
+// v4Seen is a one-hash Bloom filter over the keys of byAddr4: most flow
+// endpoints are no known ENI's, and a clear bit answers that without a
+// map lookup. A set bit only means "look in the map".
 type snapshot struct {
 	byID    map[string]entry
 	byAddr4 map[uint32]*holders
 	byAddr  map[netip.Addr]*holders
+	v4Seen  [1 << 16 / 64]uint64
 }
 
 func newSnapshot() *snapshot {
@@ -91,6 +96,7 @@ func (s *snapshot) replaced(ifaces []*stream.Interface, now time.Time, ttl time.
 func (s *snapshot) reindex() {
 	s.byAddr4 = make(map[uint32]*holders, len(s.byID))
 	s.byAddr = make(map[netip.Addr]*holders)
+	s.v4Seen = [len(s.v4Seen)]uint64{}
 	for _, e := range s.byID {
 		i := e.iface
 		if i == nil {
@@ -115,6 +121,8 @@ func (s *snapshot) holders(a netip.Addr) *holders {
 		if h == nil {
 			h = &holders{}
 			s.byAddr4[k] = h
+			f := v4Bit(k)
+			s.v4Seen[f/64] |= 1 << (f % 64)
 		}
 		return h
 	}
@@ -130,6 +138,10 @@ func v4key(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
+
+// v4Bit is the bit of v4Seen for key k: a multiplicative hash, so that
+// addresses of one subnet spread over the filter.
+func v4Bit(k uint32) uint32 { return k * 0x9e3779b1 >> 16 }
 
 // hold records that i holds the address; two different ENIs make it
 // ambiguous.
@@ -157,7 +169,11 @@ func (h *holders) holdPrivate(i *stream.Interface) {
 func (s *snapshot) addr(vpc string, a netip.Addr) *stream.Interface {
 	var h *holders
 	if a.Is4() {
-		h = s.byAddr4[v4key(a)]
+		k := v4key(a)
+		if f := v4Bit(k); s.v4Seen[f/64]&(1<<(f%64)) == 0 {
+			return nil
+		}
+		h = s.byAddr4[k]
 	} else {
 		h = s.byAddr[a]
 	}
