@@ -172,13 +172,32 @@ type Batch struct {
 	missed []string
 	// Counted per batch: a shared counter per record would be contended.
 	c counts
-	// The answer for the previous record's ENI id: a batch usually comes
-	// from few ENIs, often in runs, and comparing ids is cheaper than
-	// hashing them.
-	memoSet   bool
-	memoID    string
-	memoEntry entry
-	memoFound bool
+	// ids remembers the answers for the batch's ENI ids, direct-mapped by
+	// the last hex digit: a batch comes from few ENIs, and comparing an id
+	// is cheaper than hashing it.
+	ids [16]idSlot
+}
+
+type idSlot struct {
+	id    string
+	e     entry
+	found bool
+	set   bool
+}
+
+// entry returns the snapshot's entry for id, through b.ids.
+func (b *Batch) entry(id string) (entry, bool) {
+	var k byte
+	if len(id) > 0 {
+		c := id[len(id)-1]
+		k = (c&15 + c>>6*9) & 15 // 0-9 and a-f map to 0-15
+	}
+	sl := &b.ids[k]
+	if !sl.set || sl.id != id {
+		sl.e, sl.found = b.s.byID[id]
+		sl.id, sl.set = id, true
+	}
+	return sl.e, sl.found
 }
 
 // Batch starts a batch.
@@ -230,11 +249,7 @@ func (b *Batch) enrich(r *stream.Record, c *counts) (string, bool) {
 	fresh := true
 	var iface *stream.Interface
 	if r.Has(stream.FieldInterfaceID) {
-		if !b.memoSet || r.InterfaceID != b.memoID {
-			b.memoEntry, b.memoFound = s.byID[r.InterfaceID]
-			b.memoSet, b.memoID = true, r.InterfaceID
-		}
-		e, ok := b.memoEntry, b.memoFound
+		e, ok := b.entry(r.InterfaceID)
 		switch {
 		case !ok:
 			c.misses++
