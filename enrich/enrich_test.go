@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -38,7 +39,7 @@ func fileEnricher(t testing.TB) *Enricher {
 	cfg := DefaultConfig()
 	cfg.Inventory = InventoryFile
 	cfg.InventoryFile = "testdata/inventory.yaml"
-	e, err := New(context.Background(), cfg, nil, nil)
+	e, err := New(context.Background(), cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
