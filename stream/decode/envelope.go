@@ -94,11 +94,20 @@ func (d *Decoder) gunzip(data []byte) (*bytes.Buffer, error) {
 	return buf, nil
 }
 
+// minReserveBytes is the least input per record reserved up front: an
+// all-dash version 2 line is 27 bytes, real ones 80 or more.
+const minReserveBytes = 32
+
 // lines decodes the newline-separated lines of s, numbering them from
 // lineNo, and returns the number the next line would have.
 func (d *Decoder) lines(s string, lineNo int, origin stream.Origin, out *Output) int {
-	// One allocation up front instead of log(n) regrowths of big records.
-	if want := len(out.Records) + strings.Count(s, "\n") + 1; want > cap(out.Records) {
+	// One allocation up front instead of log(n) regrowths of big records,
+	// but never more than one record per minReserveBytes of input: blank
+	// lines cost a byte each and a Record is ~1 KiB, so counting lines alone
+	// let a payload of newlines reserve a thousand times its size. Shorter
+	// real lines just fall back to appendLine's growth.
+	lines := min(strings.Count(s, "\n")+1, len(s)/minReserveBytes+1)
+	if want := len(out.Records) + lines; want > cap(out.Records) {
 		out.Records = slices.Grow(out.Records, want-len(out.Records))
 	}
 	for len(s) > 0 {
