@@ -84,11 +84,12 @@ type Writer struct {
 	cfg Config
 	now func() time.Time
 
-	mu   sync.Mutex
-	w    io.Writer
-	file *os.File // nil when writing to standard error
-	size int64
-	buf  []byte
+	mu     sync.Mutex
+	w      io.Writer
+	file   *os.File // nil when writing to standard error
+	size   int64
+	buf    []byte
+	closed bool
 
 	records *prometheus.CounterVec
 }
@@ -138,8 +139,16 @@ func (w *Writer) WriteFailures(_ context.Context, fs []stream.Failure) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.w == nil {
+	if w.closed {
 		return errors.New("dead letter: writer closed")
+	}
+	if w.w == nil {
+		// A failed rotation left no file open: try again, so that the
+		// writer recovers once the cause is gone instead of failing every
+		// later batch until a restart.
+		if err := w.open(); err != nil {
+			return err
+		}
 	}
 	now := w.now().UTC()
 	w.buf = w.buf[:0]
@@ -215,7 +224,9 @@ func (w *Writer) rotate() error {
 			return fmt.Errorf("dead letter: rotate: %w", err)
 		}
 	}
-	if err := os.Rename(path, path+".1"); err != nil {
+	// The file may have been moved or deleted from under us: then there is
+	// nothing to rotate and a fresh file is what is wanted.
+	if err := os.Rename(path, path+".1"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("dead letter: rotate: %w", err)
 	}
 	return w.open()
@@ -226,7 +237,7 @@ func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	f := w.file
-	w.w, w.file = nil, nil
+	w.w, w.file, w.closed = nil, nil, true
 	if f == nil {
 		return nil
 	}

@@ -288,3 +288,68 @@ func BenchmarkWriteFailures(b *testing.B) {
 		}
 	}
 }
+
+// A rotation that fails must fail only the writes it affects: once the
+// cause is gone (or was only the file having been moved away), writing
+// resumes without a restart.
+func TestRotationFailureRecovers(t *testing.T) {
+	tests := []struct {
+		name string
+		// breakRotation runs after the first write; fix undoes it (may be nil).
+		breakRotation func(t *testing.T, path string)
+		fix           func(t *testing.T, path string)
+	}{
+		{
+			name: "file removed by an operator",
+			breakRotation: func(t *testing.T, path string) {
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+		{
+			name: "oldest file cannot be deleted",
+			breakRotation: func(t *testing.T, path string) {
+				if err := os.MkdirAll(filepath.Join(path+".1", "busy"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			},
+			fix: func(t *testing.T, path string) {
+				if err := os.RemoveAll(path + ".1"); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, cfg := newWriter(t, func(c *Config) {
+				c.MaxFileBytes = minFileBytes
+				c.MaxFiles = 1
+			})
+			input := strings.Repeat("x", minFileBytes/2+100)
+			write := func(line int) error {
+				return w.WriteFailures(context.Background(), []stream.Failure{{Source: "s", Line: line, Input: input}})
+			}
+			if err := write(1); err != nil {
+				t.Fatal(err)
+			}
+			tt.breakRotation(t, cfg.Path)
+			err := write(2)
+			if tt.fix != nil {
+				if err == nil {
+					t.Fatal("write 2 succeeded although rotation could not delete the oldest file")
+				}
+				tt.fix(t, cfg.Path)
+			} else if err != nil {
+				t.Fatalf("write 2: %v", err)
+			}
+			if err := write(3); err != nil {
+				t.Fatalf("write 3 after the cause was gone: %v", err)
+			}
+			if got := readEntries(t, cfg.Path); len(got) != 1 || got[0].Line != 3 {
+				t.Errorf("current file holds %+v, want only line 3", got)
+			}
+		})
+	}
+}
