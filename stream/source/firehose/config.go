@@ -19,6 +19,11 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxDecompressedBytes bounds the JSON body after gunzip.
 	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
+	// MaxRecords bounds the flow-log records one request may decode to
+	// (about 1 KiB of memory each): gzip records inside a request can
+	// expand far beyond max_decompressed_bytes, which bounds only the JSON
+	// body. A request over it gets 413 and Firehose backs it up to S3.
+	MaxRecords int `yaml:"max_records"`
 	// BatchSize is the most records per batch handed to the pipeline.
 	BatchSize int `yaml:"batch_size"`
 	// AckTimeout bounds queueing plus delivery of one request; Firehose
@@ -30,6 +35,7 @@ type Config struct {
 const (
 	maxBodyLimit    = 1 << 30 // 1 GiB
 	maxBatchSize    = 100_000
+	maxMaxRecords   = 100_000_000
 	maxAccessKeyLen = 4096 // Firehose's own limit on the key
 	maxAckTimeout   = 10 * time.Minute
 )
@@ -40,6 +46,7 @@ func DefaultConfig() Config {
 		Path:                 "/firehose",
 		MaxBodyBytes:         64 << 20,
 		MaxDecompressedBytes: 256 << 20,
+		MaxRecords:           1_000_000,
 		BatchSize:            500,
 		AckTimeout:           170 * time.Second,
 	}
@@ -61,6 +68,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDecompressedBytes < 1 || c.MaxDecompressedBytes > 4*maxBodyLimit {
 		errs = append(errs, fmt.Errorf("max_decompressed_bytes: must be between 1 and %d, got %d", 4*maxBodyLimit, c.MaxDecompressedBytes))
+	}
+	if c.MaxRecords < 1 || c.MaxRecords > maxMaxRecords {
+		errs = append(errs, fmt.Errorf("max_records: must be between 1 and %d, got %d", maxMaxRecords, c.MaxRecords))
 	}
 	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
 		errs = append(errs, fmt.Errorf("batch_size: must be between 1 and %d, got %d", maxBatchSize, c.BatchSize))

@@ -31,7 +31,7 @@ func FuzzParse(f *testing.F) {
 		const limit = 4096
 		body := &countingReader{r: bytes.NewReader(data), max: limit}
 		var out decode.Output
-		id, err := parse(body, dec, &out)
+		id, err := parse(body, dec, DefaultConfig().MaxRecords, &out)
 		if err == nil && id == "" {
 			t.Fatal("success without a requestId")
 		}

@@ -40,6 +40,9 @@ const maxErrorMessage = 8192
 // MaxDecompressedBytes.
 var errDecompressedTooLarge = errors.New("decompressed body too large")
 
+// errTooManyRecords is returned by parse past MaxRecords.
+var errTooManyRecords = errors.New("too many flow-log records")
+
 // Handler serves Firehose HTTP-endpoint delivery requests.
 type Handler struct {
 	cfg      Config
@@ -129,12 +132,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out decode.Output
-	bodyID, err := parse(body, dec, &out)
+	bodyID, err := parse(body, dec, h.cfg.MaxRecords, &out)
 	h.m.bytes.Add(float64(body.read))
 	if err != nil {
 		code := http.StatusBadRequest
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) || errors.Is(err, errDecompressedTooLarge) {
+		if errors.As(err, &tooBig) || errors.Is(err, errDecompressedTooLarge) || errors.Is(err, errTooManyRecords) {
 			code = http.StatusRequestEntityTooLarge
 		}
 		h.respond(w, r, code, requestID, err.Error(), err)
@@ -260,7 +263,7 @@ func (l *lazyGzip) Read(p []byte) (int, error) {
 
 // parse streams the JSON body: one record's data is in memory at a time
 // besides what the decoder keeps. It returns the body's requestId.
-func parse(body io.Reader, dec *decode.Decoder, out *decode.Output) (string, error) {
+func parse(body io.Reader, dec *decode.Decoder, maxRecords int, out *decode.Output) (string, error) {
 	jd := json.NewDecoder(body)
 	if err := expectDelim(jd, '{'); err != nil {
 		return "", err
@@ -280,7 +283,7 @@ func parse(body io.Reader, dec *decode.Decoder, out *decode.Output) (string, err
 			}
 			sawID = true
 		case "records":
-			if err := parseRecords(jd, dec, out); err != nil {
+			if err := parseRecords(jd, dec, maxRecords, out); err != nil {
 				return "", err
 			}
 			sawRecords = true
@@ -309,7 +312,7 @@ func parse(body io.Reader, dec *decode.Decoder, out *decode.Output) (string, err
 	return requestID, nil
 }
 
-func parseRecords(jd *json.Decoder, dec *decode.Decoder, out *decode.Output) error {
+func parseRecords(jd *json.Decoder, dec *decode.Decoder, maxRecords int, out *decode.Output) error {
 	if err := expectDelim(jd, '['); err != nil {
 		return fmt.Errorf("records: %w", err)
 	}
@@ -321,6 +324,9 @@ func parseRecords(jd *json.Decoder, dec *decode.Decoder, out *decode.Output) err
 			return fmt.Errorf("records[%d]: %w", i, err)
 		}
 		dec.Payload(rec.Data, out)
+		if n := len(out.Records) + len(out.Failures); n > maxRecords {
+			return fmt.Errorf("%w: records[%d] brings the request to %d, over max_records %d", errTooManyRecords, i, n, maxRecords)
+		}
 	}
 	if err := expectDelim(jd, ']'); err != nil {
 		return fmt.Errorf("records: %w", err)

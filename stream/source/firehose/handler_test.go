@@ -208,6 +208,10 @@ func TestStatusCodes(t *testing.T) {
 			call{body: gz(good), key: "key-one", encoding: "gzip"}, 413, "too large", 0},
 		{"decompressed at limit", func(c *Config) { c.MaxDecompressedBytes = int64(len(good)) },
 			call{body: gz(good), key: "key-one", encoding: "gzip"}, 200, "", 1},
+		{"record limit", func(c *Config) { c.MaxRecords = 2 },
+			call{body: body(requestID, lineAccept, lineAccept+"\n"+lineAccept), key: "key-one"}, 413, "max_records 2", 0},
+		{"records at limit", func(c *Config) { c.MaxRecords = 2 },
+			call{body: body(requestID, lineAccept, lineAccept), key: "key-one"}, 200, "", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
