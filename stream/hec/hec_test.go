@@ -32,7 +32,7 @@ func TestAppend(t *testing.T) {
 		{"no time", Config{}, rec("x"), `{"event":"x"}`},
 		{"all metadata", Config{Source: "vpcflow:fl-1", Sourcetype: "st", Index: "aws_vpc", Host: "h\"1"}, rec("x", stream.FieldEnd),
 			`{"time":1418530070,"event":"x","host":"h\"1","source":"vpcflow:fl-1","sourcetype":"st","index":"aws_vpc"}`},
-		{"escapes", Config{}, rec("a\"b\\c\td\x01\xffé"), `{"event":"a\"b\\c\td\u0001`+"\uFFFD"+`é"}`},
+		{"escapes", Config{}, rec("a\"b\\c\td\x01\xffé"), `{"event":"a\"b\\c\td\u0001` + "\uFFFD" + `é"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
