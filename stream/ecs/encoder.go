@@ -285,14 +285,7 @@ func appendEndpoints(dst []byte, r *stream.Record, tx *texts) []byte {
 		dst = key(dst, &n, `,"port":`)
 		dst = append(dst, tx.srcPort.text()...)
 	}
-	if r.Has(stream.FieldBytes) {
-		dst = key(dst, &n, `,"bytes":`)
-		dst = append(dst, tx.bytes.text()...)
-	}
-	if r.Has(stream.FieldPackets) {
-		dst = key(dst, &n, `,"packets":`)
-		dst = append(dst, tx.packets.text()...)
-	}
+	dst = appendCounters(dst, &n, r, tx)
 	dst = endObject(dst, mark, n)
 
 	mark = len(dst)
@@ -331,6 +324,20 @@ var transports = [256]string{
 	47: "gre", 50: "esp", 58: "ipv6-icmp", 112: "vrrp", 132: "sctp",
 }
 
+// appendCounters appends the bytes and packets members that source and
+// network both carry (a flow-log record counts one direction).
+func appendCounters(dst []byte, n *int, r *stream.Record, tx *texts) []byte {
+	if r.Has(stream.FieldBytes) {
+		dst = key(dst, n, `,"bytes":`)
+		dst = append(dst, tx.bytes.text()...)
+	}
+	if r.Has(stream.FieldPackets) {
+		dst = key(dst, n, `,"packets":`)
+		dst = append(dst, tx.packets.text()...)
+	}
+	return dst
+}
+
 func appendNetwork(dst []byte, r *stream.Record, tx *texts) []byte {
 	mark := len(dst)
 	dst = append(dst, `,"network":{`...)
@@ -339,14 +346,7 @@ func appendNetwork(dst []byte, r *stream.Record, tx *texts) []byte {
 		dst = append(dst, protocolMembers[r.Protocol]...)
 		n = 1
 	}
-	if r.Has(stream.FieldBytes) {
-		dst = key(dst, &n, `,"bytes":`)
-		dst = append(dst, tx.bytes.text()...)
-	}
-	if r.Has(stream.FieldPackets) {
-		dst = key(dst, &n, `,"packets":`)
-		dst = append(dst, tx.packets.text()...)
-	}
+	dst = appendCounters(dst, &n, r, tx)
 	a, ok := tx.addr[slotSrc], tx.ok[slotSrc]
 	if !ok {
 		a, ok = tx.addr[slotDst], tx.ok[slotDst]
