@@ -14,7 +14,10 @@ import (
 // mappings types every field the ecs encoder writes (ECS 8.11 types, and
 // the raw flow-log fields under aws.vpcflow as Elastic's AWS integration
 // maps them, except that addresses are ip and counters long so they can
-// be searched by range and summed). Strings nobody listed, such as
+// be searched by range and summed), enrichment included. Resource tags are
+// flattened: their keys are free text, and dynamic mapping would turn a
+// key like "kubernetes.io/role" into objects that clash with a "kubernetes"
+// tag and get documents rejected. Strings nobody listed, such as
 // unmodelled flow-log fields, become keywords.
 const mappings = `{
   "dynamic_templates": [
@@ -41,7 +44,8 @@ const mappings = `{
     "cloud": {"properties": {
       "provider": {"type": "keyword"}, "region": {"type": "keyword"}, "availability_zone": {"type": "keyword"},
       "account": {"properties": {"id": {"type": "keyword"}}},
-      "instance": {"properties": {"id": {"type": "keyword"}}}}},
+      "instance": {"properties": {"id": {"type": "keyword"}, "name": {"type": "keyword"}}},
+      "machine": {"properties": {"type": {"type": "keyword"}}}}},
     "orchestrator": {"properties": {
       "type": {"type": "keyword"},
       "cluster": {"properties": {"id": {"type": "keyword"}, "name": {"type": "keyword"}}},
@@ -66,7 +70,16 @@ const mappings = `{
         "sublocation_type": {"type": "keyword"}, "sublocation_id": {"type": "keyword"},
         "pkt_src_aws_service": {"type": "keyword"}, "pkt_dst_aws_service": {"type": "keyword"},
         "flow_direction": {"type": "keyword"}, "traffic_path": {"type": "keyword"},
-        "reject_reason": {"type": "keyword"}}}}}
+        "reject_reason": {"type": "keyword"}}}}},
+    "flowhose": {"properties": {
+      "cost_class": {"type": "keyword"}, "nat_gateway": {"type": "boolean"},
+      "gateway_endpoint_eligible": {"type": "boolean"},
+      "direction": {"type": "keyword"}, "direction_source": {"type": "keyword"},
+      "perimeter_direction": {"type": "keyword"},
+      "interface": {"properties": {
+        "requester_managed": {"type": "boolean"},
+        "tags": {"type": "flattened"},
+        "instance": {"properties": {"launch_time": {"type": "date"}, "tags": {"type": "flattened"}}}}}}}
   }
 }`
 
@@ -76,7 +89,7 @@ const endpointMapping = `{
       "as": {"properties": {"number": {"type": "long"}, "organization": {"properties": {"name": {"type": "keyword"}}}}},
       "geo": {"properties": {
         "location": {"type": "geo_point"},
-        "continent_name": {"type": "keyword"}, "country_name": {"type": "keyword"}, "country_iso_code": {"type": "keyword"},
+        "continent_name": {"type": "keyword"}, "continent_code": {"type": "keyword"}, "country_name": {"type": "keyword"}, "country_iso_code": {"type": "keyword"},
         "region_name": {"type": "keyword"}, "region_iso_code": {"type": "keyword"}, "city_name": {"type": "keyword"}}}}`
 
 // TemplateBody returns the composable index template Setup installs.
