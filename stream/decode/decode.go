@@ -57,7 +57,10 @@ type Decoder struct {
 	// header is the format adopted from the last header line; it overrides
 	// the candidates.
 	header *Format
-	toks   [MaxFormatFields]string
+	// v2 says a line of 14 tokens would be decoded with the version-2
+	// default format, so Line may try lineV2 first.
+	v2   bool
+	toks [MaxFormatFields]string
 }
 
 // New validates opts and returns a Decoder.
@@ -91,6 +94,7 @@ func New(opts Options) (*Decoder, error) {
 		}
 		d.byCount[n] = f
 	}
+	d.v2 = d.formatFor(len(defaultFormat.fields)).isV2()
 	return d, nil
 }
 
@@ -189,6 +193,12 @@ func (d *Decoder) Line(line string, r *stream.Record) error {
 	if len(line) > d.opts.MaxLineBytes {
 		return &Error{Reason: fmt.Sprintf("line of %d bytes exceeds MaxLineBytes (%d)", len(line), d.opts.MaxLineBytes)}
 	}
+	if d.v2 {
+		if lineV2(line, r) {
+			return nil
+		}
+		*r = stream.Record{} // drop what lineV2 filled before it gave up
+	}
 
 	n := d.split(line)
 	if n == 0 {
@@ -199,6 +209,7 @@ func (d *Decoder) Line(line string, r *stream.Record) error {
 		if c := toks[0][0]; c >= 'a' && c <= 'z' && isHeader(toks) {
 			if !d.header.sameNames(toks) {
 				d.header = headerFormat(toks)
+				d.v2 = d.header.isV2()
 			}
 			return ErrHeader
 		}
@@ -209,6 +220,198 @@ func (d *Decoder) Line(line string, r *stream.Record) error {
 	}
 	r.Raw = line
 	return decodeFields(f, d.toks[:n], r)
+}
+
+// lineV2 decodes a line of the version-2 default format in one pass,
+// parsing each token as it is found instead of storing the tokens and
+// dispatching on each field: most flow logs use that format. It reports
+// false on anything irregular (another token count, a token that does not
+// parse) and the general path then decodes the line or says why not. A
+// line of that format never looks like a header: its first token is a
+// number or "-".
+func lineV2(line string, r *stream.Record) bool {
+	c := cursor{s: line}
+	var set stream.FieldSet
+	var ok bool
+	var v uint64
+	if v, ok = c.uint(math.MaxInt32, stream.FieldVersion, &set); !ok {
+		return false
+	}
+	r.Version = int(v)
+	if r.AccountID, ok = c.str(stream.FieldAccountID, &set); !ok {
+		return false
+	}
+	if r.InterfaceID, ok = c.str(stream.FieldInterfaceID, &set); !ok {
+		return false
+	}
+	if r.SrcAddr, ok = c.addr(stream.FieldSrcAddr, &set); !ok {
+		return false
+	}
+	if r.DstAddr, ok = c.addr(stream.FieldDstAddr, &set); !ok {
+		return false
+	}
+	if v, ok = c.uint(math.MaxUint16, stream.FieldSrcPort, &set); !ok {
+		return false
+	}
+	r.SrcPort = uint16(v)
+	if v, ok = c.uint(math.MaxUint16, stream.FieldDstPort, &set); !ok {
+		return false
+	}
+	r.DstPort = uint16(v)
+	if v, ok = c.uint(math.MaxUint8, stream.FieldProtocol, &set); !ok {
+		return false
+	}
+	r.Protocol = uint8(v)
+	if r.Packets, ok = c.uint(math.MaxUint64, stream.FieldPackets, &set); !ok {
+		return false
+	}
+	if r.Bytes, ok = c.uint(math.MaxUint64, stream.FieldBytes, &set); !ok {
+		return false
+	}
+	if v, ok = c.uint(math.MaxInt64, stream.FieldStart, &set); !ok {
+		return false
+	}
+	r.Start = int64(v)
+	if v, ok = c.uint(math.MaxInt64, stream.FieldEnd, &set); !ok {
+		return false
+	}
+	r.End = int64(v)
+	if r.Action, ok = c.str(stream.FieldAction, &set); !ok {
+		return false
+	}
+	if r.LogStatus, ok = c.str(stream.FieldLogStatus, &set); !ok {
+		return false
+	}
+	if _, more := c.next(); more {
+		return false
+	}
+	r.Raw = line
+	r.Present = set
+	return true
+}
+
+// cursor walks the tokens of a line for lineV2. Each method reads the
+// next token as field f, adds f to set unless the token is "-" (absent,
+// zero value), and reports false if there is no token or it does not
+// parse.
+type cursor struct {
+	s string
+	i int
+}
+
+// next returns the next token, or false at the end of the line.
+func (c *cursor) next() (string, bool) {
+	i := c.i
+	for i < len(c.s) && isSpace(c.s[i]) {
+		i++
+	}
+	if i == len(c.s) {
+		return "", false
+	}
+	j := tokenEnd(c.s, i)
+	c.i = j
+	return c.s[i:j], true
+}
+
+func (c *cursor) str(f stream.Field, set *stream.FieldSet) (string, bool) {
+	tok, ok := c.next()
+	if !ok || tok == "-" {
+		return "", ok
+	}
+	set.Add(f)
+	return tok, true
+}
+
+// uint parses the digits as it finds them rather than scanning the token
+// twice. Past 19 digits a value may overflow, so such tokens are left to
+// the general path, as are leading signs and any other byte.
+func (c *cursor) uint(max uint64, f stream.Field, set *stream.FieldSet) (uint64, bool) {
+	s, i := c.s, c.i
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	start := i
+	var v uint64
+	for ; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			break
+		}
+		v = v*10 + uint64(d)
+	}
+	if i < len(s) && !isSpace(s[i]) {
+		// Only "-" (absent) is regular here.
+		if i == start && s[i] == '-' && (i+1 == len(s) || isSpace(s[i+1])) {
+			c.i = i + 1
+			return 0, true
+		}
+		return 0, false
+	}
+	if n := i - start; n == 0 || n > 19 || v > max {
+		return 0, false
+	}
+	c.i = i
+	set.Add(f)
+	return v, true
+}
+
+// addr reads a dotted-quad IPv4 address as it scans it; IPv6 and
+// anything unusual take the token path through parseAddr.
+func (c *cursor) addr(f stream.Field, set *stream.FieldSet) (netip.Addr, bool) {
+	for c.i < len(c.s) && isSpace(c.s[c.i]) {
+		c.i++
+	}
+	if a, end, ok := scanIPv4(c.s, c.i); ok {
+		c.i = end
+		set.Add(f)
+		return a, true
+	}
+	tok, ok := c.next()
+	if !ok || tok == "-" {
+		return netip.Addr{}, ok
+	}
+	a, bad := parseAddr(tok)
+	if bad != "" {
+		return netip.Addr{}, false
+	}
+	set.Add(f)
+	return a, true
+}
+
+// scanIPv4 is parseIPv4 for the token starting at s[i]: it returns the
+// address and the index after it, or false when the token is not a
+// dotted quad parseIPv4 would accept.
+func scanIPv4(s string, i int) (netip.Addr, int, bool) {
+	var ip [4]byte
+	field, val, digits := 0, 0, 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == '.' {
+			if digits == 0 || field == 3 {
+				return netip.Addr{}, 0, false
+			}
+			ip[field] = byte(val)
+			field, val, digits = field+1, 0, 0
+			continue
+		}
+		d := c - '0'
+		if d > 9 {
+			break
+		}
+		if digits == 1 && val == 0 {
+			return netip.Addr{}, 0, false
+		}
+		val = val*10 + int(d)
+		digits++
+		if val > 255 {
+			return netip.Addr{}, 0, false
+		}
+	}
+	if field != 3 || digits == 0 || i < len(s) && !isSpace(s[i]) {
+		return netip.Addr{}, 0, false
+	}
+	ip[3] = byte(val)
+	return netip.AddrFrom4(ip), i, true
 }
 
 // split stores the tokens of line in d.toks without allocating and returns

@@ -27,6 +27,12 @@ const DefaultFormatString = "${version} ${account-id} ${interface-id} ${srcaddr}
 
 var defaultFormat = mustParseFormat(DefaultFormatString)
 
+// isV2 reports whether f is the version-2 default format (whatever its
+// names' spelling); nil is not.
+func (f *Format) isV2() bool {
+	return f != nil && slices.Equal(f.fields, defaultFormat.fields)
+}
+
 func mustParseFormat(s string) *Format {
 	f, err := ParseFormat(s)
 	if err != nil {
