@@ -45,21 +45,12 @@ const tcpFlagsArrayKey = "tcp_flags_array"
 // under its underscored key (numbers as JSON numbers, everything else as
 // strings), tcp_flags_array, and the unmodelled Extra fields.
 func appendVPCFlow(dst []byte, n *int, r *stream.Record, tx *texts) []byte {
-	// Visit only the fields present, in field order; bits beyond the
-	// modelled fields mean nothing.
-	for m := uint64(r.Present) &^ 1; m != 0; m &= m - 1 {
-		f := stream.Field(bits.TrailingZeros64(m))
-		if int(f) >= stream.NumFields {
-			break
-		}
-		mark := len(dst)
-		dst = key(dst, n, vpcflowKeys[f])
-		var ok bool
-		if dst, ok = appendRawValue(dst, r, f, tx); !ok {
-			*n--
-			dst = dst[:mark]
-		}
+	if uint64(r.Present)&^1 == v2Fields && tx.ok[slotSrc] && tx.ok[slotDst] {
+		dst = appendV2Members(dst, n, r, tx)
+		// None of the fields below is in the set: only Extra may follow.
+		return appendExtra(dst, n, r)
 	}
+	dst = appendFields(dst, n, r, tx)
 	if r.Has(stream.FieldTCPFlags) && r.TCPFlags&0x3f != 0 {
 		dst = member(dst, n, tcpFlagsArrayKey)
 		dst = append(dst, '[')
@@ -78,6 +69,12 @@ func appendVPCFlow(dst []byte, n *int, r *stream.Record, tx *texts) []byte {
 		}
 		dst = append(dst, ']')
 	}
+	return appendExtra(dst, n, r)
+}
+
+// appendExtra appends the unmodelled fields, each under a key no earlier
+// member has.
+func appendExtra(dst []byte, n *int, r *stream.Record) []byte {
 	for i, x := range r.Extra {
 		if x.Value == "-" || extraKeyTaken(r.Extra[:i], x.Name) {
 			continue
@@ -90,6 +87,69 @@ func appendVPCFlow(dst []byte, n *int, r *stream.Record, tx *texts) []byte {
 		dst = append(dst, ':')
 		dst = jsonenc.AppendString(dst, x.Value)
 	}
+	return dst
+}
+
+// appendFields appends the present fields of r in field order, each
+// under its key.
+func appendFields(dst []byte, n *int, r *stream.Record, tx *texts) []byte {
+	// Bits beyond the modelled fields mean nothing.
+	for m := uint64(r.Present) &^ 1; m != 0; m &= m - 1 {
+		f := stream.Field(bits.TrailingZeros64(m))
+		if int(f) >= stream.NumFields {
+			break
+		}
+		mark := len(dst)
+		dst = key(dst, n, vpcflowKeys[f])
+		var ok bool
+		if dst, ok = appendRawValue(dst, r, f, tx); !ok {
+			*n--
+			dst = dst[:mark]
+		}
+	}
+	return dst
+}
+
+// v2Fields is the set of a version-2 default-format record with every
+// field present, by far the most common record.
+const v2Fields = 1<<stream.FieldVersion | 1<<stream.FieldAccountID | 1<<stream.FieldInterfaceID |
+	1<<stream.FieldSrcAddr | 1<<stream.FieldDstAddr | 1<<stream.FieldSrcPort | 1<<stream.FieldDstPort |
+	1<<stream.FieldProtocol | 1<<stream.FieldPackets | 1<<stream.FieldBytes | 1<<stream.FieldStart |
+	1<<stream.FieldEnd | 1<<stream.FieldAction | 1<<stream.FieldLogStatus
+
+// appendV2Members writes what appendFields writes for a record
+// whose fields are exactly v2Fields with valid addresses, straight
+// through in field order without dispatching on each field.
+func appendV2Members(dst []byte, n *int, r *stream.Record, tx *texts) []byte {
+	dst = key(dst, n, vpcflowKeys[stream.FieldVersion])
+	dst = appendInt(dst, int64(r.Version))
+	dst = append(dst, vpcflowKeys[stream.FieldAccountID]...)
+	dst = jsonenc.AppendString(dst, r.AccountID)
+	dst = append(dst, vpcflowKeys[stream.FieldInterfaceID]...)
+	dst = jsonenc.AppendString(dst, r.InterfaceID)
+	dst = append(dst, vpcflowKeys[stream.FieldSrcAddr]...)
+	dst = append(dst, tx.buf[slotSrc][:tx.n[slotSrc]]...)
+	dst = append(dst, vpcflowKeys[stream.FieldDstAddr]...)
+	dst = append(dst, tx.buf[slotDst][:tx.n[slotDst]]...)
+	dst = append(dst, vpcflowKeys[stream.FieldSrcPort]...)
+	dst = append(dst, tx.srcPort.text()...)
+	dst = append(dst, vpcflowKeys[stream.FieldDstPort]...)
+	dst = append(dst, tx.dstPort.text()...)
+	dst = append(dst, vpcflowKeys[stream.FieldProtocol]...)
+	dst = appendUint(dst, uint64(r.Protocol))
+	dst = append(dst, vpcflowKeys[stream.FieldPackets]...)
+	dst = append(dst, tx.packets.text()...)
+	dst = append(dst, vpcflowKeys[stream.FieldBytes]...)
+	dst = append(dst, tx.bytes.text()...)
+	dst = append(dst, vpcflowKeys[stream.FieldStart]...)
+	dst = appendInt(dst, r.Start)
+	dst = append(dst, vpcflowKeys[stream.FieldEnd]...)
+	dst = appendInt(dst, r.End)
+	dst = append(dst, vpcflowKeys[stream.FieldAction]...)
+	dst = jsonenc.AppendString(dst, r.Action)
+	dst = append(dst, vpcflowKeys[stream.FieldLogStatus]...)
+	dst = jsonenc.AppendString(dst, r.LogStatus)
+	*n += 13 // key counted the first
 	return dst
 }
 
