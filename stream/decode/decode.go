@@ -332,7 +332,14 @@ func (c *cursor) uint(max uint64, f stream.Field, set *stream.FieldSet) (uint64,
 	}
 	start := i
 	var v uint64
-	for ; i < len(s); i++ {
+	more := true // digits may follow
+	if i+8 <= len(s) {
+		var k int
+		v, k = digits8(load64(s, i))
+		i += k
+		more = k == 8
+	}
+	for ; more && i < len(s); i++ {
 		d := s[i] - '0'
 		if d > 9 {
 			break
@@ -353,6 +360,34 @@ func (c *cursor) uint(max uint64, f stream.Field, set *stream.FieldSet) (uint64,
 	c.i = i
 	set.Add(f)
 	return v, true
+}
+
+// digits8 returns the value of the leading decimal digits of the eight
+// bytes of w (loaded little-endian, so the first byte is the most
+// significant digit) and how many there are, with no per-digit branch.
+// Non-digits are found with nibble tests that never carry between bytes.
+func digits8(w uint64) (uint64, int) {
+	const (
+		low  = 0x0f0f0f0f0f0f0f0f
+		high = 0xf0f0f0f0f0f0f0f0
+		msb  = 0x8080808080808080
+		ones = 0x7f7f7f7f7f7f7f7f
+	)
+	// A byte is a digit iff its high nibble is 3 and its low nibble plus 6
+	// stays below 16.
+	bad := (w&high ^ 0x3030303030303030) | ((w&low + 0x0606060606060606) & 0x1010101010101010)
+	nonzero := ((bad&ones + ones) | bad) & msb
+	k := bits.TrailingZeros64(nonzero) / 8 // 8 when all are digits
+	if k == 0 {
+		return 0, 0
+	}
+	// Shift the digits to the top so the bytes below read as leading
+	// zeros, then combine pairs, quads and octets of digits.
+	x := (w & low) << (64 - 8*k)
+	x = (x * (10<<8 + 1)) >> 8 & 0x00ff00ff00ff00ff
+	x = (x * (100<<16 + 1)) >> 16 & 0x0000ffff0000ffff
+	x = (x * (10000<<32 + 1)) >> 32
+	return x, k
 }
 
 // addr reads a dotted-quad IPv4 address as it scans it; IPv6 and

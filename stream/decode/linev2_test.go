@@ -73,3 +73,38 @@ func FuzzLineV2(f *testing.F) {
 		sameAsGeneral(t, s)
 	})
 }
+
+func TestDigits8(t *testing.T) {
+	for _, s := range []string{"00000000", "12345678", "99999999", "1 345678", "-1234567", "123456:8", "1234567/",
+		"0\x00\x00\x00\x00\x00\x00\x00", "9999999\xff", "x2345678", "00000001", "1234\xb9678"} {
+		var want uint64
+		k := 0
+		for k < 8 && s[k] >= '0' && s[k] <= '9' {
+			want = want*10 + uint64(s[k]-'0')
+			k++
+		}
+		gotV, gotK := digits8(load64(s, 0))
+		if gotV != want || gotK != k {
+			t.Errorf("digits8(%q) = %d, %d; want %d, %d", s, gotV, gotK, want, k)
+		}
+	}
+}
+
+func FuzzDigits8(f *testing.F) {
+	f.Add(uint64(0x3837363534333231))
+	f.Fuzz(func(t *testing.T, w uint64) {
+		var b [8]byte
+		for i := range b {
+			b[i] = byte(w >> (8 * i))
+		}
+		var want uint64
+		k := 0
+		for k < 8 && b[k] >= '0' && b[k] <= '9' {
+			want = want*10 + uint64(b[k]-'0')
+			k++
+		}
+		if v, n := digits8(w); v != want || n != k {
+			t.Fatalf("digits8(%q) = %d, %d; want %d, %d", b[:], v, n, want, k)
+		}
+	})
+}
