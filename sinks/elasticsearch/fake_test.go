@@ -171,7 +171,7 @@ func allOK(int, []fakeDoc) (int, []int) { return 0, nil }
 // sampleRecords decodes n records of the v2 sample in testdata.
 func sampleRecords(t testing.TB, n int) []stream.Record {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/sample-v2.log")
+	raw, err := os.ReadFile("../../testdata/flowlogs/sample-v2.log")
 	if err != nil {
 		t.Fatal(err)
 	}
