@@ -197,7 +197,7 @@ func (s *server) get(t *testing.T, path string) (int, string) {
 }
 
 func postFirehose(base string) (int, string, error) {
-	body, err := os.ReadFile(filepath.Join("testdata", "firehose-request.json"))
+	body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "firehose", "request.json"))
 	if err != nil {
 		return 0, "", err
 	}

@@ -20,9 +20,9 @@ func TestReplay(t *testing.T) {
 		dead    int64
 		failed  int
 	}{
-		{"gzip file with header", []string{"sample-v2.log.gz"}, 0, 400, 0, 0},
-		{"bad line is dead-lettered and fails the run", []string{"one-bad-line.log"}, 1, 1, 1, 0},
-		{"missing file fails the run, others still replay", []string{"missing.log", "one-bad-line.log"}, 1, 1, 1, 1},
+		{"gzip file with header", []string{"../../testdata/flowlogs/sample-v2.log.gz"}, 0, 400, 0, 0},
+		{"bad line is dead-lettered and fails the run", []string{"testdata/one-bad-line.log"}, 1, 1, 1, 0},
+		{"missing file fails the run, others still replay", []string{"testdata/missing.log", "testdata/one-bad-line.log"}, 1, 1, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,10 +30,7 @@ func TestReplay(t *testing.T) {
 			out := filepath.Join(dir, "out.ndjson")
 			dl := filepath.Join(dir, "dead.ndjson")
 			cfg := writeConfig(t, fmt.Sprintf("sinks:\n  ndjson:\n    path: %q\n  dead_letter:\n    path: %q\n", out, dl))
-			args := []string{"-config", cfg, "replay"}
-			for _, f := range tt.files {
-				args = append(args, filepath.Join("testdata", f))
-			}
+			args := append([]string{"-config", cfg, "replay"}, tt.files...)
 			var stderr bytes.Buffer
 			err := run(context.Background(), args, &bytes.Buffer{}, &stderr)
 			if got := exitCode(err, &stderr); got != tt.code {
