@@ -21,7 +21,8 @@ type Batch struct {
 // Failure is one input that could not be turned into a record. It goes to
 // the dead-letter sink with enough context to find and replay it.
 type Failure struct {
-	Source string // which source received it, for example "firehose" or a file path
+	Source string // which source received it: "firehose", "transform", "replay", a sink's name
+	Ref    string // where in that source: a file path, a Firehose request and record, a recordId
 	Input  string // the raw line or payload that failed
 	Line   int    // 1-based line number within the payload or file, 0 if unknown
 	Field  string // the field that failed, if one did

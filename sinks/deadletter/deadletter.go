@@ -181,6 +181,10 @@ func (w *Writer) appendLine(dst []byte, now time.Time, f *stream.Failure) []byte
 	dst = now.AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","source":`...)
 	dst = jsonenc.AppendString(dst, f.Source)
+	if f.Ref != "" {
+		dst = append(dst, `,"ref":`...)
+		dst = jsonenc.AppendString(dst, f.Ref)
+	}
 	dst = append(dst, `,"line":`...)
 	dst = strconv.AppendInt(dst, int64(f.Line), 10)
 	dst = append(dst, `,"field":`...)

@@ -20,6 +20,7 @@ import (
 type entry struct {
 	Time      time.Time `json:"time"`
 	Source    string    `json:"source"`
+	Ref       string    `json:"ref"`
 	Line      int       `json:"line"`
 	Field     string    `json:"field"`
 	Reason    string    `json:"reason"`
@@ -79,8 +80,8 @@ func TestWriteFailuresContent(t *testing.T) {
 	}{
 		{
 			name:    "plain",
-			failure: stream.Failure{Source: "firehose", Input: "2 123 eni-1 x", Line: 3, Field: "srcaddr", Reason: "not an IP address"},
-			want:    entry{Source: "firehose", Input: "2 123 eni-1 x", Line: 3, Field: "srcaddr", Reason: "not an IP address"},
+			failure: stream.Failure{Source: "firehose", Ref: "request r-1 records[2]", Input: "2 123 eni-1 x", Line: 3, Field: "srcaddr", Reason: "not an IP address"},
+			want:    entry{Source: "firehose", Ref: "request r-1 records[2]", Input: "2 123 eni-1 x", Line: 3, Field: "srcaddr", Reason: "not an IP address"},
 		},
 		{
 			name:    "escapes, control bytes and invalid UTF-8",

@@ -38,6 +38,9 @@ type Options struct {
 	MaxDecompressedBytes int64
 	// Source names the source in Failures.
 	Source string
+	// Ref is copied into Failures: where in the source the input came from
+	// (a file path, for example).
+	Ref string
 }
 
 // Output accumulates what decoding produced.
@@ -167,7 +170,7 @@ func (d *Decoder) failure(input string, line int, field, reason string) stream.F
 		input = base64.StdEncoding.EncodeToString([]byte(input))
 		reason += " (input is base64: not valid UTF-8)"
 	}
-	return stream.Failure{Source: d.opts.Source, Input: input, Line: line, Field: field, Reason: reason}
+	return stream.Failure{Source: d.opts.Source, Ref: d.opts.Ref, Input: input, Line: line, Field: field, Reason: reason}
 }
 
 // isSpace tests c <= ' ' first: one compare rejects nearly every byte of a line.

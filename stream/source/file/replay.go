@@ -46,7 +46,7 @@ type Replayer struct {
 }
 
 // New returns a Replayer. decOpts configures each file's decoder (Source is
-// set to the file's path); log may be nil.
+// set to "replay" and Ref to the file's path); log may be nil.
 func New(cfg Config, decOpts decode.Options, p *stream.Pipeline, log *slog.Logger) (*Replayer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("replay config: %w", err)
@@ -143,7 +143,7 @@ func (rn *run) input(ctx context.Context, path string) error {
 		rd = br
 	}
 	opts := rn.r.decOpts
-	opts.Source = path
+	opts.Source, opts.Ref = "replay", path
 	dec, err := decode.New(opts)
 	if err != nil {
 		return fmt.Errorf("replay %s: %w", path, err)
@@ -160,7 +160,7 @@ func (rn *run) input(ctx context.Context, path string) error {
 		}
 		out := decode.Output{Records: make([]stream.Record, 0, c.lines)}
 		if c.overlong != nil {
-			out.Failures = append(out.Failures, stream.Failure{Source: path, Input: string(c.overlong), Line: line,
+			out.Failures = append(out.Failures, stream.Failure{Source: "replay", Ref: path, Input: string(c.overlong), Line: line,
 				Reason: "line longer than chunk_bytes (" + strconv.FormatInt(rn.r.cfg.ChunkBytes, 10) + "); input truncated"})
 		} else {
 			dec.TextAt(c.text, line, &out)

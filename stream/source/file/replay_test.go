@@ -133,8 +133,8 @@ func TestReplay(t *testing.T) {
 			var gotLines []int
 			for _, f := range fs {
 				gotLines = append(gotLines, f.Line)
-				if f.Source != path {
-					t.Errorf("failure source = %q, want %q", f.Source, path)
+				if f.Source != "replay" || f.Ref != path {
+					t.Errorf("failure source, ref = %q, %q, want %q, %q", f.Source, f.Ref, "replay", path)
 				}
 			}
 			if fmt.Sprint(gotLines) != fmt.Sprint(tt.wantFails) && len(gotLines)+len(tt.wantFails) > 0 {

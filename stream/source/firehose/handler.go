@@ -144,6 +144,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requestID = bodyID
+	for i := range out.Failures {
+		out.Failures[i].Ref = "request " + requestID + " " + out.Failures[i].Ref
+	}
 	h.m.records.Add(float64(len(out.Records)))
 	h.m.failures.Add(float64(len(out.Failures)))
 
@@ -323,7 +326,11 @@ func parseRecords(jd *json.Decoder, dec *decode.Decoder, maxRecords int, out *de
 		if err := jd.Decode(&rec); err != nil {
 			return fmt.Errorf("records[%d]: %w", i, err)
 		}
+		failed := len(out.Failures)
 		dec.Payload(rec.Data, out)
+		for j := failed; j < len(out.Failures); j++ {
+			out.Failures[j].Ref = "records[" + strconv.Itoa(i) + "]"
+		}
 		if n := len(out.Records) + len(out.Failures); n > maxRecords {
 			return fmt.Errorf("%w: records[%d] brings the request to %d, over max_records %d", errTooManyRecords, i, n, maxRecords)
 		}

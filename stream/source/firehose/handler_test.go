@@ -315,7 +315,7 @@ func TestBadRecordsDeadLettered(t *testing.T) {
 		t.Errorf("records out of order: %q, %q", recs[0].Raw, recs[1].Raw)
 	}
 	fs := e.dl.Failures()
-	if len(fs) != 1 || fs[0].Input != lineBad || fs[0].Source != "firehose" {
+	if len(fs) != 1 || fs[0].Input != lineBad || fs[0].Source != "firehose" || fs[0].Ref != "request "+requestID+" records[1]" {
 		t.Fatalf("dead letters = %+v", fs)
 	}
 	if got := testutil.ToFloat64(e.h.m.failures); got != 1 {

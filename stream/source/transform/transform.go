@@ -203,6 +203,9 @@ func (h *Handler) Transform(ctx context.Context, in []Input) (Response, error) {
 		sp.recs[0], sp.fails[0] = len(out.Records), len(out.Failures)
 		dec.Payload(in[i].Data, &out)
 		sp.recs[1], sp.fails[1] = len(out.Records), len(out.Failures)
+		for j := sp.fails[0]; j < sp.fails[1]; j++ {
+			out.Failures[j].Ref = "recordId " + in[i].RecordID
+		}
 	}
 	h.m.records.Add(float64(len(out.Records)))
 	h.m.failures.Add(float64(len(out.Failures)))

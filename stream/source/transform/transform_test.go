@@ -97,7 +97,7 @@ func TestResults(t *testing.T) {
 	// Only the bad line of the record answered Ok is dead-lettered: Firehose
 	// keeps the ProcessingFailed ones itself.
 	fs := dl.Failures()
-	if len(fs) != 1 || fs[0].Input != lineBad || fs[0].Source != "transform" || fs[0].Line != 2 {
+	if len(fs) != 1 || fs[0].Input != lineBad || fs[0].Source != "transform" || fs[0].Line != 2 || fs[0].Ref != "recordId mixed" {
 		t.Errorf("dead letters = %+v", fs)
 	}
 	if enr.n != 3 {
