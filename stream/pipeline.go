@@ -36,7 +36,8 @@ type Failure struct {
 // calls b.Ack.Done exactly once: nil when every record is durable at the
 // destination or has been dead-lettered, an error otherwise. Accept may block
 // while the sink is saturated; that is how back-pressure reaches sources. It
-// must not modify the records, which are shared with other sinks.
+// must not modify the records, which are shared with other sinks, and must
+// not use the batch after settling it: sources may reuse its records.
 type Sink interface {
 	Name() string
 	Accept(ctx context.Context, b *Batch) error

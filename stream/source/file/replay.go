@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -68,7 +69,11 @@ type run struct {
 	r        *Replayer
 	sum      Summary
 	inFlight chan struct{} // one token per unacknowledged batch
-	wg       sync.WaitGroup
+	// free holds record slices of acknowledged batches for reuse: a
+	// record is about 1 KiB, so a fresh slice per chunk would make replay
+	// allocate (and the GC sweep) gigabytes per million lines.
+	free chan []stream.Record
+	wg   sync.WaitGroup
 
 	mu     sync.Mutex
 	errors int
@@ -90,7 +95,7 @@ func (rn *run) fail(err error) {
 // flight. The error lists the first problems (ctx's error first if it
 // ended); the summary counts them all.
 func (r *Replayer) Run(ctx context.Context, paths []string) (Summary, error) {
-	rn := &run{r: r, inFlight: make(chan struct{}, r.cfg.MaxInFlight)}
+	rn := &run{r: r, inFlight: make(chan struct{}, r.cfg.MaxInFlight), free: make(chan []stream.Record, r.cfg.MaxInFlight)}
 	var stopped error
 	for _, path := range paths {
 		if stopped = ctx.Err(); stopped != nil {
@@ -158,7 +163,7 @@ func (rn *run) input(ctx context.Context, path string) error {
 		if err != nil {
 			return fmt.Errorf("replay %s: after line %d: %w", path, line-1, err)
 		}
-		out := decode.Output{Records: make([]stream.Record, 0, c.lines)}
+		out := decode.Output{Records: rn.records(c.lines)}
 		if c.overlong != nil {
 			out.Failures = append(out.Failures, stream.Failure{Source: "replay", Ref: path, Input: string(c.overlong), Line: line,
 				Reason: "line longer than chunk_bytes (" + strconv.FormatInt(rn.r.cfg.ChunkBytes, 10) + "); input truncated"})
@@ -171,6 +176,18 @@ func (rn *run) input(ctx context.Context, path string) error {
 			return err
 		}
 		line += c.lines
+	}
+}
+
+// records returns an empty record slice with room for n, reusing one of an
+// acknowledged batch when there is one. The decoder zeroes every record it
+// fills, so nothing of the previous batch shows through.
+func (rn *run) records(n int) []stream.Record {
+	select {
+	case recs := <-rn.free:
+		return slices.Grow(recs, n)
+	default:
+		return make([]stream.Record, 0, n)
 	}
 }
 
@@ -187,6 +204,7 @@ func (rn *run) submit(ctx context.Context, path string, line int, out *decode.Ou
 	}
 	ack := stream.NewAck()
 	b := &stream.Batch{Records: out.Records, Failures: out.Failures, Ack: ack}
+	recs := out.Records
 	if err := rn.r.pipeline.Submit(ctx, b); err != nil {
 		<-rn.inFlight
 		return fmt.Errorf("%s at line %d: %w", path, line, err)
@@ -202,6 +220,11 @@ func (rn *run) submit(ctx context.Context, path string, line int, out *decode.Ou
 		if err := ack.Err(); err != nil {
 			rn.r.log.Error("replay batch not delivered", "file", path, "line", line, "err", err)
 			rn.fail(fmt.Errorf("%s lines from %d: %w", path, line, err))
+		}
+		// Every sink has settled the batch, so none uses its records now.
+		select {
+		case rn.free <- recs[:0]:
+		default:
 		}
 		<-rn.inFlight
 	}()

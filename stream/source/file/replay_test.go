@@ -243,3 +243,28 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestReusedRecordsStartClean replays a file whose records carry many
+// fields, then one whose records carry few, through one in-flight slot, so
+// the second file's batches reuse the first one's record slices: nothing of
+// the earlier records may show through.
+func TestReusedRecordsStartClean(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.BatchSize, c.MaxInFlight = 2, 1 })
+	rich := write(t, "rich.log", []byte(header+" encryption-status\n"+
+		strings.Repeat(lineAccept+" 1\n", 6)))
+	plain := write(t, "plain.log", []byte(customHeader+"\n"+strings.Repeat(customLine+"\n", 6)))
+	sum, err := e.r.Run(context.Background(), []string{rich, plain})
+	if err != nil || sum.Records != 12 {
+		t.Fatalf("Run = %+v, %v", sum, err)
+	}
+	recs := e.sink.Records()
+	if len(recs) != 12 {
+		t.Fatalf("sink got %d records", len(recs))
+	}
+	for i, r := range recs[6:] {
+		if r.Raw != customLine || r.Extra != nil || r.Has(stream.FieldAccountID) || r.Has(stream.FieldSrcPort) ||
+			r.AccountID != "" || r.SrcPort != 0 || r.Bytes != 0 {
+			t.Errorf("record %d of the second file carries data of the first: %+v", i, r)
+		}
+	}
+}
