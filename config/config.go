@@ -85,6 +85,14 @@ type Pipeline struct {
 	// QueueDepth is how many batches wait for a worker before sources
 	// block (back-pressure).
 	QueueDepth int `yaml:"queue_depth"`
+	// MemoryBudget bounds the bytes that all HTTP requests hold at once
+	// (body, decompressed data, decoded records, encoded output, and the
+	// batches still queued for them); a request that would go over it gets
+	// 503 and Firehose retries it, one that alone needs more gets 413. 0
+	// picks half the container's memory limit, or 1 GiB without one; the
+	// Go runtime's memory limit is then set to 90% of the container limit
+	// (or twice the budget) unless GOMEMLIMIT is set.
+	MemoryBudget int64 `yaml:"memory_budget"`
 }
 
 // WorkerCount resolves Workers, 0 meaning twice GOMAXPROCS.
@@ -163,12 +171,13 @@ type NDJSON struct {
 }
 
 // Default returns the built-in configuration: the Firehose endpoint on
-// :8080 writing ECS NDJSON to standard output.
+// 127.0.0.1:8080 writing ECS NDJSON to standard output. Listening on other
+// addresses takes access keys (or an explicit allow_unauthenticated).
 func Default() Config {
 	return Config{
 		Log: Log{Level: "info", Format: "json"},
 		HTTP: HTTP{
-			Listen:            ":8080",
+			Listen:            "127.0.0.1:8080",
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       2 * time.Minute,
 			WriteTimeout:      3 * time.Minute,

@@ -29,7 +29,7 @@ func TestLoad(t *testing.T) {
 		{
 			name: "defaults without a file",
 			check: func(t *testing.T, c Config) {
-				if c.HTTP.Listen != ":8080" || c.HTTP.ShutdownTimeout != 30*time.Second || c.Pipeline.QueueDepth != 64 {
+				if c.HTTP.Listen != "127.0.0.1:8080" || c.HTTP.ShutdownTimeout != 30*time.Second || c.Pipeline.QueueDepth != 64 {
 					t.Errorf("defaults not applied: %+v", c.HTTP)
 				}
 				if !c.Sinks.NDJSON.Enabled || c.Sinks.NDJSON.Path != "-" {
@@ -100,7 +100,7 @@ func TestLoad(t *testing.T) {
 			name: "environment beats the file",
 			file: "valid.yaml",
 			env: map[string]string{
-				"FLOWHOSE_HTTP_LISTEN":           ":9100",
+				"FLOWHOSE_HTTP_LISTEN":           "127.0.0.1:9100",
 				"FLOWHOSE_HTTP_SHUTDOWN_TIMEOUT": "1m30s",
 				"FLOWHOSE_PIPELINE_WORKERS":      "5",
 				"FLOWHOSE_SINKS_NDJSON_FSYNC":    "false",
@@ -108,7 +108,7 @@ func TestLoad(t *testing.T) {
 				"FLOWHOSE_LOG_LEVEL":             "warn",
 			},
 			check: func(t *testing.T, c Config) {
-				if c.HTTP.Listen != ":9100" || c.HTTP.ShutdownTimeout != 90*time.Second || c.Pipeline.Workers != 5 {
+				if c.HTTP.Listen != "127.0.0.1:9100" || c.HTTP.ShutdownTimeout != 90*time.Second || c.Pipeline.Workers != 5 {
 					t.Errorf("env not applied: http=%+v pipeline=%+v", c.HTTP, c.Pipeline)
 				}
 				if c.Sinks.NDJSON.Fsync {
@@ -296,7 +296,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy/flowhose.yaml: %v", err)
 	}
-	if c.HTTP.Listen != ":8080" {
+	if c.HTTP.Listen != "127.0.0.1:8080" {
 		t.Errorf("example listens on %q", c.HTTP.Listen)
 	}
 }
@@ -386,4 +386,37 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("valid config does not load back: %v\n%s", err, out)
 		}
 	})
+}
+
+// Serving on a non-loopback address without access keys is refused unless
+// explicitly allowed; the transformation endpoint counts too.
+func TestAccessKeysRequiredOffLoopback(t *testing.T) {
+	const wantErr = "sources.firehose.access_keys: required when http.listen"
+	tests := []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{"default loopback", nil, true},
+		{"localhost", map[string]string{"FLOWHOSE_HTTP_LISTEN": "localhost:8080"}, true},
+		{"IPv6 loopback", map[string]string{"FLOWHOSE_HTTP_LISTEN": "[::1]:8080"}, true},
+		{"all interfaces", map[string]string{"FLOWHOSE_HTTP_LISTEN": ":8080"}, false},
+		{"unspecified address", map[string]string{"FLOWHOSE_HTTP_LISTEN": "0.0.0.0:8080"}, false},
+		{"host name", map[string]string{"FLOWHOSE_HTTP_LISTEN": "flowhose.internal:8080"}, false},
+		{"keys set", map[string]string{"FLOWHOSE_HTTP_LISTEN": ":8080", "FLOWHOSE_SOURCES_FIREHOSE_ACCESS_KEYS": "k1"}, true},
+		{"explicitly open", map[string]string{"FLOWHOSE_HTTP_LISTEN": ":8080", "FLOWHOSE_SOURCES_FIREHOSE_ALLOW_UNAUTHENTICATED": "true"}, true},
+		{"transform only", map[string]string{"FLOWHOSE_HTTP_LISTEN": ":8080", "FLOWHOSE_SOURCES_FIREHOSE_ENABLED": "false", "FLOWHOSE_SOURCES_TRANSFORM_ENABLED": "true"}, false},
+		{"no endpoint", map[string]string{"FLOWHOSE_HTTP_LISTEN": ":8080", "FLOWHOSE_SOURCES_FIREHOSE_ENABLED": "false"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load("", envMap(tt.env))
+			if tt.ok && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !tt.ok && (err == nil || !strings.Contains(err.Error(), wantErr)) {
+				t.Fatalf("error = %v, want %q", err, wantErr)
+			}
+		})
+	}
 }

@@ -18,6 +18,8 @@ const (
 	maxLineBytes     = 16 << 20
 	maxDecompressed  = 4 << 30
 	maxDecodeFormats = 32
+	minMemoryBudget  = 1 << 20
+	maxMemoryBudget  = 1 << 40
 )
 
 // Validate reports every invalid setting, each prefixed with its full key
@@ -66,6 +68,9 @@ func (c Config) Validate() error {
 	}
 	if c.Pipeline.QueueDepth < 1 || c.Pipeline.QueueDepth > maxQueueDepth {
 		errs = append(errs, fmt.Errorf("pipeline.queue_depth: must be between 1 and %d, got %d", maxQueueDepth, c.Pipeline.QueueDepth))
+	}
+	if b := c.Pipeline.MemoryBudget; b != 0 && (b < minMemoryBudget || b > maxMemoryBudget) {
+		errs = append(errs, fmt.Errorf("pipeline.memory_budget: must be 0 (automatic) or between %d and %d bytes, got %d", minMemoryBudget, int64(maxMemoryBudget), b))
 	}
 
 	if n := len(c.Decode.Formats); n > maxDecodeFormats {
@@ -127,8 +132,32 @@ func (c Config) validateSources() []error {
 		errs = append(errs, prefixed("sources.transform", tr.Validate())...)
 		claim("sources.transform.path", tr.Path)
 	}
+	if c.Unauthenticated() && !c.Sources.Firehose.AllowUnauthenticated && !loopback(c.HTTP.Listen) {
+		errs = append(errs, fmt.Errorf("sources.firehose.access_keys: required when http.listen (%q) is not a loopback address: set keys, listen on 127.0.0.1, or set sources.firehose.allow_unauthenticated: true", c.HTTP.Listen))
+	}
 	errs = append(errs, prefixed("sources.file", c.Sources.File.Validate())...)
 	return errs
+}
+
+// Unauthenticated reports whether serve mounts an endpoint that Firehose
+// calls without any access key.
+func (c Config) Unauthenticated() bool {
+	return (c.Sources.Firehose.Enabled || c.Sources.Transform.Enabled) && len(c.Sources.Firehose.AccessKeys) == 0
+}
+
+// loopback reports whether listen (host:port) accepts connections from
+// this machine only. An empty host means every interface; host names other
+// than localhost are not trusted to stay local.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // prefixed flattens err (joined errors become separate entries) and puts

@@ -20,10 +20,21 @@ type Ack struct {
 	pending int
 	err     error
 	done    chan struct{}
+	then    func(error)
 }
 
 // NewAck returns an Ack holding the creator's reference.
 func NewAck() *Ack { return &Ack{pending: 1, done: make(chan struct{})} }
+
+// NewAckThen returns an Ack that calls then with its final error when it
+// completes, from the goroutine of the last Done. A source uses it to free
+// what one part of its work holds (one batch's share of a request) as soon
+// as that part is settled, not when the whole request is.
+func NewAckThen(then func(error)) *Ack {
+	a := NewAck()
+	a.then = then
+	return a
+}
 
 // Add registers n more parties that will each call Done once.
 func (a *Ack) Add(n int) {
@@ -40,16 +51,22 @@ func (a *Ack) Add(n int) {
 // Done settles one party's share with err (nil for delivered).
 func (a *Ack) Done(err error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.pending <= 0 {
+		a.mu.Unlock()
 		panic("stream: Ack.Done called more times than Add")
 	}
 	if err != nil && (a.err == nil || (IsPermanent(err) && !IsPermanent(a.err))) {
 		a.err = err
 	}
 	a.pending--
-	if a.pending == 0 {
+	completed := a.pending == 0
+	if completed {
 		close(a.done)
+	}
+	final := a.err
+	a.mu.Unlock()
+	if completed && a.then != nil {
+		a.then(final)
 	}
 }
 

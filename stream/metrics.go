@@ -12,6 +12,7 @@ type Metrics struct {
 	DeadLettered    prometheus.Counter
 	SinkErrors      *prometheus.CounterVec
 	Busy            prometheus.Counter
+	Abandoned       prometheus.Counter
 	QueueDepth      prometheus.Gauge
 	DispatchSeconds prometheus.Histogram
 }
@@ -36,6 +37,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Busy: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowhose_pipeline_busy_total",
 			Help: "Submissions given up because the queue stayed full.",
+		}),
+		Abandoned: f.NewCounter(prometheus.CounterOpts{
+			Name: "flowhose_pipeline_abandoned_records_total",
+			Help: "Records of batches whose source gave up before a worker reached them (not delivered; the source's client retries).",
 		}),
 		QueueDepth: f.NewGauge(prometheus.GaugeOpts{
 			Name: "flowhose_pipeline_queue_depth",

@@ -16,6 +16,12 @@ type Batch struct {
 	Records  []Record
 	Failures []Failure
 	Ack      *Ack
+	// Ctx, when set, is the source's interest in the batch: once it ends
+	// (the source gave up and answered its client), a batch still waiting
+	// for a worker is settled with its error instead of being delivered,
+	// so that it releases its memory and the retry that will follow is the
+	// only copy doing work.
+	Ctx context.Context
 }
 
 // Failure is one input that could not be turned into a record. It goes to
@@ -159,6 +165,11 @@ func (p *Pipeline) process(b *Batch) {
 	// only bounds individual enrichment lookups.
 	ctx := context.Background()
 	m := p.opts.Metrics
+	if b.Ctx != nil && b.Ctx.Err() != nil {
+		m.Abandoned.Add(float64(len(b.Records)))
+		b.Ack.Done(fmt.Errorf("abandoned by its source before delivery: %w", context.Cause(b.Ctx)))
+		return
+	}
 	start := time.Now()
 	for _, e := range p.opts.Enrichers {
 		e.Enrich(ctx, b.Records)

@@ -33,7 +33,7 @@ func runLambda(configPath string, stderr io.Writer) error {
 		return err
 	}
 	defer a.stopEnrich()
-	h, err := a.transformHandler()
+	h, err := a.transformHandler(nil, nil)
 	if err != nil {
 		return err
 	}

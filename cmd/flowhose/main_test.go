@@ -71,15 +71,15 @@ func TestConfigCheck(t *testing.T) {
 		{
 			name:      "valid with secrets redacted",
 			config:    "sources:\n  firehose:\n    access_keys: [s3cr3t-one, s3cr3t-two]\n",
-			stdout:    []string{"listen: :8080", "access_keys:\n      - REDACTED\n      - REDACTED", "shutdown_timeout: 30s"},
+			stdout:    []string{"listen: 127.0.0.1:8080", "access_keys:\n      - REDACTED\n      - REDACTED", "shutdown_timeout: 30s"},
 			notStdout: []string{"s3cr3t"},
 		},
 		{
 			name:       "global flag and environment override",
-			config:     "http:\n  listen: \":9000\"\n",
+			config:     "http:\n  listen: \"127.0.0.1:9000\"\n",
 			env:        map[string]string{"FLOWHOSE_PIPELINE_QUEUE_DEPTH": "7"},
 			globalFlag: true,
-			stdout:     []string{"listen: :9000", "queue_depth: 7"},
+			stdout:     []string{"listen: 127.0.0.1:9000", "queue_depth: 7"},
 		},
 		{
 			name:   "every error listed",

@@ -8,11 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flowhose/flowhose/stream/membudget"
+	"github.com/flowhose/flowhose/stream/source/accesskey"
 	"github.com/flowhose/flowhose/stream/source/firehose"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
@@ -31,8 +36,26 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	sizes := membudget.Resolve(cfg.Pipeline.MemoryBudget)
+	budget, err := membudget.New(sizes.Budget, a.reg)
+	if err != nil {
+		return errors.Join(err, a.close(context.Background()))
+	}
+	goLimit := "GOMEMLIMIT"
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && sizes.GoLimit > 0 {
+		debug.SetMemoryLimit(sizes.GoLimit)
+		goLimit = strconv.FormatInt(sizes.GoLimit, 10)
+	}
+	log.Info("memory budget", "bytes", sizes.Budget, "from", sizes.From, "go_memory_limit", goLimit)
+	if cfg.Unauthenticated() {
+		if cfg.Sources.Firehose.AllowUnauthenticated {
+			log.Warn("sources.firehose.allow_unauthenticated is set and no access keys are configured: anyone who reaches "+cfg.HTTP.Listen+" can deliver records", "listen", cfg.HTTP.Listen)
+		} else {
+			log.Info("no access keys configured: serving on a loopback address only", "listen", cfg.HTTP.Listen)
+		}
+	}
 	var ready atomic.Bool
-	mux, err := a.routes(&ready)
+	mux, err := a.routes(&ready, budget)
 	if err != nil {
 		return errors.Join(err, a.close(context.Background()))
 	}
@@ -91,8 +114,8 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 }
 
 // routes mounts the enabled sources next to the health and metrics
-// endpoints.
-func (a *app) routes(ready *atomic.Bool) (*http.ServeMux, error) {
+// endpoints; budget bounds what their requests hold.
+func (a *app) routes(ready *atomic.Bool, budget *membudget.Budget) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -114,17 +137,16 @@ func (a *app) routes(ready *atomic.Bool) (*http.ServeMux, error) {
 		if err != nil {
 			return nil, err
 		}
-		h, err := firehose.New(fh.Config, opts, a.pipeline, a.reg, a.log)
+		h, err := firehose.New(fh.Config, opts, firehose.Deps{Pipeline: a.pipeline, Budget: budget, Registerer: a.reg, Log: a.log})
 		if err != nil {
 			return nil, err
-		}
-		if !h.AuthenticationEnabled() {
-			a.log.Warn("sources.firehose.access_keys is empty: the Firehose endpoint accepts unauthenticated requests")
 		}
 		mux.Handle(fh.Path, h)
 	}
 	if tr := a.cfg.Sources.Transform; tr.Enabled {
-		h, err := a.transformHandler()
+		// The same keys as the Firehose endpoint: both are called by
+		// Firehose, or by whoever holds its key.
+		h, err := a.transformHandler(budget, accesskey.New(a.cfg.Sources.Firehose.AccessKeys))
 		if err != nil {
 			return nil, err
 		}
@@ -135,11 +157,14 @@ func (a *app) routes(ready *atomic.Bool) (*http.ServeMux, error) {
 
 // transformHandler builds the Firehose data-transformation handler. It
 // answers from its own encoder rather than the pipeline's sinks: the
-// response is the delivery.
-func (a *app) transformHandler() (*transform.Handler, error) {
+// response is the delivery. Inside Lambda budget and keys are nil: the
+// function's memory size bounds it and IAM guards the invocation.
+func (a *app) transformHandler(budget *membudget.Budget, keys *accesskey.Keys) (*transform.Handler, error) {
 	opts, err := a.cfg.DecodeOptions("transform")
 	if err != nil {
 		return nil, err
 	}
-	return transform.New(a.cfg.Sources.Transform.Config, opts, a.enrichers, a.dl, a.reg, a.log)
+	return transform.New(a.cfg.Sources.Transform.Config, opts, transform.Deps{
+		Enrichers: a.enrichers, DeadLetter: a.dl, Budget: budget, Keys: keys, Registerer: a.reg, Log: a.log,
+	})
 }

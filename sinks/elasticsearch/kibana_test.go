@@ -320,7 +320,7 @@ func TestIntegrationKibanaQuestions(t *testing.T) {
 		t.Fatal(err)
 	}
 	fcfg := firehose.DefaultConfig()
-	h, err := firehose.New(fcfg, decode.Options{Source: "firehose"}, p, nil, quiet)
+	h, err := firehose.New(fcfg, decode.Options{Source: "firehose"}, firehose.Deps{Pipeline: p, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/flowhose/flowhose/stream"
 )
@@ -48,6 +49,80 @@ type Output struct {
 	Records  []stream.Record
 	Failures []stream.Failure
 	Skipped  int // header lines and CloudWatch control messages
+
+	// MaxRecords stops decoding once Records and Failures together hold
+	// this many (0: no limit). The limit is checked line by line, so one
+	// small gzip payload cannot decode to millions of records before a
+	// caller gets to count them.
+	MaxRecords int
+	// Reserve, when set, is asked before the decoder allocates what it
+	// keeps: a copy of each payload (the records' strings point into it),
+	// each gunzipped payload as it is read, and new record slots. An error
+	// stops decoding and becomes Err.
+	Reserve func(bytes int64) error
+	// Err says why decoding stopped early: ErrTooManyRecords or an error
+	// from Reserve. Once it is set, further calls decode nothing.
+	Err error
+}
+
+// ErrTooManyRecords is Output.Err once MaxRecords is reached.
+var ErrTooManyRecords = errors.New("too many flow-log records")
+
+// RecordBytes is what one record slot costs in Output.Records.
+const RecordBytes = int64(unsafe.Sizeof(stream.Record{}))
+
+// reserve asks Reserve for n bytes, recording its refusal in Err.
+func (o *Output) reserve(n int64) bool {
+	if o.Err != nil {
+		return false
+	}
+	if o.Reserve == nil || n <= 0 {
+		return true
+	}
+	if err := o.Reserve(n); err != nil {
+		o.Err = err
+		return false
+	}
+	return true
+}
+
+// room reports whether one more record or failure may be added.
+func (o *Output) room() bool {
+	if o.Err != nil {
+		return false
+	}
+	if o.MaxRecords > 0 && len(o.Records)+len(o.Failures) >= o.MaxRecords {
+		o.Err = fmt.Errorf("%w: more than %d", ErrTooManyRecords, o.MaxRecords)
+		return false
+	}
+	return true
+}
+
+// fail adds f unless MaxRecords is reached.
+func (o *Output) fail(f stream.Failure) {
+	if o.room() {
+		o.Failures = append(o.Failures, f)
+	}
+}
+
+// growRecords makes room for need more records beyond cap, reserving the
+// new array first, in full: the array it replaces stays garbage until the
+// collector gets to it. It grows by half the capacity at a time (fewer
+// copies of big records than doubling would need memory for), never past
+// MaxRecords.
+func (o *Output) growRecords(need int) bool {
+	add := max(need, cap(o.Records)/2, 16)
+	if o.MaxRecords > 0 {
+		add = min(add, max(need, o.MaxRecords-len(o.Records)))
+	}
+	want := cap(o.Records) + add
+	if !o.reserve(int64(want) * RecordBytes) {
+		return false
+	}
+	o.Records = slices.Grow(o.Records, want-len(o.Records))
+	// The allocator rounds up to its size classes; what it added is kept
+	// too, so it is reserved as well (a refusal stops at the next record).
+	return o.reserve(int64(cap(o.Records)-want) * RecordBytes)
 }
 
 // Decoder decodes payloads. It remembers the format named by the last header
@@ -143,11 +218,14 @@ func (d *Decoder) TextAt(s string, firstLine int, out *Output) {
 // why it could not. Blank lines are ignored.
 func (d *Decoder) appendLine(line string, lineNo int, origin stream.Origin, out *Output) {
 	line = strings.TrimSuffix(line, "\r")
-	if isBlank(line) {
+	if isBlank(line) || !out.room() {
 		return
 	}
 	n := len(out.Records)
-	out.Records = slices.Grow(out.Records, 1)[:n+1]
+	if n == cap(out.Records) && !out.growRecords(1) {
+		return
+	}
+	out.Records = out.Records[:n+1]
 	r := &out.Records[n]
 	err := d.Line(line, r)
 	if err == nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,14 +24,23 @@ import (
 // Line numbers in Failures count flow-log lines from 1 within the payload;
 // in JSON envelopes every message or log event counts as one line.
 func (d *Decoder) Payload(data []byte, out *Output) {
+	if out.Err != nil {
+		return
+	}
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		plain, err := d.gunzip(data)
+		plain, err := d.gunzip(data, out)
 		if err != nil {
-			out.Failures = append(out.Failures, d.failure(string(data), 0, "", err.Error()))
+			if out.Err == nil {
+				out.fail(d.failure(string(data), 0, "", err.Error()))
+			}
 			return
 		}
 		defer putBuffer(plain)
-		data = plain.Bytes()
+		data = *plain
+	}
+	// Records keep pointers into one copy of the payload.
+	if !out.reserve(int64(len(data))) {
+		return
 	}
 	if isJSON(data) {
 		if !d.messageWrappers(data, out) {
@@ -60,14 +68,21 @@ func isJSON(data []byte) bool {
 // both are pooled across decoders (one decoder is made per request).
 var (
 	gzipReaders sync.Pool
-	buffers     = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	buffers     sync.Pool // of *[]byte
 )
 
-func putBuffer(b *bytes.Buffer) { buffers.Put(b) }
+func putBuffer(b *[]byte) { buffers.Put(b) }
+
+// minGunzipBuffer is the first buffer size, and the least free space a
+// read is given.
+const minGunzipBuffer = 32 << 10
 
 // gunzip decompresses data (concatenated gzip members included) into a
-// pooled buffer, refusing to produce more than MaxDecompressedBytes.
-func (d *Decoder) gunzip(data []byte) (*bytes.Buffer, error) {
+// pooled buffer, refusing to produce more than MaxDecompressedBytes. Every
+// array it allocates while growing is reserved from out in full before it
+// exists: until the request ends the arrays it outgrew are garbage the
+// collector may not have reached, so they count too.
+func (d *Decoder) gunzip(data []byte, out *Output) (*[]byte, error) {
 	var zr *gzip.Reader
 	var err error
 	if pooled, ok := gzipReaders.Get().(*gzip.Reader); ok {
@@ -79,19 +94,49 @@ func (d *Decoder) gunzip(data []byte) (*bytes.Buffer, error) {
 		return nil, fmt.Errorf("corrupt gzip: %w", err)
 	}
 	defer gzipReaders.Put(zr)
-	buf := buffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	limit := d.opts.MaxDecompressedBytes
-	n, err := buf.ReadFrom(io.LimitReader(zr, limit+1))
-	if err != nil {
-		putBuffer(buf)
-		return nil, fmt.Errorf("corrupt gzip: %w", err)
+	bp, _ := buffers.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
 	}
-	if n > limit {
-		putBuffer(buf)
+	buf := (*bp)[:0]
+	if !out.reserve(int64(cap(buf))) {
+		return nil, out.Err
+	}
+	limit := d.opts.MaxDecompressedBytes
+	for {
+		if cap(buf)-len(buf) < minGunzipBuffer {
+			if int64(len(buf)) > limit {
+				break
+			}
+			// Doubling, but never far past the limit: a read beyond
+			// it only needs to show that there is more.
+			size := int(min(int64(max(2*cap(buf), minGunzipBuffer)), limit+minGunzipBuffer))
+			if !out.reserve(int64(size)) {
+				// Refused: a buffer this large is left to the
+				// collector rather than kept in the pool.
+				return nil, out.Err
+			}
+			grown := make([]byte, len(buf), size)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := zr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			*bp = buf
+			putBuffer(bp)
+			return nil, fmt.Errorf("corrupt gzip: %w", err)
+		}
+	}
+	*bp = buf
+	if int64(len(buf)) > limit {
+		putBuffer(bp)
 		return nil, fmt.Errorf("decompressed size exceeds %d bytes (MaxDecompressedBytes)", limit)
 	}
-	return buf, nil
+	return bp, nil
 }
 
 // minReserveBytes is the least input per record reserved up front: an
@@ -107,10 +152,13 @@ func (d *Decoder) lines(s string, lineNo int, origin stream.Origin, out *Output)
 	// let a payload of newlines reserve a thousand times its size. Shorter
 	// real lines just fall back to appendLine's growth.
 	lines := min(strings.Count(s, "\n")+1, len(s)/minReserveBytes+1)
-	if want := len(out.Records) + lines; want > cap(out.Records) {
-		out.Records = slices.Grow(out.Records, want-len(out.Records))
+	if out.MaxRecords > 0 {
+		lines = min(lines, max(0, out.MaxRecords-len(out.Records)-len(out.Failures)))
 	}
-	for len(s) > 0 {
+	if want := len(out.Records) + lines; want > cap(out.Records) && !out.growRecords(want-cap(out.Records)) {
+		return lineNo
+	}
+	for len(s) > 0 && out.Err == nil {
 		line := s
 		if i := strings.IndexByte(s, '\n'); i >= 0 {
 			line, s = s[:i], s[i+1:]
@@ -146,7 +194,7 @@ func (d *Decoder) messageWrappers(data []byte, out *Output) bool {
 	lineNo := 1
 	for {
 		s = strings.TrimLeft(s, " \t\r\n")
-		if s == "" {
+		if s == "" || out.Err != nil {
 			return true
 		}
 		msg, next, _ := cutWrapper(s)
@@ -198,7 +246,7 @@ type jsonEnvelope struct {
 func (d *Decoder) jsonEnvelopes(data []byte, out *Output) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	lineNo := 1
-	for {
+	for out.Err == nil {
 		start := dec.InputOffset()
 		var env jsonEnvelope
 		err := dec.Decode(&env)
@@ -209,12 +257,12 @@ func (d *Decoder) jsonEnvelopes(data []byte, out *Output) {
 		value := bytes.TrimSpace(data[start:dec.InputOffset()])
 		if err != nil {
 			if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-				out.Failures = append(out.Failures, d.failure(string(value), lineNo, "", "bad JSON envelope: "+err.Error()))
+				out.fail(d.failure(string(value), lineNo, "", "bad JSON envelope: "+err.Error()))
 				lineNo++
 				continue
 			}
 			rest := string(bytes.TrimSpace(data[start:]))
-			out.Failures = append(out.Failures, d.failure(rest, lineNo, "", "bad JSON envelope: "+err.Error()))
+			out.fail(d.failure(rest, lineNo, "", "bad JSON envelope: "+err.Error()))
 			return
 		}
 		switch {
@@ -226,12 +274,12 @@ func (d *Decoder) jsonEnvelopes(data []byte, out *Output) {
 		case env.MessageType == "CONTROL_MESSAGE":
 			out.Skipped++
 		case env.MessageType != "":
-			out.Failures = append(out.Failures, d.failure(string(value), lineNo, "", "unknown CloudWatch Logs messageType "+strconv.Quote(env.MessageType)))
+			out.fail(d.failure(string(value), lineNo, "", "unknown CloudWatch Logs messageType "+strconv.Quote(env.MessageType)))
 			lineNo++
 		case env.Message != nil:
 			lineNo = d.lines(*env.Message, lineNo, stream.Origin{}, out)
 		default:
-			out.Failures = append(out.Failures, d.failure(string(value), lineNo, "", "JSON envelope has neither message nor messageType"))
+			out.fail(d.failure(string(value), lineNo, "", "JSON envelope has neither message nor messageType"))
 			lineNo++
 		}
 	}

@@ -21,7 +21,7 @@ func BenchmarkHandler(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Close(context.Background())
-	h, err := New(DefaultConfig(), decode.Options{}, p, nil, nil)
+	h, err := New(DefaultConfig(), decode.Options{}, Deps{Pipeline: p})
 	if err != nil {
 		b.Fatal(err)
 	}

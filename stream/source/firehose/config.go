@@ -12,9 +12,16 @@ import (
 type Config struct {
 	// Path is where the server mounts the handler.
 	Path string `yaml:"path"`
-	// AccessKeys are the accepted X-Amz-Firehose-Access-Key values. Empty
-	// turns authentication off.
+	// AccessKeys are the accepted X-Amz-Firehose-Access-Key values, for
+	// this endpoint and the transformation endpoint. Required when
+	// http.listen is not a loopback address, unless
+	// allow_unauthenticated is set.
 	AccessKeys []string `yaml:"access_keys"`
+	// AllowUnauthenticated serves without access keys on any address
+	// (logged as a warning at start-up). Anyone who reaches the port can
+	// then deliver records, and flush real dead letters out by sending bad
+	// ones.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
 	// MaxBodyBytes bounds the request body as received (compressed or not).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxDecompressedBytes bounds the JSON body after gunzip.
@@ -26,8 +33,8 @@ type Config struct {
 	MaxRecords int `yaml:"max_records"`
 	// BatchSize is the most records per batch handed to the pipeline.
 	BatchSize int `yaml:"batch_size"`
-	// AckTimeout bounds queueing plus delivery of one request; Firehose
-	// gives up after 3 minutes.
+	// AckTimeout bounds one request from its start: reading the body,
+	// queueing and delivery. Firehose gives up after 3 minutes.
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 }
 

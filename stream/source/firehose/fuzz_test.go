@@ -30,8 +30,8 @@ func FuzzParse(f *testing.F) {
 		}
 		const limit = 4096
 		body := &countingReader{r: bytes.NewReader(data), max: limit}
-		var out decode.Output
-		id, err := parse(body, dec, DefaultConfig().MaxRecords, &out)
+		c := &collector{batchSize: 3, maxRecords: DefaultConfig().MaxRecords}
+		id, err := parse(body, dec, c)
 		if err == nil && id == "" {
 			t.Fatal("success without a requestId")
 		}

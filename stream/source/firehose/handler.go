@@ -7,8 +7,6 @@ package firehose
 import (
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,11 +22,12 @@ import (
 
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
+	"github.com/flowhose/flowhose/stream/membudget"
+	"github.com/flowhose/flowhose/stream/source/accesskey"
 )
 
 // Request headers set by Firehose.
 const (
-	headerAccessKey = "X-Amz-Firehose-Access-Key"
 	headerRequestID = "X-Amz-Firehose-Request-Id"
 	headerSourceARN = "X-Amz-Firehose-Source-Arn"
 )
@@ -40,16 +39,29 @@ const maxErrorMessage = 8192
 // MaxDecompressedBytes.
 var errDecompressedTooLarge = errors.New("decompressed body too large")
 
-// errTooManyRecords is returned by parse past MaxRecords.
-var errTooManyRecords = errors.New("too many flow-log records")
+// errAckTimeout ends a request's context when ack_timeout passes.
+var errAckTimeout = errors.New("ack_timeout passed")
+
+// Deps are what a Handler shares with the rest of the process.
+type Deps struct {
+	// Pipeline receives the decoded batches (required).
+	Pipeline *stream.Pipeline
+	// Budget bounds the bytes all requests hold; nil leaves them unbounded.
+	Budget *membudget.Budget
+	// Registerer receives the metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Log may be nil for slog.Default().
+	Log *slog.Logger
+}
 
 // Handler serves Firehose HTTP-endpoint delivery requests.
 type Handler struct {
 	cfg      Config
 	decOpts  decode.Options
 	pipeline *stream.Pipeline
+	budget   *membudget.Budget
 	log      *slog.Logger
-	keys     [][sha256.Size]byte
+	keys     *accesskey.Keys
 	m        metrics
 }
 
@@ -60,30 +72,25 @@ type metrics struct {
 	failures prometheus.Counter
 }
 
-// New returns a Handler delivering into p. decOpts configures the per-request
-// decoder (its Source is set to "firehose"). Metrics are registered on reg
-// (nil leaves them unregistered); log may be nil for slog.Default().
-func New(cfg Config, decOpts decode.Options, p *stream.Pipeline, reg prometheus.Registerer, log *slog.Logger) (*Handler, error) {
+// New returns a Handler delivering into deps.Pipeline. decOpts configures
+// the per-request decoder (its Source is set to "firehose").
+func New(cfg Config, decOpts decode.Options, deps Deps) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("firehose config: %w", err)
 	}
-	if p == nil {
+	if deps.Pipeline == nil {
 		return nil, errors.New("firehose: a pipeline is required")
 	}
 	decOpts.Source = "firehose"
 	if _, err := decode.New(decOpts); err != nil {
 		return nil, fmt.Errorf("firehose decoder options: %w", err)
 	}
+	log := deps.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{cfg: cfg, decOpts: decOpts, pipeline: p, log: log}
-	// Keys are compared as digests so the comparison takes the same time
-	// whatever the length of the key presented.
-	for _, k := range cfg.AccessKeys {
-		h.keys = append(h.keys, sha256.Sum256([]byte(k)))
-	}
-	f := promauto.With(reg)
+	h := &Handler{cfg: cfg, decOpts: decOpts, pipeline: deps.Pipeline, budget: deps.Budget, log: log, keys: accesskey.New(cfg.AccessKeys)}
+	f := promauto.With(deps.Registerer)
 	h.m = metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowhose_firehose_requests_total",
@@ -105,22 +112,34 @@ func New(cfg Config, decOpts decode.Options, p *stream.Pipeline, reg prometheus.
 	return h, nil
 }
 
-// AuthenticationEnabled reports whether access keys are checked.
-func (h *Handler) AuthenticationEnabled() bool { return len(h.keys) > 0 }
+// Keys returns the access keys the handler accepts, for other endpoints
+// that must accept the same ones.
+func (h *Handler) Keys() *accesskey.Keys { return h.keys }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The ack clock starts with the request, not once its body is read:
+	// the server's write deadline counts from the request's headers, and a
+	// slow upload must not leave a 200 computed for a closed connection.
+	ctx, cancel := context.WithTimeoutCause(r.Context(), h.cfg.AckTimeout, errAckTimeout)
+	defer cancel()
 	requestID := r.Header.Get(headerRequestID)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.respond(w, r, http.StatusMethodNotAllowed, requestID, "method not allowed: use POST", nil)
 		return
 	}
-	if !h.authorized(r.Header.Get(headerAccessKey)) {
+	if !h.keys.Allow(r) {
 		h.respond(w, r, http.StatusUnauthorized, requestID, "invalid access key", nil)
 		return
 	}
-	body, err := h.body(w, r)
+	var lease *membudget.Lease
+	if h.budget != nil {
+		lease = h.budget.Lease("firehose")
+	}
+	// Whatever was not handed to a queued batch is given back here.
+	defer lease.Release()
+	body, err := h.body(w, r, lease)
 	if err != nil {
 		h.respond(w, r, http.StatusUnsupportedMediaType, requestID, err.Error(), err)
 		return
@@ -131,82 +150,154 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.respond(w, r, http.StatusInternalServerError, requestID, "decoder unavailable", err)
 		return
 	}
-	var out decode.Output
-	bodyID, err := parse(body, dec, h.cfg.MaxRecords, &out)
+	c := &collector{batchSize: h.cfg.BatchSize, maxRecords: h.cfg.MaxRecords, lease: lease}
+	if lease != nil {
+		c.out.Reserve = lease.Grow
+	}
+	bodyID, err := parse(body, dec, c)
 	h.m.bytes.Add(float64(body.read))
 	if err != nil {
-		code := http.StatusBadRequest
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) || errors.Is(err, errDecompressedTooLarge) || errors.Is(err, errTooManyRecords) {
-			code = http.StatusRequestEntityTooLarge
+		for _, ch := range c.chunks {
+			ch.lease.Release()
 		}
-		h.respond(w, r, code, requestID, err.Error(), err)
+		h.respond(w, r, failureStatus(err), requestID, err.Error(), err)
 		return
 	}
 	requestID = bodyID
-	for i := range out.Failures {
-		out.Failures[i].Ref = "request " + requestID + " " + out.Failures[i].Ref
+	c.cut()
+	failures := c.out.Failures
+	for i := range failures {
+		failures[i].Ref = "request " + requestID + " " + failures[i].Ref
 	}
-	h.m.records.Add(float64(len(out.Records)))
-	h.m.failures.Add(float64(len(out.Failures)))
+	h.m.records.Add(float64(c.records))
+	h.m.failures.Add(float64(len(failures)))
 
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.AckTimeout)
-	defer cancel()
-	if err := h.deliver(ctx, &out); err != nil {
+	if err := h.deliver(ctx, c.chunks, failures); err != nil {
 		h.respond(w, r, http.StatusServiceUnavailable, requestID, err.Error(), err)
 		return
 	}
 	h.respond(w, r, http.StatusOK, requestID, "", nil)
 }
 
-// deliver submits the decoded records in batches sharing one Ack and waits
-// until every sink has settled them.
-func (h *Handler) deliver(ctx context.Context, out *decode.Output) error {
-	if len(out.Records) == 0 && len(out.Failures) == 0 {
+// failureStatus maps a body that could not be read or decoded to its
+// status: 413 for what can never fit (Firehose backs it up to S3 at once),
+// 503 for what may fit once other requests are done (Firehose retries), 400
+// for the rest.
+func failureStatus(err error) int {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig), errors.Is(err, errDecompressedTooLarge),
+		errors.Is(err, decode.ErrTooManyRecords), errors.Is(err, membudget.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, membudget.ErrExhausted):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadRequest
+}
+
+// chunk is a run of a request's records in an array of its own, with the
+// share of the request's lease that it keeps alive, so that a batch still
+// queued after its request gave up pins only its own memory.
+type chunk struct {
+	records []stream.Record
+	lease   *membudget.Lease
+}
+
+// collector decodes a request's records into chunks of at least batchSize
+// records (a chunk ends between Firehose records, so it also keeps the
+// payload copies its records point into).
+type collector struct {
+	out        decode.Output
+	batchSize  int
+	maxRecords int
+	lease      *membudget.Lease
+	chunks     []chunk
+	records    int // in chunks
+}
+
+// cut closes the current chunk, if it holds records.
+func (c *collector) cut() {
+	if len(c.out.Records) == 0 {
+		return
+	}
+	c.records += len(c.out.Records)
+	c.chunks = append(c.chunks, chunk{records: c.out.Records, lease: c.lease.Split(c.lease.Held())})
+	c.out.Records = nil
+}
+
+// deliver submits the chunks' records in batches and waits until every sink
+// has settled them. Each chunk's batches share an Ack that frees the
+// chunk's lease when they are settled; the request waits on an Ack over
+// all chunks.
+func (h *Handler) deliver(ctx context.Context, chunks []chunk, failures []stream.Failure) error {
+	if len(chunks) == 0 && len(failures) == 0 {
 		return nil
 	}
-	ack := stream.NewAck()
-	failures := out.Failures
-	for start := 0; start == 0 || start < len(out.Records); start += h.cfg.BatchSize {
-		end := min(start+h.cfg.BatchSize, len(out.Records))
-		// Failures ride with the first batch: they need dead-lettering
-		// before the request is acknowledged, exactly once.
-		b := &stream.Batch{Records: out.Records[start:end:end], Failures: failures, Ack: ack}
+	if len(chunks) == 0 {
+		chunks = []chunk{{}}
+	}
+	if context.Cause(ctx) == errAckTimeout {
+		// Reading the body took the whole ack_timeout: whatever is
+		// delivered now could not be answered in time.
+		for _, c := range chunks {
+			c.lease.Release()
+		}
+		return fmt.Errorf("ack_timeout %s passed while reading the request", h.cfg.AckTimeout)
+	}
+	all := stream.NewAck()
+	for i, c := range chunks {
+		all.Add(1)
+		ack := stream.NewAckThen(func(err error) {
+			c.lease.Release()
+			all.Done(err)
+		})
+		err := h.submit(ctx, c.records, failures, ack)
 		failures = nil
-		if err := h.pipeline.Submit(ctx, b); err != nil {
-			ack.Done(nil)
-			return fmt.Errorf("submit: %w", err)
+		ack.Done(nil)
+		if err != nil {
+			for _, rest := range chunks[i+1:] {
+				rest.lease.Release()
+			}
+			all.Done(nil)
+			return err
 		}
 	}
-	ack.Done(nil)
-	if err := ack.Wait(ctx); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("not acknowledged within %s", h.cfg.AckTimeout)
+	all.Done(nil)
+	if err := all.Wait(ctx); err != nil {
+		if errors.Is(context.Cause(ctx), errAckTimeout) {
+			return fmt.Errorf("not acknowledged within ack_timeout %s of the request's start", h.cfg.AckTimeout)
 		}
 		return fmt.Errorf("delivery: %w", err)
 	}
 	return nil
 }
 
-func (h *Handler) authorized(key string) bool {
-	if len(h.keys) == 0 {
-		return true
+// submit hands records to the pipeline in batches of batch_size sharing
+// ack; failures ride with the first batch (they need dead-lettering before
+// the request is acknowledged, exactly once).
+func (h *Handler) submit(ctx context.Context, records []stream.Record, failures []stream.Failure, ack *stream.Ack) error {
+	for start := 0; start == 0 || start < len(records); start += h.cfg.BatchSize {
+		end := min(start+h.cfg.BatchSize, len(records))
+		b := &stream.Batch{Records: records[start:end:end], Failures: failures, Ack: ack, Ctx: ctx}
+		failures = nil
+		if err := h.pipeline.Submit(ctx, b); err != nil {
+			if errors.Is(context.Cause(ctx), errAckTimeout) {
+				return fmt.Errorf("submit: queue stayed full until ack_timeout %s: %w", h.cfg.AckTimeout, err)
+			}
+			return fmt.Errorf("submit: %w", err)
+		}
 	}
-	got := sha256.Sum256([]byte(key))
-	match := 0
-	for i := range h.keys {
-		// No early exit: every key is compared, so timing does not say
-		// which one matched.
-		match |= subtle.ConstantTimeCompare(got[:], h.keys[i][:])
-	}
-	return match == 1
+	return nil
 }
 
-// countingReader enforces MaxDecompressedBytes and counts what was read.
+// countingReader enforces MaxDecompressedBytes, counts what was read and
+// reserves it from the request's lease: the JSON decoder's buffer and each
+// record's decoded data are made of these bytes.
 type countingReader struct {
-	r    io.Reader
-	max  int64
-	read int64
+	r     io.Reader
+	max   int64
+	read  int64
+	lease *membudget.Lease
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -223,12 +314,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		// consumer that stops at a complete value.
 		return n - int(over), fmt.Errorf("%w: over %d bytes", errDecompressedTooLarge, c.max)
 	}
+	if gerr := c.lease.Grow(int64(n)); gerr != nil {
+		return 0, gerr
+	}
 	return n, err
 }
 
 // body returns the request body bounded by both limits, gunzipped when the
 // request says so.
-func (h *Handler) body(w http.ResponseWriter, r *http.Request) (*countingReader, error) {
+func (h *Handler) body(w http.ResponseWriter, r *http.Request, lease *membudget.Lease) (*countingReader, error) {
 	wire := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 	var rd io.Reader = wire
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
@@ -240,7 +334,7 @@ func (h *Handler) body(w http.ResponseWriter, r *http.Request) (*countingReader,
 	default:
 		return nil, fmt.Errorf("unsupported Content-Encoding %q: use gzip or none", enc)
 	}
-	return &countingReader{r: rd, max: h.cfg.MaxDecompressedBytes}, nil
+	return &countingReader{r: rd, max: h.cfg.MaxDecompressedBytes, lease: lease}, nil
 }
 
 // lazyGzip opens the gzip stream on first read.
@@ -266,7 +360,7 @@ func (l *lazyGzip) Read(p []byte) (int, error) {
 
 // parse streams the JSON body: one record's data is in memory at a time
 // besides what the decoder keeps. It returns the body's requestId.
-func parse(body io.Reader, dec *decode.Decoder, maxRecords int, out *decode.Output) (string, error) {
+func parse(body io.Reader, dec *decode.Decoder, c *collector) (string, error) {
 	jd := json.NewDecoder(body)
 	if err := expectDelim(jd, '{'); err != nil {
 		return "", err
@@ -286,7 +380,7 @@ func parse(body io.Reader, dec *decode.Decoder, maxRecords int, out *decode.Outp
 			}
 			sawID = true
 		case "records":
-			if err := parseRecords(jd, dec, maxRecords, out); err != nil {
+			if err := parseRecords(jd, dec, c); err != nil {
 				return "", err
 			}
 			sawRecords = true
@@ -315,10 +409,11 @@ func parse(body io.Reader, dec *decode.Decoder, maxRecords int, out *decode.Outp
 	return requestID, nil
 }
 
-func parseRecords(jd *json.Decoder, dec *decode.Decoder, maxRecords int, out *decode.Output) error {
+func parseRecords(jd *json.Decoder, dec *decode.Decoder, c *collector) error {
 	if err := expectDelim(jd, '['); err != nil {
 		return fmt.Errorf("records: %w", err)
 	}
+	out := &c.out
 	for i := 0; jd.More(); i++ {
 		var rec struct {
 			Data []byte `json:"data"`
@@ -327,12 +422,20 @@ func parseRecords(jd *json.Decoder, dec *decode.Decoder, maxRecords int, out *de
 			return fmt.Errorf("records[%d]: %w", i, err)
 		}
 		failed := len(out.Failures)
+		// The limit counts records already cut into chunks too.
+		out.MaxRecords = c.maxRecords - c.records
 		dec.Payload(rec.Data, out)
+		if out.Err != nil {
+			if errors.Is(out.Err, decode.ErrTooManyRecords) {
+				return fmt.Errorf("records[%d]: %w: over max_records %d", i, decode.ErrTooManyRecords, c.maxRecords)
+			}
+			return fmt.Errorf("records[%d]: %w", i, out.Err)
+		}
 		for j := failed; j < len(out.Failures); j++ {
 			out.Failures[j].Ref = "records[" + strconv.Itoa(i) + "]"
 		}
-		if n := len(out.Records) + len(out.Failures); n > maxRecords {
-			return fmt.Errorf("%w: records[%d] brings the request to %d, over max_records %d", errTooManyRecords, i, n, maxRecords)
+		if len(out.Records) >= c.batchSize {
+			c.cut()
 		}
 	}
 	if err := expectDelim(jd, ']'); err != nil {

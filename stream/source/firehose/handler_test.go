@@ -20,7 +20,9 @@ import (
 
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
+	"github.com/flowhose/flowhose/stream/membudget"
 	"github.com/flowhose/flowhose/stream/sinktest"
+	"github.com/flowhose/flowhose/stream/source/accesskey"
 )
 
 const (
@@ -43,6 +45,7 @@ type envOpts struct {
 	enrichers []stream.Enricher
 	queue     int
 	unblock   func() // releases enrichers before the pipeline closes
+	budget    *membudget.Budget
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -75,7 +78,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.cfg(&cfg)
 	}
 	e.p = p
-	e.h, err = New(cfg, decode.Options{}, p, e.reg, nil)
+	e.h, err = New(cfg, decode.Options{}, Deps{Pipeline: p, Budget: o.budget, Registerer: e.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +123,7 @@ func (e *env) do(c call) *httptest.ResponseRecorder {
 	r.Header.Set(headerRequestID, requestID)
 	r.Header.Set(headerSourceARN, "arn:aws:firehose:us-east-1:123456789010:deliverystream/test")
 	if c.key != "" {
-		r.Header.Set(headerAccessKey, c.key)
+		r.Header.Set(accesskey.Header, c.key)
 	}
 	if c.encoding != "" {
 		r.Header.Set("Content-Encoding", c.encoding)
@@ -273,7 +276,7 @@ func TestServiceUnavailable(t *testing.T) {
 			body(requestID, lineAccept, lineBad), "disk full"},
 		{"ack timeout", func(*testing.T) envOpts {
 			return envOpts{cfg: func(c *Config) { c.AckTimeout = 20 * time.Millisecond }}
-		}, func(e *env) { e.sink.Hold() }, body(requestID, lineAccept), "not acknowledged within 20ms"},
+		}, func(e *env) { e.sink.Hold() }, body(requestID, lineAccept), "not acknowledged within ack_timeout 20ms"},
 		// One worker stuck in enrichment, one batch queued: the third
 		// batch cannot be queued before the deadline.
 		{"queue full", func(t *testing.T) envOpts {

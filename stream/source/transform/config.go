@@ -27,6 +27,11 @@ type Config struct {
 	// MaxResponseBytes bounds the JSON response; Lambda refuses responses
 	// over 6 MB. Records that do not fit are returned ProcessingFailed.
 	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// MaxRecords bounds the flow-log records (and failed lines) one
+	// invocation may decode to, checked while decoding: gzip records can
+	// expand far past the request's size. The input record that reaches
+	// it and all later ones are returned ProcessingFailed.
+	MaxRecords int `yaml:"max_records"`
 	// ECS configures the ecs output.
 	ECS ECSConfig `yaml:"ecs"`
 	// HEC configures the splunk_hec output.
@@ -40,7 +45,10 @@ type ECSConfig struct {
 	Original  bool   `yaml:"original"`  // add event.original
 }
 
-const maxLimit = 1 << 30
+const (
+	maxLimit        = 1 << 30
+	maxRecordsLimit = 100_000_000
+)
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
@@ -49,6 +57,7 @@ func DefaultConfig() Config {
 		Output:           OutputECS,
 		MaxBodyBytes:     8 << 20,
 		MaxResponseBytes: 6_000_000,
+		MaxRecords:       100_000,
 		ECS:              ECSConfig{Dataset: "aws.vpcflow", Namespace: "default"},
 		HEC:              hec.DefaultConfig(),
 	}
@@ -70,6 +79,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxResponseBytes < 1 || c.MaxResponseBytes > maxLimit {
 		errs = append(errs, fmt.Errorf("max_response_bytes: must be between 1 and %d, got %d", maxLimit, c.MaxResponseBytes))
+	}
+	if c.MaxRecords < 1 || c.MaxRecords > maxRecordsLimit {
+		errs = append(errs, fmt.Errorf("max_records: must be between 1 and %d, got %d", maxRecordsLimit, c.MaxRecords))
 	}
 	if err := c.HEC.Validate(); err != nil {
 		errs = append(errs, prefix("hec.", err))

@@ -24,7 +24,7 @@ func FuzzTransform(f *testing.F) {
 		}
 		cfg := DefaultConfig()
 		cfg.MaxResponseBytes = int64(limit) + 1
-		h, err := New(cfg, decode.Options{}, nil, &sinktest.DeadLetter{}, nil, nil)
+		h, err := New(cfg, decode.Options{}, Deps{DeadLetter: &sinktest.DeadLetter{}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -23,6 +24,8 @@ import (
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/ecs"
 	"github.com/flowhose/flowhose/stream/hec"
+	"github.com/flowhose/flowhose/stream/membudget"
+	"github.com/flowhose/flowhose/stream/source/accesskey"
 )
 
 // Record results, as Firehose spells them.
@@ -60,12 +63,32 @@ type event struct {
 	Records           []Input `json:"records"`
 }
 
+// Deps are what a Handler shares with the rest of the process.
+type Deps struct {
+	// Enrichers run on every invocation's records.
+	Enrichers []stream.Enricher
+	// DeadLetter receives the bad lines of records answered Ok (required).
+	DeadLetter stream.DeadLetterWriter
+	// Budget bounds the bytes HTTP requests hold; nil leaves them
+	// unbounded (inside Lambda the function's memory size is the bound).
+	Budget *membudget.Budget
+	// Keys are the access keys the HTTP handler requires (the Firehose
+	// endpoint's); nil or empty accepts every request.
+	Keys *accesskey.Keys
+	// Registerer receives the metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Log may be nil for slog.Default().
+	Log *slog.Logger
+}
+
 // Handler transforms Firehose records.
 type Handler struct {
 	cfg       Config
 	decOpts   decode.Options
 	enrichers []stream.Enricher
 	dead      stream.DeadLetterWriter
+	budget    *membudget.Budget
+	keys      *accesskey.Keys
 	log       *slog.Logger
 	encode    func(dst []byte, r *stream.Record) []byte
 	m         metrics
@@ -78,24 +101,24 @@ type metrics struct {
 }
 
 // New returns a Handler. decOpts configures the per-invocation decoder (its
-// Source is set to "transform"); enrichers run on every invocation's
-// records; dead receives the bad lines of records answered Ok. Metrics are
-// registered on reg (nil leaves them unregistered); log may be nil.
-func New(cfg Config, decOpts decode.Options, enrichers []stream.Enricher, dead stream.DeadLetterWriter, reg prometheus.Registerer, log *slog.Logger) (*Handler, error) {
+// Source is set to "transform").
+func New(cfg Config, decOpts decode.Options, deps Deps) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("transform config: %w", err)
 	}
-	if dead == nil {
+	if deps.DeadLetter == nil {
 		return nil, errors.New("transform: a dead-letter writer is required")
 	}
 	decOpts.Source = "transform"
 	if _, err := decode.New(decOpts); err != nil {
 		return nil, fmt.Errorf("transform decoder options: %w", err)
 	}
+	log := deps.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{cfg: cfg, decOpts: decOpts, enrichers: enrichers, dead: dead, log: log}
+	h := &Handler{cfg: cfg, decOpts: decOpts, enrichers: deps.Enrichers, dead: deps.DeadLetter,
+		budget: deps.Budget, keys: deps.Keys, log: log}
 	switch cfg.Output {
 	case OutputECS:
 		enc := &ecs.Encoder{Dataset: cfg.ECS.Dataset, Namespace: cfg.ECS.Namespace, Original: cfg.ECS.Original}
@@ -109,7 +132,7 @@ func New(cfg Config, decOpts decode.Options, enrichers []stream.Enricher, dead s
 	case OutputOriginal:
 		h.encode = func(dst []byte, r *stream.Record) []byte { return append(dst, r.Raw...) }
 	}
-	f := promauto.With(reg)
+	f := promauto.With(deps.Registerer)
 	h.m = metrics{
 		results: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowhose_transform_results_total",
@@ -150,21 +173,46 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed: use POST", http.StatusMethodNotAllowed)
 		return
 	}
+	if !h.keys.Allow(r) {
+		http.Error(w, "invalid access key", http.StatusUnauthorized)
+		return
+	}
 	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
 		http.Error(w, "unsupported Content-Encoding: send the body uncompressed", http.StatusUnsupportedMediaType)
 		return
 	}
+	var lease *membudget.Lease
+	if h.budget != nil {
+		lease = h.budget.Lease("transform")
+	}
+	defer lease.Release()
 	var ev event
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)).Decode(&ev); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("request body over %d bytes", h.cfg.MaxBodyBytes), http.StatusRequestEntityTooLarge)
-			return
+	err := json.NewDecoder(&reservingReader{r: http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes), lease: lease}).Decode(&ev)
+	if err == nil {
+		// The decoded data is a second copy of most of the body.
+		var data int64
+		for _, in := range ev.Records {
+			data += int64(len(in.Data))
 		}
-		http.Error(w, "malformed event JSON: "+err.Error(), http.StatusBadRequest)
+		err = lease.Grow(data)
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig), errors.Is(err, membudget.ErrTooLarge):
+			http.Error(w, fmt.Sprintf("request body over %d bytes or over the memory budget: %v", h.cfg.MaxBodyBytes, err), http.StatusRequestEntityTooLarge)
+		case errors.Is(err, membudget.ErrExhausted):
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		default:
+			http.Error(w, "malformed event JSON: "+err.Error(), http.StatusBadRequest)
+		}
 		return
 	}
-	resp, err := h.Transform(r.Context(), ev.Records)
+	resp, size, err := h.transform(r.Context(), ev.Records, lease)
+	if err == nil {
+		// The response holds the output once more, in base64.
+		err = lease.Grow(size)
+	}
 	if err != nil {
 		h.log.Error("firehose transformation failed", "invocation_id", ev.InvocationID,
 			"delivery_stream", ev.DeliveryStreamArn, "err", err)
@@ -181,27 +229,70 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
+// reservingReader reserves every byte read from the request's lease.
+type reservingReader struct {
+	r     io.Reader
+	lease *membudget.Lease
+}
+
+func (r *reservingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if gerr := r.lease.Grow(int64(n)); gerr != nil {
+		return 0, gerr
+	}
+	return n, err
+}
+
 // span locates what one input record decoded to in the shared Output.
 type span struct {
 	recs, fails [2]int
-	idLen       int // recordId's length as a JSON string
+	idLen       int  // recordId's length as a JSON string
+	cut         bool // decoding stopped at a limit inside or before it
 }
 
 // Transform answers every input record exactly once, in input order. Bad
 // lines of records answered Ok are dead-lettered before it returns; an
 // error means that failed and nothing should be acknowledged.
 func (h *Handler) Transform(ctx context.Context, in []Input) (Response, error) {
+	resp, _, err := h.transform(ctx, in, nil)
+	return resp, err
+}
+
+// transform is Transform with the request's lease, which every byte it
+// keeps is reserved from; it also returns the response's size. Input past
+// max_records, or past what the lease may hold, is answered
+// ProcessingFailed like input past max_response_bytes: Firehose keeps it
+// in its processing-failed prefix. Only a budget exhausted by other
+// requests fails the whole call, which the client retries.
+func (h *Handler) transform(ctx context.Context, in []Input, lease *membudget.Lease) (Response, int64, error) {
 	dec, err := decode.New(h.decOpts)
 	if err != nil {
-		return Response{}, fmt.Errorf("decoder: %w", err)
+		return Response{}, 0, fmt.Errorf("decoder: %w", err)
 	}
-	var out decode.Output
+	out := decode.Output{MaxRecords: h.cfg.MaxRecords}
+	if lease != nil {
+		out.Reserve = lease.Grow
+	}
 	spans := make([]span, len(in))
 	for i := range in {
 		sp := &spans[i]
 		sp.idLen = quotedLen(in[i].RecordID)
 		sp.recs[0], sp.fails[0] = len(out.Records), len(out.Failures)
 		dec.Payload(in[i].Data, &out)
+		if out.Err != nil {
+			if errors.Is(out.Err, membudget.ErrExhausted) {
+				return Response{}, 0, fmt.Errorf("record %d: %w", i, out.Err)
+			}
+			// This record and every later one are answered
+			// ProcessingFailed, with nothing decoded.
+			out.Records, out.Failures = out.Records[:sp.recs[0]], out.Failures[:sp.fails[0]]
+			for j := i; j < len(in); j++ {
+				spans[j] = span{idLen: quotedLen(in[j].RecordID), cut: true, recs: [2]int{sp.recs[0], sp.recs[0]}, fails: [2]int{sp.fails[0], sp.fails[0]}}
+			}
+			h.log.Warn("transformation input over a limit: the rest is answered ProcessingFailed",
+				"first_record_id", in[i].RecordID, "records", len(in)-i, "err", out.Err)
+			break
+		}
 		sp.recs[1], sp.fails[1] = len(out.Records), len(out.Failures)
 		for j := sp.fails[0]; j < sp.fails[1]; j++ {
 			out.Failures[j].Ref = "recordId " + in[i].RecordID
@@ -223,7 +314,7 @@ func (h *Handler) Transform(ctx context.Context, in []Input) (Response, error) {
 		size += entrySize(spans[i].idLen, ResultProcessingFailed, 0)
 	}
 	resp := Response{Records: make([]ResponseRecord, len(in))}
-	var buf []byte
+	enc := encoder{h: h, lease: lease}
 	var dead []stream.Failure
 	full := false
 	for i := range in {
@@ -231,23 +322,20 @@ func (h *Handler) Transform(ctx context.Context, in []Input) (Response, error) {
 		rr.RecordID, rr.Result = in[i].RecordID, ResultProcessingFailed
 		sp := spans[i]
 		switch {
-		case full:
+		case full || sp.cut:
 		case sp.recs[1] > sp.recs[0]:
-			start := len(buf)
-			for j := sp.recs[0]; j < sp.recs[1]; j++ {
-				buf = h.encode(buf, &out.Records[j])
-				buf = append(buf, '\n')
+			failed := entrySize(sp.idLen, ResultProcessingFailed, 0)
+			data, fits, err := enc.record(out.Records[sp.recs[0]:sp.recs[1]], func(n int) bool {
+				return size-failed+entrySize(sp.idLen, ResultOk, n) <= h.cfg.MaxResponseBytes
+			})
+			if err != nil {
+				return Response{}, 0, err
 			}
-			// Earlier records keep sub-slices of buf's old arrays when it
-			// grows; those bytes are never written again.
-			data := buf[start:len(buf):len(buf)]
-			grown := size - entrySize(sp.idLen, ResultProcessingFailed, 0) + entrySize(sp.idLen, ResultOk, len(data))
-			if grown > h.cfg.MaxResponseBytes {
+			if !fits {
 				full = true
-				buf = buf[:start]
 				break
 			}
-			size = grown
+			size += entrySize(sp.idLen, ResultOk, len(data)) - failed
 			rr.Result, rr.Data = ResultOk, data
 			dead = append(dead, out.Failures[sp.fails[0]:sp.fails[1]]...)
 		case sp.fails[1] == sp.fails[0]:
@@ -258,10 +346,47 @@ func (h *Handler) Transform(ctx context.Context, in []Input) (Response, error) {
 	}
 	if len(dead) > 0 {
 		if err := h.dead.WriteFailures(ctx, dead); err != nil {
-			return Response{}, fmt.Errorf("dead-letter %d bad lines: %w", len(dead), err)
+			return Response{}, 0, fmt.Errorf("dead-letter %d bad lines: %w", len(dead), err)
 		}
 	}
-	return resp, nil
+	return resp, size, nil
+}
+
+// encoder appends records' output to one buffer, reserving its growth.
+type encoder struct {
+	h        *Handler
+	lease    *membudget.Lease
+	buf      []byte
+	reserved int // capacity already reserved
+}
+
+// record encodes recs as one input record's data, a line each. fits is
+// asked with the data's length after every line, so the response limit
+// is checked as the output grows rather than once a record's whole output
+// exists; when it says no, nothing of the record is kept.
+func (e *encoder) record(recs []stream.Record, fits func(n int) bool) (data []byte, ok bool, err error) {
+	start := len(e.buf)
+	for j := range recs {
+		e.buf = e.h.encode(e.buf, &recs[j])
+		e.buf = append(e.buf, '\n')
+		if grown := cap(e.buf) - e.reserved; grown > 0 {
+			if err := e.lease.Grow(int64(grown)); err != nil {
+				if errors.Is(err, membudget.ErrExhausted) {
+					return nil, false, fmt.Errorf("encoding output: %w", err)
+				}
+				e.buf = e.buf[:start]
+				return nil, false, nil
+			}
+			e.reserved = cap(e.buf)
+		}
+		if !fits(len(e.buf) - start) {
+			e.buf = e.buf[:start]
+			return nil, false, nil
+		}
+	}
+	// Earlier records keep sub-slices of buf's old arrays when it grows;
+	// those bytes are never written again.
+	return e.buf[start:len(e.buf):len(e.buf)], true, nil
 }
 
 // quotedLen is the length of id as a JSON string with encoding/json's

@@ -56,7 +56,7 @@ func newHandler(t *testing.T, mut func(*Config), enrichers ...stream.Enricher) (
 		mut(&cfg)
 	}
 	dl := &sinktest.DeadLetter{}
-	h, err := New(cfg, decode.Options{}, enrichers, dl, nil, nil)
+	h, err := New(cfg, decode.Options{}, Deps{Enrichers: enrichers, DeadLetter: dl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func BenchmarkTransform(b *testing.B) {
 		b.Run(output, func(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Output = output
-			h, err := New(cfg, decode.Options{}, nil, &sinktest.DeadLetter{}, nil, nil)
+			h, err := New(cfg, decode.Options{}, Deps{DeadLetter: &sinktest.DeadLetter{}})
 			if err != nil {
 				b.Fatal(err)
 			}
