@@ -189,18 +189,31 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 }
 
+// object is the part every Kubernetes manifest has.
+type object struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name   string            `yaml:"name"`
+		Labels map[string]string `yaml:"labels"`
+	} `yaml:"metadata"`
+}
+
+// want fails the test unless o is of the given apiVersion and kind.
+func (o object) want(t *testing.T, apiVersion, kind string) {
+	t.Helper()
+	if o.APIVersion != apiVersion || o.Kind != kind {
+		t.Errorf("apiVersion %q kind %q, want %s %s", o.APIVersion, o.Kind, apiVersion, kind)
+	}
+}
+
 // TestPrometheusRule checks the alerting rules' structure (kubernetes-validate
 // has no schema for the Prometheus Operator's kinds) and that every
 // expression asks for metrics flowhose exports.
 func TestPrometheusRule(t *testing.T) {
 	var rule struct {
-		APIVersion string `yaml:"apiVersion"`
-		Kind       string `yaml:"kind"`
-		Metadata   struct {
-			Name   string            `yaml:"name"`
-			Labels map[string]string `yaml:"labels"`
-		} `yaml:"metadata"`
-		Spec struct {
+		object `yaml:",inline"`
+		Spec   struct {
 			Groups []struct {
 				Name  string `yaml:"name"`
 				Rules []struct {
@@ -214,9 +227,7 @@ func TestPrometheusRule(t *testing.T) {
 		} `yaml:"spec"`
 	}
 	readYAML(t, "kubernetes/prometheusrule.yaml", &rule, true)
-	if rule.APIVersion != "monitoring.coreos.com/v1" || rule.Kind != "PrometheusRule" {
-		t.Errorf("apiVersion %q kind %q, want monitoring.coreos.com/v1 PrometheusRule", rule.APIVersion, rule.Kind)
-	}
+	rule.want(t, "monitoring.coreos.com/v1", "PrometheusRule")
 	exported := exportedMetrics(t)
 	alerts := map[string]bool{}
 	for _, g := range rule.Spec.Groups {
@@ -249,13 +260,8 @@ func TestPrometheusRule(t *testing.T) {
 // and scrapes /metrics on one of its named ports.
 func TestServiceMonitor(t *testing.T) {
 	var sm struct {
-		APIVersion string `yaml:"apiVersion"`
-		Kind       string `yaml:"kind"`
-		Metadata   struct {
-			Name   string            `yaml:"name"`
-			Labels map[string]string `yaml:"labels"`
-		} `yaml:"metadata"`
-		Spec struct {
+		object `yaml:",inline"`
+		Spec   struct {
 			Selector struct {
 				MatchLabels map[string]string `yaml:"matchLabels"`
 			} `yaml:"selector"`
@@ -267,9 +273,7 @@ func TestServiceMonitor(t *testing.T) {
 		} `yaml:"spec"`
 	}
 	readYAML(t, "kubernetes/servicemonitor.yaml", &sm, true)
-	if sm.APIVersion != "monitoring.coreos.com/v1" || sm.Kind != "ServiceMonitor" {
-		t.Errorf("apiVersion %q kind %q, want monitoring.coreos.com/v1 ServiceMonitor", sm.APIVersion, sm.Kind)
-	}
+	sm.want(t, "monitoring.coreos.com/v1", "ServiceMonitor")
 	var svc struct {
 		Metadata struct {
 			Labels map[string]string `yaml:"labels"`
