@@ -4,16 +4,20 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowhose/flowhose/stream"
 )
 
 // TestDeployManifests checks the deployment examples against the code:
-// the Kubernetes ConfigMap's flowhose.yaml loads and validates, and every
-// FLOWHOSE_* variable they set exists, so a typo cannot sit unnoticed in
-// an example people copy.
+// the Kubernetes ConfigMap's flowhose.yaml loads and validates and puts the
+// dead-letter file on a writable volume, the CloudFormation templates'
+// default flow-log format decodes, and every FLOWHOSE_* variable they set
+// exists, so a typo cannot sit unnoticed in an example people copy.
 func TestDeployManifests(t *testing.T) {
 	known := map[string]bool{"FLOWHOSE_CONFIG": true}
 	for _, v := range EnvVars() {
@@ -37,7 +41,8 @@ func TestDeployManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The Deployment adds the Secret to the environment.
-	if _, err := load(path, envMap(secret.StringData)); err != nil {
+	cfg, err := load(path, envMap(secret.StringData))
+	if err != nil {
 		t.Errorf("kubernetes/configmap.yaml flowhose.yaml: %v", err)
 	}
 
@@ -46,17 +51,31 @@ func TestDeployManifests(t *testing.T) {
 			Template struct {
 				Spec struct {
 					Containers []struct {
-						Env []struct{ Name string } `yaml:"env"`
+						Env          []struct{ Name string } `yaml:"env"`
+						VolumeMounts []struct {
+							MountPath string `yaml:"mountPath"`
+							ReadOnly  bool   `yaml:"readOnly"`
+						} `yaml:"volumeMounts"`
 					} `yaml:"containers"`
 				} `yaml:"spec"`
 			} `yaml:"template"`
 		} `yaml:"spec"`
 	}
 	readYAML(t, "kubernetes/deployment.yaml", &deploy)
+	// The root file system is read-only: the dead-letter file must be on
+	// a writable volume.
+	dlDir := filepath.Dir(cfg.Sinks.DeadLetter.Path)
+	dlWritable := false
 	for _, c := range deploy.Spec.Template.Spec.Containers {
 		for _, e := range c.Env {
 			set[e.Name] = "kubernetes/deployment.yaml"
 		}
+		for _, m := range c.VolumeMounts {
+			dlWritable = dlWritable || (m.MountPath == dlDir && !m.ReadOnly)
+		}
+	}
+	if !dlWritable {
+		t.Errorf("kubernetes/deployment.yaml mounts no writable volume at %s, where sinks.dead_letter.path %s is", dlDir, cfg.Sinks.DeadLetter.Path)
 	}
 
 	data, err := os.ReadFile(filepath.Join("..", "deploy", "ecs", "task-definition.json"))
@@ -83,6 +102,48 @@ func TestDeployManifests(t *testing.T) {
 			env[s.Name] = "secret-value"
 		}
 	}
+	// The CloudFormation templates set variables in several shapes (ECS
+	// Environment and Secrets, Lambda Variables, under conditions): every
+	// name they mention must exist, and the flow-log format they hand
+	// flowhose by default must be one it accepts.
+	templates, err := filepath.Glob(filepath.Join("..", "deploy", "aws", "*.yaml"))
+	if err != nil || len(templates) == 0 {
+		t.Fatalf("no CloudFormation templates in deploy/aws (%v)", err)
+	}
+	for _, file := range templates {
+		rel, _ := filepath.Rel(filepath.Join("..", "deploy"), file)
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range envVarRE.FindAllString(string(data), -1) {
+			set[name] = rel
+		}
+		var tmpl struct {
+			Parameters struct {
+				LogFormat struct {
+					Default string `yaml:"Default"`
+				} `yaml:"LogFormat"`
+			} `yaml:"Parameters"`
+		}
+		if err := yaml.Unmarshal(data, &tmpl); err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		format := tmpl.Parameters.LogFormat.Default
+		if format == "" {
+			t.Errorf("%s: no LogFormat parameter default", rel)
+		}
+		// Unknown fields are decoded as extras; the default must need none.
+		for tok := range strings.FieldsSeq(format) {
+			if stream.LookupField(strings.TrimSuffix(strings.TrimPrefix(tok, "${"), "}")) == stream.FieldUnknown {
+				t.Errorf("%s: LogFormat default has %s, a field flowhose does not know", rel, tok)
+			}
+		}
+		env := map[string]string{EnvPrefix + "DECODE_FORMATS": format}
+		if _, err := load("", envMap(env)); err != nil {
+			t.Errorf("%s: LogFormat default as decode.formats: %v", rel, err)
+		}
+	}
 	if len(set) < 5 {
 		t.Fatalf("found only %d variables; did the manifests' shape change?", len(set))
 	}
@@ -96,6 +157,8 @@ func TestDeployManifests(t *testing.T) {
 		t.Errorf("ecs/task-definition.json environment: %v", err)
 	}
 }
+
+var envVarRE = regexp.MustCompile(EnvPrefix + `[A-Z0-9_]+`)
 
 func readYAML(t *testing.T, rel string, into any) {
 	t.Helper()
