@@ -88,7 +88,7 @@ func TestLoad(t *testing.T) {
 				`pipeline.workers: must be between 0 (twice GOMAXPROCS) and 1024, got -1`,
 				`decode.formats[0]:`,
 				`sinks.ndjson.flush_bytes: must be between`,
-				`sinks.dead_letter.max_files: must be between 0 and 1000, got -3`,
+				`sinks.dead_letter.max_files: must be between 1 and 1000 rotated files kept`,
 			},
 		},
 		{

@@ -197,7 +197,11 @@ func (p *Pipeline) process(b *Batch) {
 }
 
 // Close stops accepting batches, finishes the queued ones and closes every
-// sink, which settles what they hold. Sources must be stopped first.
+// sink, which settles what they hold. Sources must be stopped first. When
+// ctx ends before the queue is done, the sinks are closed at once with it:
+// a worker may be blocked in the Accept of a sink retrying without end,
+// which only that sink's Close, giving up, releases. Batches a worker hands
+// to a closed sink then fail.
 func (p *Pipeline) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -208,12 +212,21 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	p.mu.Unlock()
 	p.senders.Wait()
 	close(p.queue)
-	p.wg.Wait()
+	drained := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+	}
 	var errs []error
 	for _, s := range p.opts.Sinks {
 		if err := s.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close sink %s: %w", s.Name(), err))
 		}
 	}
+	<-drained
 	return errors.Join(errs...)
 }

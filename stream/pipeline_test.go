@@ -259,3 +259,50 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// givingUpSink blocks in Accept, as a sink retrying without end does, until
+// Close is called with an ended context and gives up.
+type givingUpSink struct {
+	*testSink
+	gaveUp chan struct{}
+}
+
+func (s *givingUpSink) Accept(context.Context, *Batch) error {
+	<-s.gaveUp
+	return errors.New("gave up")
+}
+
+func (s *givingUpSink) Close(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		close(s.gaveUp)
+		return err
+	}
+	return nil
+}
+
+// Once Close's context ends, the sinks are closed even though a worker is
+// still blocked in one of them: otherwise neither would ever return.
+func TestPipelineCloseGivesUpWhenContextEnds(t *testing.T) {
+	sink := &givingUpSink{testSink: &testSink{name: "stuck"}, gaveUp: make(chan struct{})}
+	p := newTestPipeline(t, Options{Workers: 1, Sinks: []Sink{sink}})
+	b := &Batch{Records: make([]Record, 1), Ack: NewAck()}
+	if err := p.Submit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	b.Ack.Done(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(ctx) }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close() = %v, want the sink's give-up", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return after its context ended")
+	}
+	if err := b.Ack.Wait(context.Background()); err == nil {
+		t.Fatal("the batch the sink gave up on was acknowledged")
+	}
+}

@@ -27,6 +27,11 @@ func main() {
 	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
 		os.Exit(exitCode(runLambda(os.Getenv("FLOWHOSE_CONFIG"), os.Stderr), os.Stderr))
 	}
+	// Without this, a write to a closed pipe on standard output or error
+	// (`flowhose replay … | head -1`) kills the process with SIGPIPE before
+	// the batch can fail and the summary be printed; ignored, the write
+	// returns EPIPE like any other.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, cancel := context.WithCancel(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/flowhose/flowhose/stream/source/file"
 )
@@ -25,7 +26,11 @@ type replaySummary struct {
 
 // replay delivers flow-log files (standard input for "-" or when none are
 // named) through the configured pipeline and sinks. It fails when a file
-// is unreadable, a batch is not delivered or a line did not decode.
+// is unreadable, a batch is not delivered or a line did not decode. When
+// ctx ends (SIGTERM, SIGINT), reading stops and the batches in flight get
+// sources.file.drain_timeout to be delivered; then the sinks are closed
+// with an ended context, so that a sink retrying without end (Elasticsearch
+// with retry_for 0) gives up and fails them, and replay fails.
 func replay(ctx context.Context, configPath string, paths []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(configPath, stderr)
 	if err != nil {
@@ -48,10 +53,35 @@ func replay(ctx context.Context, configPath string, paths []string, stdin io.Rea
 		return errors.Join(err, a.close(context.Background()))
 	}
 	r.Stdin = stdin
-	sum, runErr := r.Run(ctx, paths)
-	// Every batch is acknowledged once Run returns; closing flushes what
-	// the sinks still buffer.
-	closeErr := a.close(context.Background())
+	timeout := cfg.Sources.File.DrainTimeout
+	drainCtx, stopDrain := drainContext(ctx, timeout)
+	defer stopDrain()
+	type result struct {
+		sum file.Summary
+		err error
+	}
+	ran := make(chan result, 1)
+	go func() {
+		sum, err := r.Run(ctx, paths)
+		ran <- result{sum, err}
+	}()
+	var res result
+	var undrained error
+	select {
+	case res = <-ran:
+	case <-drainCtx.Done():
+		undrained = fmt.Errorf("batches still undelivered after sources.file.drain_timeout %s: the sinks were closed and failed them", timeout)
+		log.Error("replay: drain timed out, closing the sinks", "drain_timeout", timeout.String())
+	}
+	// Once Run has returned every batch is settled and closing flushes what
+	// the sinks still buffer; past the drain deadline, closing with the
+	// ended context makes the sinks give up, which settles the batches Run
+	// still waits for.
+	closeErr := a.close(drainCtx)
+	if undrained != nil {
+		res = <-ran
+	}
+	sum, runErr := res.sum, errors.Join(res.err, undrained)
 
 	out := replaySummary{
 		Files: sum.Files, Lines: sum.Lines, Records: sum.Records, DeadLettered: sum.Failures,
@@ -72,4 +102,15 @@ func replay(ctx context.Context, configPath string, paths []string, stdin io.Rea
 		return exitError{1}
 	}
 	return nil
+}
+
+// drainContext returns a context that ends timeout after ctx does, or when
+// stop is called.
+func drainContext(ctx context.Context, timeout time.Duration) (drain context.Context, stop func()) {
+	drain, cancel := context.WithCancel(context.Background())
+	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(timeout, cancel) })
+	return drain, func() {
+		stopAfter()
+		cancel()
+	}
 }

@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReplay(t *testing.T) {
@@ -75,5 +79,75 @@ func TestReplayStdin(t *testing.T) {
 	docs := ndjsonLines(t, stdout.String())
 	if len(docs) != 1 || !strings.Contains(stdout.String(), "172.31.16.139") {
 		t.Fatalf("stdout got %q", stdout.String())
+	}
+}
+
+// With Elasticsearch down and retry_for 0 (retry until close), a SIGTERM
+// must not leave replay waiting for ever: after sources.file.drain_timeout
+// the sink is closed, gives up, and replay fails saying so.
+func TestReplayDrainTimeoutOnSignal(t *testing.T) {
+	bulk := make(chan struct{}, 1)
+	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		select {
+		case bulk <- struct{}{}:
+		default:
+		}
+	}))
+	defer es.Close()
+	dir := t.TempDir()
+	// Small batches and one bulk worker: the pipeline's worker ends up
+	// blocked in the sink's Accept, behind requests that are retried.
+	cfg := writeConfig(t, fmt.Sprintf(`sources:
+  file:
+    batch_size: 10
+    drain_timeout: 1s
+sinks:
+  ndjson:
+    enabled: false
+  dead_letter:
+    path: %q
+  elasticsearch:
+    enabled: true
+    urls: [%q]
+    template: false
+    flush_docs: 10
+    workers: 1
+    retry_for: 0s
+`, filepath.Join(dir, "dead.ndjson"), es.URL))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-config", cfg, "replay", "../../testdata/flowlogs/sample-v2.log.gz"}, io.Discard, &stderr)
+	}()
+	select {
+	case <-bulk:
+	case err := <-done:
+		t.Fatalf("replay ended before Elasticsearch was asked: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("no bulk request reached the server")
+	}
+	cancel()
+	start := time.Now()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("replay still running 20s after the signal, with a 1s drain_timeout")
+	}
+	t.Logf("returned %s after the signal", time.Since(start).Round(time.Millisecond))
+	if got := exitCode(err, io.Discard); got != 1 {
+		t.Fatalf("exit code %d, want 1\n%s", got, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	var sum replaySummary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatalf("last stderr line is not the JSON summary: %v\n%s", err, stderr.String())
+	}
+	if all := strings.Join(sum.Errors, "\n"); sum.OK || sum.Failed == 0 || !strings.Contains(all, "undelivered after sources.file.drain_timeout 1s") {
+		t.Errorf("summary %+v, want failed batches and the drain timeout named", sum)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/flowhose/flowhose/sinks/internal/linefile"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/jsonenc"
 )
@@ -33,8 +35,8 @@ type Config struct {
 	// MaxFileBytes rotates the file before a write would take it past
 	// this size.
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
-	// MaxFiles is how many rotated files (path.1 … path.N) are kept; older
-	// ones are deleted. 0 keeps none.
+	// MaxFiles is how many rotated files (path.1 … path.N) are kept; the
+	// oldest is deleted at each rotation once there are this many.
 	MaxFiles int `yaml:"max_files"`
 	// MaxInputBytes truncates each stored input; truncated entries carry
 	// "truncated":true.
@@ -70,8 +72,8 @@ func (c Config) Validate() error {
 	if c.MaxFileBytes < minFileBytes || c.MaxFileBytes > maxFileBytes {
 		errs = append(errs, fmt.Errorf("max_file_bytes: must be between %d and %d, got %d", minFileBytes, int64(maxFileBytes), c.MaxFileBytes))
 	}
-	if c.MaxFiles < 0 || c.MaxFiles > maxFiles {
-		errs = append(errs, fmt.Errorf("max_files: must be between 0 and %d, got %d", maxFiles, c.MaxFiles))
+	if c.MaxFiles < 1 || c.MaxFiles > maxFiles {
+		errs = append(errs, fmt.Errorf("max_files: must be between 1 and %d rotated files kept (0 would delete the current file, acknowledged dead letters and all, at every rotation), got %d", maxFiles, c.MaxFiles))
 	}
 	if c.MaxInputBytes < 1 || c.MaxInputBytes > maxInputBytes {
 		errs = append(errs, fmt.Errorf("max_input_bytes: must be between 1 and %d, got %d", maxInputBytes, c.MaxInputBytes))
@@ -85,17 +87,20 @@ type Writer struct {
 	now func() time.Time
 
 	mu     sync.Mutex
-	w      io.Writer
+	w      *linefile.Writer
 	file   *os.File // nil when writing to standard error
 	size   int64
 	buf    []byte
 	closed bool
 
-	records *prometheus.CounterVec
+	records      *prometheus.CounterVec
+	torn         prometheus.Counter
+	filesDeleted prometheus.Counter
+	bytesDeleted prometheus.Counter
 }
 
 // New opens cfg.Path for appending (stderr, or os.Stderr when it is nil, for
-// "-") and registers flowhose_deadletter_records_total on reg unless nil.
+// "-") and registers the flowhose_deadletter_* metrics on reg unless nil.
 func New(cfg Config, stderr io.Writer, reg prometheus.Registerer) (*Writer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("dead letter: %w", err)
@@ -105,14 +110,27 @@ func New(cfg Config, stderr io.Writer, reg prometheus.Registerer) (*Writer, erro
 		if stderr == nil {
 			stderr = os.Stderr
 		}
-		w.w = stderr
+		w.w = linefile.New(stderr)
 	} else if err := w.open(); err != nil {
 		return nil, err
 	}
-	w.records = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+	f := promauto.With(reg)
+	w.records = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "flowhose_deadletter_records_total",
 		Help: "Inputs written to the dead-letter file, by source.",
 	}, []string{"source"})
+	w.torn = f.NewCounter(prometheus.CounterOpts{
+		Name: "flowhose_deadletter_torn_lines_total",
+		Help: "Failed writes that left a partial line which could not be truncated away (standard error); the next entry starts on a new line.",
+	})
+	w.filesDeleted = f.NewCounter(prometheus.CounterOpts{
+		Name: "flowhose_deadletter_files_deleted_total",
+		Help: "Rotated dead-letter files deleted because max_files were already kept.",
+	})
+	w.bytesDeleted = f.NewCounter(prometheus.CounterOpts{
+		Name: "flowhose_deadletter_deleted_bytes_total",
+		Help: "Bytes of dead letters deleted with rotated files.",
+	})
 	return w, nil
 }
 
@@ -126,7 +144,15 @@ func (w *Writer) open() error {
 		f.Close()
 		return fmt.Errorf("dead letter: stat: %w", err)
 	}
-	w.w, w.file, w.size = f, f, st.Size()
+	// A created or rotated file's directory entry must be durable too, or
+	// a crash loses the whole file with the entries fsynced into it.
+	if w.cfg.Fsync {
+		if err := linefile.SyncDir(w.cfg.Path); err != nil {
+			f.Close()
+			return fmt.Errorf("dead letter: %w", err)
+		}
+	}
+	w.w, w.file, w.size = linefile.New(f), f, st.Size()
 	return nil
 }
 
@@ -160,20 +186,30 @@ func (w *Writer) WriteFailures(_ context.Context, fs []stream.Failure) error {
 			return err
 		}
 	}
-	n, err := w.w.Write(w.buf)
-	w.size += int64(n)
-	if err != nil {
-		return fmt.Errorf("dead letter: write: %w", err)
+	if _, err := w.w.Write(w.buf); err != nil {
+		return w.abandon(fmt.Errorf("dead letter: write: %w", err))
 	}
 	if w.cfg.Fsync && w.file != nil {
 		if err := w.file.Sync(); err != nil {
-			return fmt.Errorf("dead letter: fsync: %w", err)
+			return w.abandon(fmt.Errorf("dead letter: fsync: %w", err))
 		}
 	}
+	w.w.Commit()
+	w.size += int64(len(w.buf))
 	for i := range fs {
 		w.records.WithLabelValues(fs[i].Source).Inc()
 	}
 	return nil
+}
+
+// abandon takes a failed write back out of the file, so that it holds
+// only whole entries, and returns err with what could not be repaired.
+func (w *Writer) abandon(err error) error {
+	if terr := w.w.Abandon(); terr != nil {
+		w.torn.Inc()
+		return fmt.Errorf("%w; %w", err, terr)
+	}
+	return err
 }
 
 func (w *Writer) appendLine(dst []byte, now time.Time, f *stream.Failure) []byte {
@@ -204,7 +240,7 @@ func (w *Writer) appendLine(dst []byte, now time.Time, f *stream.Failure) []byte
 	return append(dst, "}\n"...)
 }
 
-// rotate shifts path.N-1 to path.N … path to path.1, dropping the oldest,
+// rotate shifts path.N-1 to path.N … path to path.1, deleting the oldest,
 // and starts a fresh file.
 func (w *Writer) rotate() error {
 	if err := w.file.Close(); err != nil {
@@ -212,15 +248,8 @@ func (w *Writer) rotate() error {
 	}
 	w.w, w.file = nil, nil
 	path := w.cfg.Path
-	if w.cfg.MaxFiles == 0 {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("dead letter: rotate: %w", err)
-		}
-		return w.open()
-	}
-	oldest := path + "." + strconv.Itoa(w.cfg.MaxFiles)
-	if err := os.Remove(oldest); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("dead letter: rotate: %w", err)
+	if err := w.deleteOldest(path + "." + strconv.Itoa(w.cfg.MaxFiles)); err != nil {
+		return err
 	}
 	for i := w.cfg.MaxFiles - 1; i >= 1; i-- {
 		from := path + "." + strconv.Itoa(i)
@@ -234,6 +263,28 @@ func (w *Writer) rotate() error {
 		return fmt.Errorf("dead letter: rotate: %w", err)
 	}
 	return w.open()
+}
+
+// deleteOldest deletes the oldest rotated file. Its entries were
+// acknowledged, and anyone sending bad input can cause rotations, so the
+// loss is counted and logged rather than silent.
+func (w *Writer) deleteOldest(oldest string) error {
+	st, err := os.Stat(oldest)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := os.Remove(oldest); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("dead letter: rotate: %w", err)
+	}
+	var size int64
+	if err == nil {
+		size = st.Size()
+	}
+	w.filesDeleted.Inc()
+	w.bytesDeleted.Add(float64(size))
+	slog.Warn("dead letter: deleted the oldest rotated file, max_files were already kept; its entries are lost",
+		"file", oldest, "bytes", size, "max_files", w.cfg.MaxFiles, "max_file_bytes", w.cfg.MaxFileBytes)
+	return nil
 }
 
 // Close closes the file; later writes fail.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/flowhose/flowhose/sinks/internal/linefile"
+	"github.com/flowhose/flowhose/sinks/internal/linefiletest"
 	"github.com/flowhose/flowhose/stream"
 )
 
@@ -157,9 +160,11 @@ func TestRotation(t *testing.T) {
 		// wantFiles are the files that must exist afterwards, newest first.
 		wantFiles []string
 		gone      []string
+		// deleted is how many old files the rotations deleted.
+		deleted int
 	}{
-		{"keeps two old files", 2, 5, []string{"", ".1", ".2"}, []string{".3"}},
-		{"keeps none", 0, 3, []string{""}, []string{".1"}},
+		{"keeps two old files", 2, 5, []string{"", ".1", ".2"}, []string{".3"}, 2},
+		{"keeps one", 1, 3, []string{"", ".1"}, []string{".2"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,6 +172,9 @@ func TestRotation(t *testing.T) {
 				c.MaxFileBytes = minFileBytes
 				c.MaxFiles = tt.maxFiles
 			})
+			// A fixed time gives entries of one size (RFC 3339 drops
+			// trailing zeros of the fraction).
+			w.now = func() time.Time { return time.Date(2026, 11, 3, 10, 4, 5, 123456789, time.UTC) }
 			// Each write is a little over half the limit, so every write
 			// after the first rotates.
 			input := strings.Repeat("x", minFileBytes/2+100)
@@ -193,6 +201,17 @@ func TestRotation(t *testing.T) {
 				if _, err := os.Stat(cfg.Path + suffix); !os.IsNotExist(err) {
 					t.Errorf("file %q should have been deleted: %v", suffix, err)
 				}
+			}
+			// Every file holds one entry of the same size.
+			st, err := os.Stat(cfg.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := testutil.ToFloat64(w.filesDeleted); n != float64(tt.deleted) {
+				t.Errorf("flowhose_deadletter_files_deleted_total = %v, want %d", n, tt.deleted)
+			}
+			if n := testutil.ToFloat64(w.bytesDeleted); n != float64(int64(tt.deleted)*st.Size()) {
+				t.Errorf("flowhose_deadletter_deleted_bytes_total = %v, want %d", n, int64(tt.deleted)*st.Size())
 			}
 		})
 	}
@@ -249,7 +268,9 @@ func TestErrors(t *testing.T) {
 		{"directory as path", func(c *Config) { c.Path = t.TempDir() }, "open"},
 		{"empty path", func(c *Config) { c.Path = "" }, "path:"},
 		{"tiny file size", func(c *Config) { c.MaxFileBytes = 10 }, "max_file_bytes: must be between"},
-		{"negative max files", func(c *Config) { c.MaxFiles = -1 }, "max_files: must be between 0 and 1000, got -1"},
+		{"negative max files", func(c *Config) { c.MaxFiles = -1 }, "max_files: must be between 1 and 1000 rotated files kept"},
+		// Rotating with no old file kept would delete acknowledged entries.
+		{"no rotated file kept", func(c *Config) { c.MaxFiles = 0 }, "max_files: must be between 1 and 1000 rotated files kept (0 would delete the current file"},
 		{"zero input bytes", func(c *Config) { c.MaxInputBytes = 0 }, "max_input_bytes"},
 	}
 	for _, tt := range tests {
@@ -350,6 +371,80 @@ func TestRotationFailureRecovers(t *testing.T) {
 			}
 			if got := readEntries(t, cfg.Path); len(got) != 1 || got[0].Line != 3 {
 				t.Errorf("current file holds %+v, want only line 3", got)
+			}
+		})
+	}
+}
+
+// A write that fails part-way must leave only whole entries, so that the
+// next, acknowledged one is not glued onto a partial line: a file is cut
+// back, standard error gets a newline before the next entry.
+func TestFailedWriteLeavesNoPartialLine(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup returns the writer, a function making its next write fail
+		// after n bytes (-1: never) and one reading what it holds.
+		setup func(t *testing.T) (*Writer, func(n int), func() []byte)
+		torn  float64
+	}{
+		{
+			name: "file out of space",
+			setup: func(t *testing.T) (*Writer, func(int), func() []byte) {
+				w, cfg := newWriter(t, nil)
+				disk := &linefiletest.FullDisk{File: w.file, Left: -1}
+				w.w = linefile.New(disk)
+				return w, func(n int) { disk.Left = int64(n) }, func() []byte {
+					data, err := os.ReadFile(cfg.Path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return data
+				}
+			},
+		},
+		{
+			name: "standard error",
+			setup: func(t *testing.T) (*Writer, func(int), func() []byte) {
+				p := &linefiletest.Pipe{Left: -1, Err: errors.New("short write")}
+				cfg := DefaultConfig()
+				cfg.Path = Stderr
+				w, err := New(cfg, p, prometheus.NewRegistry())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return w, func(n int) { p.Left = n }, p.Bytes
+			},
+			torn: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, failAfter, contents := tt.setup(t)
+			write := func(line int) error {
+				return w.WriteFailures(context.Background(), []stream.Failure{{Source: "s", Line: line, Input: "bad input"}})
+			}
+			if err := write(1); err != nil {
+				t.Fatal(err)
+			}
+			failAfter(40)
+			if err := write(2); err == nil {
+				t.Fatal("a write that failed part-way reported success")
+			}
+			failAfter(-1)
+			if err := write(3); err != nil {
+				t.Fatal(err)
+			}
+			data := contents()
+			lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+			if tt.torn == 0 {
+				if got := parseEntries(t, data); len(got) != 2 || got[0].Line != 1 || got[1].Line != 3 {
+					t.Fatalf("file holds %+v, want whole entries for lines 1 and 3", got)
+				}
+			} else if got := parseEntries(t, []byte(lines[len(lines)-1])); got[0].Line != 3 {
+				t.Fatalf("last entry is %+v, want line 3", got)
+			}
+			if n := testutil.ToFloat64(w.torn); n != tt.torn {
+				t.Errorf("flowhose_deadletter_torn_lines_total = %v, want %v", n, tt.torn)
 			}
 		})
 	}

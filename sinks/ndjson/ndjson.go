@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/flowhose/flowhose/sinks/internal/linefile"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/ecs"
 )
@@ -83,7 +85,7 @@ type Sink struct {
 	enc ecs.Encoder
 
 	mu     sync.Mutex
-	w      io.Writer
+	w      *linefile.Writer
 	file   *os.File // nil when writing to a caller's writer
 	buf    []byte
 	closed bool
@@ -91,6 +93,7 @@ type Sink struct {
 	records prometheus.Counter
 	bytes   prometheus.Counter
 	errors  prometheus.Counter
+	torn    prometheus.Counter
 }
 
 // New opens cfg.Path for appending. With Path "-" it writes to stdout, or
@@ -109,13 +112,21 @@ func New(cfg Config, stdout io.Writer, reg prometheus.Registerer) (*Sink, error)
 		if stdout == nil {
 			stdout = os.Stdout
 		}
-		s.w = stdout
+		s.w = linefile.New(stdout)
 	} else {
 		f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 		if err != nil {
 			return nil, fmt.Errorf("ndjson: open output: %w", err)
 		}
-		s.w, s.file = f, f
+		// Syncing the file does not make a newly created file's
+		// directory entry durable.
+		if cfg.Fsync {
+			if err := linefile.SyncDir(cfg.Path); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("ndjson: %w", err)
+			}
+		}
+		s.w, s.file = linefile.New(f), f
 	}
 	f := promauto.With(reg)
 	s.records = f.NewCounter(prometheus.CounterOpts{
@@ -129,6 +140,10 @@ func New(cfg Config, stdout io.Writer, reg prometheus.Registerer) (*Sink, error)
 	s.errors = f.NewCounter(prometheus.CounterOpts{
 		Name: "flowhose_ndjson_write_errors_total",
 		Help: "Batches the NDJSON sink failed to write.",
+	})
+	s.torn = f.NewCounter(prometheus.CounterOpts{
+		Name: "flowhose_ndjson_torn_lines_total",
+		Help: "Failed writes that left a partial line which could not be truncated away (a pipe); the next document starts on a new line.",
 	})
 	return s, nil
 }
@@ -147,8 +162,18 @@ func (s *Sink) Accept(_ context.Context, b *stream.Batch) error {
 	err := s.write(b.Records)
 	if err != nil {
 		s.errors.Inc()
+		if terr := s.w.Abandon(); terr != nil {
+			s.torn.Inc()
+			err = fmt.Errorf("%w; %w", err, terr)
+		}
 		err = fmt.Errorf("ndjson: %w", err)
+		if errors.Is(err, syscall.EPIPE) {
+			// The reader of a pipe (`flowhose replay … | head`) is gone and
+			// will not come back: retrying cannot deliver.
+			err = stream.Permanent(err)
+		}
 	} else {
+		s.w.Commit()
 		s.records.Add(float64(len(b.Records)))
 	}
 	b.Ack.Done(err)

@@ -5,16 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/flowhose/flowhose/sinks/internal/linefiletest"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/ecs"
 )
@@ -266,3 +269,119 @@ func BenchmarkAccept(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// accept hands b to s and returns the batch's outcome.
+func accept(t *testing.T, s *Sink, b *stream.Batch) error {
+	t.Helper()
+	if err := s.Accept(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	b.Ack.Done(nil)
+	return b.Ack.Wait(context.Background())
+}
+
+// A write that fails part-way must not leave a partial document that the
+// next, acknowledged one is glued onto: a file is cut back to the end of
+// the last delivered batch, a pipe gets a newline before the next one.
+func TestFailedWriteLeavesNoPartialLine(t *testing.T) {
+	tests := []struct {
+		name string
+		// output returns the sink's writer, a function making its next
+		// write fail after n bytes (-1: never) and one reading what it holds.
+		output func(t *testing.T) (io.Writer, func(n int), func() string)
+		torn   float64
+	}{
+		{
+			name: "regular file out of space",
+			output: func(t *testing.T) (io.Writer, func(int), func() string) {
+				path := filepath.Join(t.TempDir(), "out.ndjson")
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { f.Close() })
+				disk := &linefiletest.FullDisk{File: f, Left: -1}
+				return disk, func(n int) { disk.Left = int64(n) }, func() string {
+					data, err := os.ReadFile(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return string(data)
+				}
+			},
+		},
+		{
+			name: "pipe",
+			output: func(*testing.T) (io.Writer, func(int), func() string) {
+				p := &linefiletest.Pipe{Left: -1, Err: errors.New("short write")}
+				return p, func(n int) { p.Left = n }, p.String
+			},
+			torn: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, failAfter, contents := tt.output(t)
+			cfg := DefaultConfig()
+			cfg.FlushBytes = minFlushBytes
+			s, err := New(cfg, w, prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := accept(t, s, batch(record(1, 1), record(2, 2))); err != nil {
+				t.Fatal(err)
+			}
+			// The failing batch spans several flushes and breaks inside a
+			// document of its second one.
+			failAfter(minFlushBytes + 100)
+			if err := accept(t, s, batch(manyRecords(20)...)); err == nil {
+				t.Fatal("batch written past a failing write was acknowledged")
+			}
+			failAfter(-1)
+			if err := accept(t, s, batch(record(3, 3))); err != nil {
+				t.Fatal(err)
+			}
+			out := contents()
+			docs := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			last := docs[len(docs)-1]
+			var doc struct {
+				Source struct{ Port int } `json:"source"`
+			}
+			if err := json.Unmarshal([]byte(last), &doc); err != nil || doc.Source.Port != 3 {
+				t.Fatalf("the batch after the failure is not a line of its own (%v): %q", err, last)
+			}
+			if tt.torn == 0 {
+				for i, d := range docs {
+					if !json.Valid([]byte(d)) {
+						t.Errorf("line %d is not a whole document: %q", i+1, d)
+					}
+				}
+				if len(docs) != 3 {
+					t.Errorf("file holds %d lines, want the 3 of the delivered batches", len(docs))
+				}
+			}
+			if n := testutil.ToFloat64(s.torn); n != tt.torn {
+				t.Errorf("flowhose_ndjson_torn_lines_total = %v, want %v", n, tt.torn)
+			}
+		})
+	}
+}
+
+// A closed pipe (`flowhose replay … | head -1`) never comes back: the batch
+// fails with a permanent error, which makes replay stop.
+func TestBrokenPipeFailsBatchPermanently(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	s, err := New(DefaultConfig(), w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = accept(t, s, batch(record(1, 1)))
+	if !errors.Is(err, syscall.EPIPE) || !stream.IsPermanent(err) {
+		t.Fatalf("ack error = %v, want a permanent EPIPE", err)
+	}
+}

@@ -3,6 +3,7 @@ package file
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Config configures `flowhose replay`.
@@ -14,6 +15,10 @@ type Config struct {
 	ChunkBytes int64 `yaml:"chunk_bytes"`
 	// MaxInFlight is the most batches submitted and not yet acknowledged.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// DrainTimeout bounds how long `flowhose replay` waits, after SIGTERM or
+	// SIGINT, for the batches in flight; then the sinks are closed and give
+	// up on what they hold, and replay exits 1.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // Limits enforced by Validate.
@@ -22,11 +27,13 @@ const (
 	maxChunkBytes  = 1 << 30
 	maxBatchSize   = 1_000_000
 	maxMaxInFlight = 1024
+	minDrain       = time.Second
+	maxDrain       = 24 * time.Hour
 )
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{BatchSize: 1000, ChunkBytes: 1 << 20, MaxInFlight: 4}
+	return Config{BatchSize: 1000, ChunkBytes: 1 << 20, MaxInFlight: 4, DrainTimeout: 30 * time.Second}
 }
 
 // Validate reports every bad key.
@@ -40,6 +47,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > maxMaxInFlight {
 		errs = append(errs, fmt.Errorf("max_in_flight: must be between 1 and %d, got %d", maxMaxInFlight, c.MaxInFlight))
+	}
+	if c.DrainTimeout < minDrain || c.DrainTimeout > maxDrain {
+		errs = append(errs, fmt.Errorf("drain_timeout: must be between %s and %s, got %s", minDrain, maxDrain, c.DrainTimeout))
 	}
 	return errors.Join(errs...)
 }

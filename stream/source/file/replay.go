@@ -74,6 +74,10 @@ type run struct {
 	// allocate (and the GC sweep) gigabytes per million lines.
 	free chan []stream.Record
 	wg   sync.WaitGroup
+	// stop ends reading once a batch failed permanently: the sink
+	// refuses for good (a closed output pipe), so every later batch
+	// would fail the same way.
+	stop context.CancelCauseFunc
 
 	mu     sync.Mutex
 	errors int
@@ -89,16 +93,23 @@ func (rn *run) fail(err error) {
 	}
 }
 
+// errPermanent is why reading stopped after a batch failed permanently.
+var errPermanent = errors.New("a batch failed permanently")
+
 // Run replays paths in order and returns once every submitted batch is
 // acknowledged. An unreadable input is reported and the next one is read.
-// When ctx ends, reading stops and Run still waits for the batches in
-// flight. The error lists the first problems (ctx's error first if it
-// ended); the summary counts them all.
+// When ctx ends, or a batch fails with a permanent error, reading stops
+// and Run still waits for the batches in flight. The error lists the first
+// problems (why reading stopped first, if it did); the summary counts
+// them all.
 func (r *Replayer) Run(ctx context.Context, paths []string) (Summary, error) {
-	rn := &run{r: r, inFlight: make(chan struct{}, r.cfg.MaxInFlight), free: make(chan []stream.Record, r.cfg.MaxInFlight)}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	rn := &run{r: r, inFlight: make(chan struct{}, r.cfg.MaxInFlight), free: make(chan []stream.Record, r.cfg.MaxInFlight), stop: stop}
 	var stopped error
 	for _, path := range paths {
-		if stopped = ctx.Err(); stopped != nil {
+		if ctx.Err() != nil {
+			stopped = context.Cause(ctx)
 			break
 		}
 		if err := rn.input(ctx, path); err != nil {
@@ -199,8 +210,14 @@ func (rn *run) submit(ctx context.Context, path string, line int, out *decode.Ou
 	}
 	select {
 	case rn.inFlight <- struct{}{}:
+		// The batch that stopped the run frees its slot just after it
+		// stops it: select may have taken the slot all the same.
+		if ctx.Err() != nil {
+			<-rn.inFlight
+			return fmt.Errorf("%s at line %d: %w", path, line, context.Cause(ctx))
+		}
 	case <-ctx.Done():
-		return fmt.Errorf("%s at line %d: %w", path, line, ctx.Err())
+		return fmt.Errorf("%s at line %d: %w", path, line, context.Cause(ctx))
 	}
 	ack := stream.NewAck()
 	b := &stream.Batch{Records: out.Records, Failures: out.Failures, Ack: ack}
@@ -220,6 +237,9 @@ func (rn *run) submit(ctx context.Context, path string, line int, out *decode.Ou
 		if err := ack.Err(); err != nil {
 			rn.r.log.Error("replay batch not delivered", "file", path, "line", line, "err", err)
 			rn.fail(fmt.Errorf("%s lines from %d: %w", path, line, err))
+			if stream.IsPermanent(err) {
+				rn.stop(errPermanent)
+			}
 		}
 		// Every sink has settled the batch, so none uses its records now.
 		select {

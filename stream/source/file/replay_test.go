@@ -234,6 +234,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.BatchSize = 0 }, "batch_size: must be between 1 and 1000000, got 0"},
 		{func(c *Config) { c.ChunkBytes = 10 }, "chunk_bytes: must be between 4096 and 1073741824, got 10"},
 		{func(c *Config) { c.MaxInFlight = 0 }, "max_in_flight: must be between 1 and 1024, got 0"},
+		{func(c *Config) { c.DrainTimeout = 0 }, "drain_timeout: must be between 1s and 24h0m0s, got 0s"},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()
@@ -266,5 +267,20 @@ func TestReusedRecordsStartClean(t *testing.T) {
 			r.AccountID != "" || r.SrcPort != 0 || r.Bytes != 0 {
 			t.Errorf("record %d of the second file carries data of the first: %+v", i, r)
 		}
+	}
+}
+
+// A batch that fails permanently (a closed output pipe) stops reading: every
+// later batch would fail the same way.
+func TestPermanentFailureStops(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.BatchSize = 1; c.MaxInFlight = 1 })
+	e.sink.SetErr(stream.Permanent(errors.New("output closed")))
+	path := write(t, "f.log", []byte(strings.Repeat(lineAccept+"\n", 5)))
+	sum, err := e.r.Run(context.Background(), []string{path})
+	if !errors.Is(err, errPermanent) || !strings.Contains(err.Error(), "output closed") || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("err = %v, want the permanent failure and where reading stopped", err)
+	}
+	if sum.Batches != 1 || sum.Errors != 1 {
+		t.Errorf("summary = %+v, want reading stopped after the one failed batch", sum)
 	}
 }
