@@ -27,6 +27,10 @@ COPY --from=build /out/flowhose /flowhose
 COPY --from=build --chown=65532:65532 /out/data /var/lib/flowhose
 WORKDIR /var/lib/flowhose
 USER 65532:65532
+# flowhose listens on loopback by default; in a container it must take
+# connections from outside, which makes sources.firehose.access_keys
+# required (or allow_unauthenticated, deliberately).
+ENV FLOWHOSE_HTTP_LISTEN=:8080
 EXPOSE 8080
 ENTRYPOINT ["/flowhose"]
 CMD ["serve"]

@@ -15,8 +15,9 @@ import (
 	"time"
 )
 
-// binary builds flowhose once per test run, for tests that need a process
-// of its own (its memory, its signals, its exit status).
+// binary builds flowhose once per test run, for tests that measure the
+// process (the test binary itself may carry the race detector, which
+// multiplies memory use); TestMain removes it.
 var binary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "flowhose-test-bin-")
 	if err != nil {
@@ -28,14 +29,6 @@ var binary = sync.OnceValues(func() (string, error) {
 	}
 	return bin, nil
 })
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if bin, err := binary(); err == nil {
-		os.RemoveAll(filepath.Dir(bin))
-	}
-	os.Exit(code)
-}
 
 // peakRSS is the most resident memory the process has had, in bytes.
 func peakRSS(t *testing.T, pid int) int64 {
