@@ -198,6 +198,20 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name:     "memory budget below the minimum",
+			env:      map[string]string{"FLOWHOSE_PIPELINE_MEMORY_BUDGET": "1000"},
+			wantErrs: []string{"pipeline.memory_budget: must be 0 (automatic) or between 1048576 and 1099511627776 bytes, got 1000"},
+		},
+		{
+			name: "memory budget set",
+			env:  map[string]string{"FLOWHOSE_PIPELINE_MEMORY_BUDGET": "268435456"},
+			check: func(t *testing.T, c Config) {
+				if c.Pipeline.MemoryBudget != 256<<20 {
+					t.Errorf("memory_budget = %d", c.Pipeline.MemoryBudget)
+				}
+			},
+		},
+		{
 			name:     "environment values are validated too",
 			env:      map[string]string{"FLOWHOSE_PIPELINE_QUEUE_DEPTH": "0"},
 			wantErrs: []string{"pipeline.queue_depth: must be between 1 and 65536, got 0"},
