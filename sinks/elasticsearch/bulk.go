@@ -230,44 +230,63 @@ func (w *worker) post(body []byte, n int) ([]itemResult, error) {
 	return results, nil
 }
 
-// parseBulk reads a bulk response for n items: nil when "errors" is
-// false, else one result per item in request order.
+// parseBulk reads the response to a bulk request of n create actions. It
+// returns nil when every document was created, else one result per
+// document in request order. A response that does not account for every
+// document sent (too few or too many items, another action, an item
+// without a status, a body that is not JSON) is an error: the request is
+// retried as a whole, since nothing in it proves any document indexed.
+// The "errors" flag is not trusted; every item is judged by its own status.
 func parseBulk(body []byte, n int) ([]itemResult, error) {
-	// The common answer, as filter_path orders it: skip decoding the
-	// thousands of item statuses that follow.
-	if bytes.HasPrefix(body, []byte(`{"errors":false,`)) && json.Valid(body) {
+	if allCreated(body, n) {
 		return nil, nil
 	}
 	var top struct {
-		Errors bool            `json:"errors"`
-		Items  json.RawMessage `json:"items"`
+		Items []map[string]itemResult `json:"items"`
 	}
 	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, fmt.Errorf("bulk response: %w", err)
+		return nil, fmt.Errorf("bulk response: %w: %s", err, truncate(body, 512))
 	}
-	if !top.Errors {
-		return nil, nil
-	}
-	var items []map[string]itemResult
-	if err := json.Unmarshal(top.Items, &items); err != nil {
-		return nil, fmt.Errorf("bulk response items: %w", err)
-	}
-	if len(items) != n {
-		return nil, fmt.Errorf("bulk response: %d items for %d documents", len(items), n)
+	if len(top.Items) != n {
+		return nil, fmt.Errorf("bulk response: %d items for %d documents: %s", len(top.Items), n, truncate(body, 512))
 	}
 	results := make([]itemResult, n)
-	for i, m := range items {
-		if len(m) != 1 {
-			return nil, fmt.Errorf("bulk response: item %d has %d actions", i, len(m))
+	created := true
+	for i, m := range top.Items {
+		r, ok := m["create"]
+		if !ok || len(m) != 1 {
+			return nil, fmt.Errorf("bulk response: item %d is not the one create action sent: %s", i, truncate(body, 512))
 		}
-		for _, r := range m {
-			results[i] = r
+		if r.Status < 100 || r.Status > 599 {
+			return nil, fmt.Errorf("bulk response: item %d has no valid status (%d)", i, r.Status)
 		}
-		if results[i].Status == 0 {
-			return nil, fmt.Errorf("bulk response: item %d has no status", i)
-		}
+		created = created && r.Status >= 200 && r.Status < 300
+		results[i] = r
+	}
+	if created {
+		return nil, nil
 	}
 	return results, nil
+}
+
+// allCreated reports whether body is exactly the answer, as filter_path
+// trims it, that all n documents were created: the common case, checked
+// byte by byte instead of decoding thousands of items.
+func allCreated(body []byte, n int) bool {
+	const head, created, tail = `{"errors":false,"items":[`, `{"create":{"status":201}}`, `]}`
+	if n < 1 || len(body) != len(head)+n*len(created)+n-1+len(tail) {
+		return false
+	}
+	b, ok := bytes.CutPrefix(body, []byte(head))
+	for i := 0; ok && i < n; i++ {
+		if i > 0 {
+			b, ok = bytes.CutPrefix(b, []byte(","))
+		}
+		if ok {
+			b, ok = bytes.CutPrefix(b, []byte(created))
+		}
+	}
+	return ok && string(b) == tail
 }
 
 // backoff is the delay before retry attempt+1: initial doubled per

