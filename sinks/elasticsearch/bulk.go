@@ -25,6 +25,7 @@ type worker struct {
 	settled []item
 	dead    []item
 	fails   []stream.Failure
+	parts   []part // still to deliver, the next one last
 	// body and spare hold retry bodies, alternately.
 	body, spare []byte
 }
@@ -38,10 +39,13 @@ type requestError struct {
 func (e *requestError) Error() string { return e.err.Error() }
 func (e *requestError) Unwrap() error { return e.err }
 
-// retryable reports whether sending the same request again may succeed.
-// 400 and 413 describe the request itself; everything else (no answer,
-// 429, 5xx, auth and routing trouble an operator can fix) is retried.
-func (e *requestError) retryable() bool { return e.status != 400 && e.status != 413 }
+// refused reports whether the request itself was refused: 413, too large
+// for http.max_content_length (or a proxy's limit), or 400, a body
+// Elasticsearch could not take, which one bad document can cause for all
+// the others. Sending it again cannot help; smaller requests can.
+// Everything else (no answer, 429, 5xx, auth and routing trouble an
+// operator can fix) is retried as it is.
+func (e *requestError) refused() bool { return e.status == 400 || e.status == 413 }
 
 // retryableItem reports whether an item status may succeed later: 429 and
 // 5xx, and the statuses that describe the cluster rather than the
@@ -75,25 +79,56 @@ func (s *Sink) work() {
 	}
 }
 
-// send delivers every item of req, retrying 429s, 5xx and failed requests
-// with backoff until retry_for, and settles each item exactly once.
+// part is a run of a request's items, whose lines lie back to back in
+// body at the items' offsets.
+type part struct {
+	items []item
+	body  []byte
+}
+
+// send delivers every item of req and settles each exactly once. A
+// request refused as a whole for its size or content is split in halves
+// until the pieces are accepted or hold a single document; retry_for
+// counts from the first attempt of req, whatever it was split into.
 func (w *worker) send(req *request) {
-	s := w.s
-	items, body := req.items, req.buf
 	begin := time.Now()
+	w.parts = append(w.parts[:0], part{req.items, req.buf})
+	for len(w.parts) > 0 {
+		p := w.parts[len(w.parts)-1]
+		w.parts = w.parts[:len(w.parts)-1]
+		w.deliver(p, begin)
+	}
+}
+
+// deliver sends p, retrying 429s, 5xx and failed requests with backoff
+// until retry_for. On a whole-request 400 or 413 it pushes p's halves onto
+// w.parts, or dead-letters p's only document.
+func (w *worker) deliver(p part, begin time.Time) {
+	s := w.s
+	items, body := p.items, p.body
+	resent := false // body is one of w's retry buffers
 	for attempt := 0; ; attempt++ {
-		results, err := w.post(body, len(items))
+		results, err := w.post(body[items[0].off:items[len(items)-1].end], len(items))
 		w.retry = w.retry[:0]
 		var cause error
+		var re *requestError
 		switch {
-		case err != nil:
-			var re *requestError
-			if errors.As(err, &re) && !re.retryable() {
-				s.log.Error("bulk request refused", "docs", len(items), "err", err)
-				s.m.failed.Add(float64(len(items)))
-				s.settle(items, fmt.Errorf("elasticsearch: bulk request refused: %w", err))
+		case errors.As(err, &re) && re.refused():
+			if len(items) == 1 {
+				w.refuse(items[0], re)
 				return
 			}
+			if resent {
+				// The next part's retries reuse w's buffers.
+				body = bytes.Clone(body)
+			}
+			s.log.Warn("bulk request refused as a whole, splitting it", "docs", len(items), "err", err)
+			s.m.splits.Inc()
+			h := len(items) / 2
+			// Last in, first out: the first half goes next.
+			w.parts = append(w.parts, part{items[h:], body}, part{items[:h], body})
+			return
+		case err != nil:
 			w.retry = append(w.retry, items...)
 			cause = err
 		case results == nil:
@@ -128,8 +163,20 @@ func (w *worker) send(req *request) {
 		}
 		// A copy: the next round refills w.retry while reading items.
 		items = append(items[:0:0], w.retry...)
-		body = w.body
+		body, resent = w.body, true
 	}
+}
+
+// refuse dead-letters a document that Elasticsearch refused even in a
+// bulk request of its own.
+func (w *worker) refuse(it item, re *requestError) {
+	w.dead = append(w.dead[:0], it)
+	w.fails = append(w.fails[:0], stream.Failure{
+		Source: "elasticsearch",
+		Input:  it.rec.Raw,
+		Reason: fmt.Sprintf("elasticsearch refused a bulk request of this document alone: %v", re),
+	})
+	w.deadLetter()
 }
 
 // giveUp fails the documents in w.retry so their batches are redelivered.
@@ -175,16 +222,23 @@ func (w *worker) classify(items []item, results []itemResult) error {
 	s.m.duplicates.Add(float64(dups))
 	s.settle(w.settled, nil)
 	if len(w.dead) > 0 {
-		if err := s.dl.WriteFailures(s.ctx, w.fails); err != nil {
-			s.log.Error("dead-letter write failed", "docs", len(w.dead), "err", err)
-			s.m.failed.Add(float64(len(w.dead)))
-			s.settle(w.dead, fmt.Errorf("elasticsearch: dead-letter refused documents: %w", err))
-		} else {
-			s.m.deadLettered.Add(float64(len(w.dead)))
-			s.settle(w.dead, nil)
-		}
+		w.deadLetter()
 	}
 	return cause
+}
+
+// deadLetter writes w.fails, the failures of w.dead, and settles those
+// items: as delivered once the write is durable, failed if it is not.
+func (w *worker) deadLetter() {
+	s := w.s
+	if err := s.dl.WriteFailures(s.ctx, w.fails); err != nil {
+		s.log.Error("dead-letter write failed", "docs", len(w.dead), "err", err)
+		s.m.failed.Add(float64(len(w.dead)))
+		s.settle(w.dead, fmt.Errorf("elasticsearch: dead-letter refused documents: %w", err))
+		return
+	}
+	s.m.deadLettered.Add(float64(len(w.dead)))
+	s.settle(w.dead, nil)
 }
 
 // post sends one bulk request. It returns nil results when every item

@@ -22,6 +22,9 @@ const (
 	TargetIndex = "index"
 )
 
+// maxFlushBytes is the largest flush_bytes: see Config.FlushBytes.
+const maxFlushBytes = 64 << 20
+
 // Config configures the Elasticsearch sink (sinks.elasticsearch).
 type Config struct {
 	// URLs are the nodes to send to; ignored when CloudID is set.
@@ -62,9 +65,17 @@ type Config struct {
 	Shards           int `yaml:"shards"`
 	Replicas         int `yaml:"replicas"`
 
-	// FlushBytes, FlushDocs and FlushInterval end a bulk request: whichever
-	// is reached first. FlushBytes counts the uncompressed body.
-	FlushBytes    int64         `yaml:"flush_bytes"`
+	// FlushBytes ends a bulk request when its uncompressed body reaches
+	// this size (1 KiB to 64 MiB). Elasticsearch answers 413 to bodies over
+	// http.max_content_length (100 MiB by default).
+	// A request passes flush_bytes by the one document that reaches it
+	// (with event_original that holds its raw line, up to
+	// decode.max_line_bytes, at most 16 MiB): 64 MiB keeps the default limit
+	// out of reach, and larger requests index no faster. A request over a
+	// lower limit of the node or a proxy is split in halves until it fits.
+	FlushBytes int64 `yaml:"flush_bytes"`
+	// FlushDocs and FlushInterval also end a bulk request: whichever of the
+	// three is reached first.
 	FlushDocs     int           `yaml:"flush_docs"`
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// Workers is the number of concurrent bulk requests. Accept blocks
@@ -167,8 +178,8 @@ func (c Config) Validate() error {
 	if c.Replicas < 0 || c.Replicas > 32 {
 		return fmt.Errorf("replicas: must be between 0 and 32, got %d", c.Replicas)
 	}
-	if c.FlushBytes < 1024 || c.FlushBytes > 1<<30 {
-		return fmt.Errorf("flush_bytes: must be between 1024 and 1073741824, got %d", c.FlushBytes)
+	if c.FlushBytes < 1024 || c.FlushBytes > maxFlushBytes {
+		return fmt.Errorf("flush_bytes: must be between 1024 and %d, got %d", maxFlushBytes, c.FlushBytes)
 	}
 	if c.FlushDocs < 1 || c.FlushDocs > 1_000_000 {
 		return fmt.Errorf("flush_docs: must be between 1 and 1000000, got %d", c.FlushDocs)

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/ecs"
 	"github.com/flowhose/flowhose/stream/sinktest"
 )
 
@@ -205,8 +206,8 @@ func TestRequestFailures(t *testing.T) {
 		{"503 then ok", []int{503, 503}, 0, 3, false, 0},
 		{"429 then ok", []int{429}, 0, 2, false, 0},
 		{"401 is retried", []int{401}, 0, 2, false, 0},
-		{"400 is not retried", []int{400}, 0, 1, true, 5},
-		{"413 is not retried", []int{413}, 0, 1, true, 5},
+		{"400 splits the request", []int{400}, 0, 3, false, 0},
+		{"413 splits the request", []int{413}, 0, 3, false, 0},
 		{"gives up after retry_for", []int{503, 503, 503, 503, 503, 503, 503, 503, 503, 503}, 5 * time.Millisecond, -1, true, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,17 +249,23 @@ func TestRequestFailures(t *testing.T) {
 func TestBatchesAndRequestsInterleave(t *testing.T) {
 	// Three batches of 3 with requests of 4 documents: batch 1 spans two
 	// requests, request 2 carries parts of all three batches. Request 2
-	// (docs 4-7) is refused with 400, so batches 2 and 3 fail and batch 1
-	// (docs 0-2) succeeds... except doc 3 of batch 2 is in request 1.
+	// (docs 4-7) keeps failing with 503 until retry_for, so batches 2 and
+	// 3 fail and batch 1 (docs 0-2) succeeds... except doc 3 of batch 2 is
+	// in request 1.
+	var bad string // first id of request 2
 	es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
 		if n == 1 {
-			return 400, nil
+			bad = docs[0].ID
+		}
+		if docs[0].ID == bad {
+			return 503, nil
 		}
 		return 0, nil
 	})
 	cfg := testConfig(es.URL)
 	cfg.FlushDocs = 4
 	cfg.Workers = 1
+	cfg.RetryFor = 10 * time.Millisecond
 	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
 	recs := sampleRecords(t, 9)
 	acks := []*stream.Ack{accept(t, s, recs[0:3]), accept(t, s, recs[3:6]), accept(t, s, recs[6:9])}
@@ -270,8 +277,141 @@ func TestBatchesAndRequestsInterleave(t *testing.T) {
 			t.Errorf("batch %d: err = %v, want error: %v", i, err, want[i])
 		}
 	}
-	if n := len(es.requests()); n != 3 {
-		t.Errorf("got %d requests, want 3", n)
+	if n := es.storedCount(); n != 5 {
+		t.Errorf("stored %d docs, want 5 (requests 1 and 3)", n)
+	}
+}
+
+// TestRefusedRequestsAreSplit: a bulk request refused as a whole (413:
+// too large; 400: one bad document spoils the body) is split in halves
+// until the rest is delivered and the one document still refused on its
+// own is dead-lettered with the reason.
+func TestRefusedRequestsAreSplit(t *testing.T) {
+	const bad = 5
+	recs := sampleRecords(t, 8)
+	for _, tc := range []struct {
+		name     string
+		status   int
+		compress bool
+	}{
+		{"413 above the size limit", 413, false},
+		{"413 above the size limit, gzip", 413, true},
+		{"400 for a body with a bad document", 400, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs := append([]stream.Record(nil), recs...)
+			cfg := testConfig("")
+			cfg.Compress = tc.compress
+			cfg.Workers = 1
+			var badID string
+			es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
+				for _, d := range docs {
+					if tc.status == 400 && d.ID == badID {
+						return 400, nil
+					}
+				}
+				return 0, nil
+			})
+			if tc.status == 413 {
+				// Room for about three documents; the bad one is
+				// larger than that on its own.
+				es.maxBody = 3000
+				cfg.EventOriginal = true
+				recs[bad].Raw += strings.Repeat(" ", es.maxBody)
+			}
+			cfg.URLs = []string{es.URL}
+			dl := &sinktest.DeadLetter{}
+			s := newTestSink(t, cfg, dl)
+			badID = string(ecs.AppendID(nil, &recs[bad]))
+			ack := accept(t, s, recs)
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := wait(t, ack); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+			if n := es.storedCount(); n != len(recs)-1 {
+				t.Errorf("stored %d docs, want %d", n, len(recs)-1)
+			}
+			fs := dl.Failures()
+			if len(fs) != 1 || fs[0].Input != recs[bad].Raw || !strings.Contains(fs[0].Reason, fmt.Sprint(tc.status)) {
+				t.Fatalf("dead letters %+v, want record %d with the %d reason", fs, bad, tc.status)
+			}
+			for _, r := range es.requests() {
+				if tc.status == 413 && r.Docs != nil && r.Size > es.maxBody {
+					t.Errorf("a %d-byte request was indexed above the limit", r.Size)
+				}
+			}
+			for _, c := range []struct {
+				name      string
+				got, want float64
+			}{
+				{"indexed", testutil.ToFloat64(s.m.indexed), float64(len(recs) - 1)},
+				{"dead-lettered", testutil.ToFloat64(s.m.deadLettered), 1},
+				{"failed", testutil.ToFloat64(s.m.failed), 0},
+				{"retried", testutil.ToFloat64(s.m.retried), 0},
+			} {
+				if c.got != c.want {
+					t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+				}
+			}
+			if testutil.ToFloat64(s.m.splits) == 0 {
+				t.Error("splits metric not counted")
+			}
+		})
+	}
+}
+
+// TestSplitAfterRetry: a part whose documents were resent from the
+// worker's retry buffers and is then refused as a whole must split
+// without later retries overwriting its halves.
+func TestSplitAfterRetry(t *testing.T) {
+	es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
+		switch n {
+		case 0: // docs 1-4 and 6-7 come back
+			return 0, []int{201, 429, 429, 429, 429, 201, 429, 429}
+		case 1: // the 6 resent documents, refused as a whole
+			return 413, nil
+		case 2: // the first 3 of them: one retried twice, through both
+			// retry buffers
+			return 0, []int{201, 503, 201}
+		case 3:
+			return 503, nil
+		}
+		return 0, nil
+	})
+	s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
+	recs := sampleRecords(t, 8)
+	ack := accept(t, s, recs)
+	s.Close(context.Background())
+	if err := wait(t, ack); err != nil {
+		t.Fatal(err)
+	}
+	reqs := es.requests()
+	first := reqs[0].Docs
+	want := [][]fakeDoc{
+		{first[1], first[2], first[3], first[4], first[6], first[7]},
+		{first[1], first[2], first[3]},
+		{first[2]},
+		{first[2]},
+		{first[4], first[6], first[7]},
+	}
+	if len(reqs) != 1+len(want) {
+		t.Fatalf("got %d requests, want %d", len(reqs), 1+len(want))
+	}
+	for i, w := range want {
+		got := reqs[i+1].Docs
+		if len(got) != len(w) {
+			t.Fatalf("request %d carried %v, want %v", i+1, ids(got), ids(w))
+		}
+		for j := range got {
+			if got[j].ID != w[j].ID || string(got[j].Source) != string(w[j].Source) {
+				t.Errorf("request %d doc %d: %s, want %s", i+1, j, got[j].ID, w[j].ID)
+			}
+		}
+	}
+	if es.storedCount() != 8 {
+		t.Errorf("stored %d, want 8", es.storedCount())
 	}
 }
 
@@ -540,7 +680,9 @@ func TestValidate(t *testing.T) {
 		{"bad dataset", func(c *Config) { c.Dataset = "AWS-vpc" }, "dataset:"},
 		{"bad namespace", func(c *Config) { c.Namespace = "" }, "namespace:"},
 		{"bad prefix", func(c *Config) { c.Target = TargetIndex; c.IndexPrefix = "_x" }, "index_prefix:"},
-		{"flush bytes", func(c *Config) { c.FlushBytes = 0 }, "flush_bytes: must be between 1024 and 1073741824, got 0"},
+		{"flush bytes", func(c *Config) { c.FlushBytes = 0 }, "flush_bytes: must be between 1024 and 67108864, got 0"},
+		{"flush bytes at the cap", func(c *Config) { c.FlushBytes = maxFlushBytes }, ""},
+		{"flush bytes over max_content_length", func(c *Config) { c.FlushBytes = 100 << 20 }, "flush_bytes: must be between 1024 and 67108864, got 104857600"},
 		{"flush docs", func(c *Config) { c.FlushDocs = 0 }, "flush_docs:"},
 		{"flush interval", func(c *Config) { c.FlushInterval = 0 }, "flush_interval:"},
 		{"workers", func(c *Config) { c.Workers = 0 }, "workers:"},
