@@ -846,3 +846,39 @@ func TestCloseWhileAcceptIsBlocked(t *testing.T) {
 		t.Fatal("batch acknowledged although nothing was indexed")
 	}
 }
+
+func TestProductCheck(t *testing.T) {
+	// A 200 that proves every document, from something that is not
+	// Elasticsearch: nothing may be acknowledged from it.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, `{"errors":false,"items":[{"create":{"status":201}}]}`)
+	}))
+	defer srv.Close()
+	cfg := testConfig(srv.URL)
+	cfg.RetryFor = 10 * time.Millisecond
+	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	ack := accept(t, s, sampleRecords(t, 1))
+	s.Close(context.Background())
+	err := wait(t, ack)
+	if err == nil || stream.IsPermanent(err) || !strings.Contains(err.Error(), "X-Elastic-Product") {
+		t.Fatalf("ack err = %v, want a retryable product check failure", err)
+	}
+}
+
+func TestCloudAddress(t *testing.T) {
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, tc := range []struct{ id, want string }{
+		{"prod:" + enc("eu-west-1.aws.found.io:443$abc123$kib456"), "https://abc123.eu-west-1.aws.found.io:443"},
+		{"prod:" + enc("example.com$abc"), "https://abc.example.com"},
+		{"prod", ""},
+		{"prod:%%%", ""},
+		{"prod:" + enc("example.com"), ""},
+		{"prod:" + enc("$abc"), ""},
+	} {
+		got, err := cloudAddress(tc.id)
+		if got != tc.want || (err != nil) != (tc.want == "") {
+			t.Errorf("cloudAddress(%q) = %q, %v; want %q", tc.id, got, err, tc.want)
+		}
+	}
+}
