@@ -95,6 +95,8 @@ func (w *worker) send(req *request) {
 	w.parts = append(w.parts[:0], part{req.items, req.buf})
 	for len(w.parts) > 0 {
 		p := w.parts[len(w.parts)-1]
+		// Zeroed: a spent part must not keep a cloned body alive.
+		w.parts[len(w.parts)-1] = part{}
 		w.parts = w.parts[:len(w.parts)-1]
 		w.deliver(p, begin)
 	}
