@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -26,11 +25,7 @@ func TestEC2CostClassAgainstMoto(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const region = "us-east-1"
-	awsCfg, err := config.LoadDefaultConfig(ctx, append(staticCreds(region), config.WithBaseEndpoint(url))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := ec2.NewFromConfig(awsCfg)
+	c := motoClient(t, ctx, url, region)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -57,20 +52,11 @@ func TestEC2CostClassAgainstMoto(t *testing.T) {
 		enis[in.name] = *run.Instances[0].NetworkInterfaces[0].NetworkInterfaceId
 	}
 
-	ecfg := DefaultEC2Config()
-	ecfg.Regions = []string{region}
-	ecfg.Endpoint = url
-	ecfg.VPCIDs = []string{*vpc.Vpc.VpcId}
-	src, err := NewEC2(ctx, ecfg, staticCreds(region)...)
-	must(err)
 	cache := DefaultCache()
 	cache.FullSync = true
-	inv, err := New(cache, src, nil, nil)
+	inv, err := New(cache, motoSource(t, ctx, url, region, *vpc.Vpc.VpcId), nil, nil)
 	must(err)
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { inv.Run(rctx); close(done) }()
-	defer func() { stop(); <-done }()
+	runInventory(t, ctx, inv)
 	waitFor(t, func() bool { return len(inv.snap.Load().byID) >= 3 })
 
 	dec, err := decode.New(decode.Options{})
