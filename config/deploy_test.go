@@ -37,7 +37,7 @@ func TestDeployManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The Deployment adds the Secret to the environment.
-	if _, err := load(path, envMap(secret.StringData)); err != nil {
+	if _, err := load(path, secret.StringData); err != nil {
 		t.Errorf("kubernetes/configmap.yaml flowhose.yaml: %v", err)
 	}
 
@@ -92,7 +92,7 @@ func TestDeployManifests(t *testing.T) {
 		}
 	}
 	// The task definition configures by environment alone.
-	if _, err := load("", envMap(env)); err != nil {
+	if _, err := load("", env); err != nil {
 		t.Errorf("ecs/task-definition.json environment: %v", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 var update = flag.Bool("update", false, "rewrite the key table in README.md and deploy/flowhose.yaml")
@@ -211,7 +213,7 @@ func keyTable(keys []docKey) string {
 			continue
 		}
 		typ := kindName(k.value.Type())
-		if isSecretKey(k.key) {
+		if redact.IsSecretKey(k.key) {
 			typ += " (secret)"
 		}
 		def := "none"

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 // Target modes.
@@ -134,7 +136,7 @@ func (c Config) Validate() error {
 		for _, u := range c.URLs {
 			p, err := url.Parse(u)
 			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-				return fmt.Errorf("urls: must be http:// or https:// URLs, got %q", u)
+				return fmt.Errorf("urls: must be http:// or https:// URLs, got %q", redact.URL(u))
 			}
 		}
 	}
