@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 // EnvPrefix starts every environment override.
@@ -201,7 +203,7 @@ func setFromString(v reflect.Value, s string) error {
 	if t == durationType {
 		d, err := time.ParseDuration(strings.TrimSpace(s))
 		if err != nil {
-			return fmt.Errorf("not a duration like 30s or 5m: %q", s)
+			return fmt.Errorf("not a duration like 30s or 5m: %q", redact.URL(s))
 		}
 		v.SetInt(int64(d))
 		return nil
@@ -212,25 +214,25 @@ func setFromString(v reflect.Value, s string) error {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(strings.TrimSpace(s))
 		if err != nil {
-			return fmt.Errorf("not a boolean (true or false): %q", s)
+			return fmt.Errorf("not a boolean (true or false): %q", redact.URL(s))
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, t.Bits())
 		if err != nil {
-			return fmt.Errorf("not an integer of %d bits: %q", t.Bits(), s)
+			return fmt.Errorf("not an integer of %d bits: %q", t.Bits(), redact.URL(s))
 		}
 		v.SetInt(n)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, t.Bits())
 		if err != nil {
-			return fmt.Errorf("not an unsigned integer of %d bits: %q", t.Bits(), s)
+			return fmt.Errorf("not an unsigned integer of %d bits: %q", t.Bits(), redact.URL(s))
 		}
 		v.SetUint(n)
 	case reflect.Float32, reflect.Float64:
 		n, err := strconv.ParseFloat(strings.TrimSpace(s), t.Bits())
 		if err != nil {
-			return fmt.Errorf("not a number: %q", s)
+			return fmt.Errorf("not a number: %q", redact.URL(s))
 		}
 		v.SetFloat(n)
 	case reflect.Slice:

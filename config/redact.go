@@ -64,19 +64,30 @@ func redactString(s string, secret bool) string {
 // show URLs through redact.URL and never show secret values: it rewrites
 // every message of err that still quotes a value of c that Redacted would
 // change, as it is or Go-quoted, to show the redacted value instead. Only
-// whole values are replaced, not their parts, since a bare user name such
-// as "elastic" would also match key names.
+// whole values and their whitespace-separated words are replaced, not
+// parts of a URL, since a bare user name such as "elastic" would also
+// match key names.
 func (c Config) scrub(err error) error {
 	if err == nil {
 		return nil
 	}
 	var pairs [][2]string
-	eachString(&c, func(key string, v reflect.Value) {
-		s := v.String()
-		if r := redactString(s, redact.IsSecretKey(key)); r != s {
+	add := func(s string, secret bool) {
+		if r := redactString(s, secret); r != s {
 			pairs = append(pairs, [2]string{s, r})
 			if q := strconv.Quote(s); q[1:len(q)-1] != s {
 				pairs = append(pairs, [2]string{q[1 : len(q)-1], r})
+			}
+		}
+	}
+	eachString(&c, func(key string, v reflect.Value) {
+		secret := redact.IsSecretKey(key)
+		add(v.String(), secret)
+		if !secret {
+			// Parsers quote the word they stumble on (a decode format's
+			// token), not the whole value.
+			for _, f := range strings.Fields(v.String()) {
+				add(f, false)
 			}
 		}
 	})
