@@ -500,3 +500,15 @@ func TestScrub(t *testing.T) {
 		t.Errorf("scrub = %q, want %q", err, want)
 	}
 }
+
+func TestWarnings(t *testing.T) {
+	if w := Default().Warnings(); len(w) != 0 {
+		t.Errorf("defaults warn: %q", w)
+	}
+	c := Default()
+	c.Decode.Formats = []string{"${version} ${interface-id} ${srcaddr}", "${version} ${srcaddr} ${dstaddr} ${action}"}
+	w := c.Warnings()
+	if len(w) != 1 || !strings.HasPrefix(w[0], "decode.formats[1] has no ${interface-id}") {
+		t.Errorf("warnings = %q, want one for decode.formats[1]", w)
+	}
+}

@@ -144,3 +144,14 @@ func writeYAML(t *testing.T, key string, value any) string {
 	}
 	return path
 }
+
+func TestConfigCheckWarnsAboutFormatsWithoutInterfaceID(t *testing.T) {
+	t.Setenv("FLOWHOSE_DECODE_FORMATS", "${version} ${srcaddr} ${dstaddr} ${action}")
+	var stdout, stderr bytes.Buffer
+	if err := configCheck("", &stdout, &stderr); err != nil {
+		t.Fatalf("config check: %v\n%s", err, stderr.String())
+	}
+	if want := "warning: decode.formats[0] has no ${interface-id}"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+	}
+}
