@@ -104,7 +104,7 @@ func (c Config) scrub(err error) error {
 	}
 	replacer := strings.NewReplacer(args...)
 	var out []error
-	for _, e := range leaves(err) {
+	for _, e := range Problems(err) {
 		if msg := replacer.Replace(e.Error()); msg != e.Error() {
 			e = errors.New(msg)
 		}
@@ -113,12 +113,13 @@ func (c Config) scrub(err error) error {
 	return errors.Join(out...)
 }
 
-// leaves lists the errors that err joins, recursively, or err itself.
-func leaves(err error) []error {
+// Problems lists the errors that err joins, recursively, or err itself:
+// one problem each from an error of Load.
+func Problems(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
+			out = append(out, Problems(e)...)
 		}
 		return out
 	}

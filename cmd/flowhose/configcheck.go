@@ -38,14 +38,5 @@ func logWarnings(log *slog.Logger, cfg config.Config) {
 	}
 }
 
-// flatten lists the leaves of joined errors.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}
+// flatten lists the problems of a configuration error, one a line.
+func flatten(err error) []error { return config.Problems(err) }
