@@ -9,11 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 var update = flag.Bool("update", false, "rewrite the key table in README.md and deploy/flowhose.yaml")
@@ -211,7 +214,7 @@ func keyTable(keys []docKey) string {
 			continue
 		}
 		typ := kindName(k.value.Type())
-		if isSecretKey(k.key) {
+		if redact.IsSecretKey(k.key) {
 			typ += " (secret)"
 		}
 		def := "none"
@@ -297,4 +300,32 @@ func wrap(s string) string {
 		lines = append(lines, line)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestReadmeQuickStartMatchesDefaults: the quick start's serve command
+// lists exactly the source endpoints that the defaults mount.
+func TestReadmeQuickStartMatchesDefaults(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comment string
+	for line := range strings.Lines(string(readme)) {
+		if strings.Contains(line, "go run ./cmd/flowhose serve") {
+			_, comment, _ = strings.Cut(line, "#")
+		}
+	}
+	if comment == "" {
+		t.Fatal("README.md has no commented `go run ./cmd/flowhose serve` line")
+	}
+	words := strings.FieldsFunc(comment, func(r rune) bool { return strings.ContainsRune(" ,()\n", r) })
+	d := Default().Sources
+	for _, src := range []struct {
+		path    string
+		enabled bool
+	}{{d.Firehose.Path, d.Firehose.Enabled}, {d.Transform.Path, d.Transform.Enabled}} {
+		if listed := slices.Contains(words, src.path); listed != src.enabled {
+			t.Errorf("README quick start lists %s: %v; mounted by default: %v", src.path, listed, src.enabled)
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/time/rate"
 
+	"github.com/flowhose/flowhose/config/redact"
 	"github.com/flowhose/flowhose/stream"
 )
 
@@ -74,7 +75,7 @@ func (c EC2Config) Validate() error {
 	}
 	if c.Endpoint != "" {
 		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("endpoint: must be an absolute http or https URL, got %q", c.Endpoint))
+			errs = append(errs, fmt.Errorf("endpoint: must be an absolute http or https URL, got %q", redact.URL(c.Endpoint)))
 		}
 	}
 	if c.RateLimit <= 0 || c.RateLimit > 100 {

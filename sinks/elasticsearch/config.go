@@ -14,6 +14,8 @@ import (
 
 	"github.com/elastic/elastic-transport-go/v8/elastictransport"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 // Target modes.
@@ -148,7 +150,7 @@ func (c Config) Validate() error {
 		for _, u := range c.URLs {
 			p, err := url.Parse(u)
 			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-				return fmt.Errorf("urls: must be http:// or https:// URLs, got %q", u)
+				return fmt.Errorf("urls: must be http:// or https:// URLs, got %q", redact.URL(u))
 			}
 		}
 	}
