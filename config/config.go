@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowhose/flowhose/enrich"
+	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/deadletter"
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/ndjson"
@@ -144,30 +145,39 @@ type Firehose struct {
 	firehose.Config `yaml:",inline"`
 }
 
-// Sinks holds each sink's settings and switch. The dead-letter file has
-// no switch: the pipeline always needs somewhere to put bad input.
+// Sinks holds each sink's section, sinks.<name>. The dead-letter file has
+// no switch: the pipeline always needs somewhere to put bad input. A new
+// sink adds its field here and its line to Factories.
 type Sinks struct {
 	// NDJSON writes ECS documents, one per line.
-	NDJSON NDJSON `yaml:"ndjson"`
+	NDJSON sinks.Section[ndjson.Config] `yaml:"ndjson"`
 	// DeadLetter stores input that could not be decoded or delivered.
 	DeadLetter deadletter.Config `yaml:"dead_letter"`
-	// Elasticsearch indexes ECS documents with the bulk API.
-	Elasticsearch Elasticsearch `yaml:"elasticsearch"`
+	// Elasticsearch indexes ECS documents with the bulk API; when enabled,
+	// start-up fails if the cluster cannot be reached to install the index
+	// template.
+	Elasticsearch sinks.Section[elasticsearch.Config] `yaml:"elasticsearch"`
 }
 
-// Elasticsearch is the Elasticsearch bulk sink with its switch.
-type Elasticsearch struct {
-	// Enabled turns the sink on; start-up fails if the cluster cannot be
-	// reached to install the index template.
-	Enabled              bool `yaml:"enabled"`
-	elasticsearch.Config `yaml:",inline"`
+// Factories lists every sink with its defaults and constructor, in the
+// order the pipeline hands batches to them. It is the one place sinks are
+// registered.
+func (s *Sinks) Factories() []sinks.Factory {
+	return []sinks.Factory{
+		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
+		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
+	}
 }
 
-// NDJSON is the NDJSON sink with its switch.
-type NDJSON struct {
-	// Enabled turns the sink on.
-	Enabled       bool `yaml:"enabled"`
-	ndjson.Config `yaml:",inline"`
+// defaultSinks sets every sink to its defaults; only NDJSON (to standard
+// output) is on.
+func defaultSinks() Sinks {
+	s := Sinks{DeadLetter: deadletter.DefaultConfig()}
+	for _, f := range s.Factories() {
+		f.SetDefault()
+	}
+	s.NDJSON.Enabled = true
+	return s
 }
 
 // Default returns the built-in configuration: the Firehose endpoint on
@@ -197,11 +207,7 @@ func Default() Config {
 			File:      file.DefaultConfig(),
 		},
 		Enrich: enrich.DefaultConfig(),
-		Sinks: Sinks{
-			NDJSON:        NDJSON{Enabled: true, Config: ndjson.DefaultConfig()},
-			DeadLetter:    deadletter.DefaultConfig(),
-			Elasticsearch: Elasticsearch{Config: elasticsearch.DefaultConfig()},
-		},
+		Sinks:  defaultSinks(),
 	}
 }
 

@@ -29,7 +29,7 @@ func TestLoad(t *testing.T) {
 				if c.HTTP.Listen != "127.0.0.1:8080" || c.HTTP.ShutdownTimeout != 30*time.Second || c.Pipeline.QueueDepth != 64 {
 					t.Errorf("defaults not applied: %+v", c.HTTP)
 				}
-				if !c.Sinks.NDJSON.Enabled || c.Sinks.NDJSON.Path != "-" {
+				if !c.Sinks.NDJSON.Enabled || c.Sinks.NDJSON.Config.Path != "-" {
 					t.Errorf("ndjson sink should default to stdout: %+v", c.Sinks.NDJSON)
 				}
 			},
@@ -55,7 +55,7 @@ func TestLoad(t *testing.T) {
 				if c.Pipeline.Workers != 3 || len(c.Decode.Formats) != 2 {
 					t.Errorf("pipeline = %+v, formats = %d", c.Pipeline, len(c.Decode.Formats))
 				}
-				if !c.Sinks.NDJSON.Fsync || c.Sinks.NDJSON.Dataset != "aws.vpcflow" || c.Sinks.DeadLetter.MaxFiles != 2 || !c.Sinks.DeadLetter.Fsync {
+				if !c.Sinks.NDJSON.Config.Fsync || c.Sinks.NDJSON.Config.Dataset != "aws.vpcflow" || c.Sinks.DeadLetter.MaxFiles != 2 || !c.Sinks.DeadLetter.Fsync {
 					t.Errorf("sinks = %+v", c.Sinks)
 				}
 			},
@@ -108,7 +108,7 @@ func TestLoad(t *testing.T) {
 				if c.HTTP.Listen != "127.0.0.1:9100" || c.HTTP.ShutdownTimeout != 90*time.Second || c.Pipeline.Workers != 5 {
 					t.Errorf("env not applied: http=%+v pipeline=%+v", c.HTTP, c.Pipeline)
 				}
-				if c.Sinks.NDJSON.Fsync {
+				if c.Sinks.NDJSON.Config.Fsync {
 					t.Error("FLOWHOSE_SINKS_NDJSON_FSYNC=false not applied")
 				}
 				want := []string{"${srcaddr} ${dstaddr}", "${version} ${srcaddr} ${dstaddr}"}
@@ -335,8 +335,8 @@ func TestExampleConfigLoads(t *testing.T) {
 
 func TestRedacted(t *testing.T) {
 	c := Default()
-	c.Sinks.NDJSON.Path = "https://alice:hunter2@example.com/x?api_key=swordfish&q=1"
-	c.Sinks.Elasticsearch.APIKey = "opensesame"
+	c.Sinks.NDJSON.Config.Path = "https://alice:hunter2@example.com/x?api_key=swordfish&q=1"
+	c.Sinks.Elasticsearch.Config.APIKey = "opensesame"
 	c.Decode.Formats = []string{"${srcaddr}"}
 	r := c.Redacted()
 	out, err := c.YAML()
@@ -348,10 +348,10 @@ func TestRedacted(t *testing.T) {
 			t.Errorf("%q not redacted:\n%s", secret, out)
 		}
 	}
-	if want := "https://REDACTED@example.com/x?api_key=REDACTED&q=1"; r.Sinks.NDJSON.Path != want {
-		t.Errorf("URL redacted to %q, want %q", r.Sinks.NDJSON.Path, want)
+	if want := "https://REDACTED@example.com/x?api_key=REDACTED&q=1"; r.Sinks.NDJSON.Config.Path != want {
+		t.Errorf("URL redacted to %q, want %q", r.Sinks.NDJSON.Config.Path, want)
 	}
-	if c.Sinks.NDJSON.Path != "https://alice:hunter2@example.com/x?api_key=swordfish&q=1" {
+	if c.Sinks.NDJSON.Config.Path != "https://alice:hunter2@example.com/x?api_key=swordfish&q=1" {
 		t.Error("Redacted modified the original")
 	}
 }
@@ -535,8 +535,8 @@ func TestYAMLTypeErrorHidesSecrets(t *testing.T) {
 // shaped values of the Config come out redacted.
 func TestScrub(t *testing.T) {
 	c := Default()
-	c.Sinks.Elasticsearch.Password = "pa\"ss"
-	c.Sinks.NDJSON.Path = "https://tok@host/x"
+	c.Sinks.Elasticsearch.Config.Password = "pa\"ss"
+	c.Sinks.NDJSON.Config.Path = "https://tok@host/x"
 	err := c.scrub(errors.Join(
 		fmt.Errorf("a: got %q", "pa\"ss"),
 		fmt.Errorf("b: got %s", "https://tok@host/x"),

@@ -113,7 +113,9 @@ func documentedKeys(t *testing.T) []docKey {
 			if prefix != "" {
 				key = prefix + "." + name
 			}
-			doc := comments[typ.PkgPath()+"."+typ.Name()+"."+f.Name]
+			// A generic type's comments are declared under its bare name.
+			typeName, _, _ := strings.Cut(typ.Name(), "[")
+			doc := comments[typ.PkgPath()+"."+typeName+"."+f.Name]
 			if doc == "" {
 				doc = fallbackDocs[key]
 			}

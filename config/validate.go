@@ -90,13 +90,12 @@ func (c Config) Validate() error {
 
 	add("enrich", c.Enrich.Validate())
 	add("sinks.dead_letter", c.Sinks.DeadLetter.Validate())
-	if c.Sinks.NDJSON.Enabled {
-		add("sinks.ndjson", c.Sinks.NDJSON.Validate())
+	enabled := false
+	for _, f := range c.Sinks.Factories() {
+		add("sinks."+f.Name(), f.Validate())
+		enabled = enabled || f.Enabled()
 	}
-	if c.Sinks.Elasticsearch.Enabled {
-		add("sinks.elasticsearch", c.Sinks.Elasticsearch.Validate())
-	}
-	if !c.anySinkEnabled() {
+	if !enabled {
 		errs = append(errs, errors.New("sinks: at least one sink must be enabled"))
 	}
 	errs = append(errs, c.validateSources()...)
@@ -113,10 +112,6 @@ func (c Config) Warnings() []string {
 		}
 	}
 	return out
-}
-
-func (c Config) anySinkEnabled() bool {
-	return c.Sinks.NDJSON.Enabled || c.Sinks.Elasticsearch.Enabled
 }
 
 // ReservedPaths are served by flowhose itself; no source may use them.

@@ -14,9 +14,8 @@ import (
 
 	"github.com/flowhose/flowhose/config"
 	"github.com/flowhose/flowhose/enrich"
+	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/deadletter"
-	"github.com/flowhose/flowhose/sinks/elasticsearch"
-	"github.com/flowhose/flowhose/sinks/ndjson"
 	"github.com/flowhose/flowhose/stream"
 )
 
@@ -108,7 +107,7 @@ func newRegistry() *prometheus.Registry {
 }
 
 // newApp opens the dead-letter file, starts enrichment, opens the enabled
-// sinks (installing the Elasticsearch template) and starts the pipeline.
+// sinks (each doing its start-up step) and starts the pipeline.
 // stdout and stderr stand in for "-" paths.
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
 	a := &app{cfg: cfg, log: log, reg: newRegistry()}
@@ -117,10 +116,10 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, st
 		return nil, err
 	}
 	a.dl = dl
-	var sinks []stream.Sink
+	var opened []stream.Sink
 	// closeSinks undoes what succeeded before a later step failed.
 	closeSinks := func() {
-		for _, s := range sinks {
+		for _, s := range opened {
 			_ = s.Close(context.Background())
 		}
 		_ = a.stopEnrich()
@@ -130,36 +129,21 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, st
 		closeSinks()
 		return nil, err
 	}
-	if cfg.Sinks.NDJSON.Enabled {
-		s, err := ndjson.New(cfg.Sinks.NDJSON.Config, stdout, a.reg)
-		if err != nil {
-			closeSinks()
-			return nil, err
-		}
-		sinks = append(sinks, s)
-	}
-	if cfg.Sinks.Elasticsearch.Enabled {
-		s, err := elasticsearch.New(cfg.Sinks.Elasticsearch.Config, dl, a.reg)
-		if err != nil {
-			closeSinks()
-			return nil, err
-		}
-		sinks = append(sinks, s)
-		// The index template must exist before the first document; a
-		// cluster that cannot be reached now fails start-up loudly.
-		setupCtx, cancel := context.WithTimeout(ctx, cfg.Sinks.Elasticsearch.RequestTimeout)
-		err = s.Setup(setupCtx)
-		cancel()
-		if err != nil {
-			closeSinks()
-			return nil, fmt.Errorf("elasticsearch setup: %w", err)
-		}
+	opened, err = sinks.OpenAll(ctx, cfg.Sinks.Factories(), sinks.Deps{
+		DeadLetter: dl,
+		Registerer: a.reg,
+		Logger:     log,
+		Stdout:     stdout,
+	})
+	if err != nil {
+		closeSinks()
+		return nil, err
 	}
 	p, err := stream.New(stream.Options{
 		Workers:    cfg.Pipeline.WorkerCount(),
 		QueueDepth: cfg.Pipeline.QueueDepth,
 		Enrichers:  a.enrichers,
-		Sinks:      sinks,
+		Sinks:      opened,
 		DeadLetter: dl,
 		Metrics:    stream.NewMetrics(a.reg),
 		Logger:     log,

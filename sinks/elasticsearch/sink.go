@@ -16,6 +16,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/ecs"
 )
@@ -287,4 +288,25 @@ func (s *Sink) release(req *request) {
 	case s.free <- req:
 	default:
 	}
+}
+
+// Open is the sink's factory (see package sinks): it builds the sink and
+// installs the index template, which must exist before the first
+// document, so that a cluster that cannot be reached fails start-up
+// loudly. The template request is bounded by cfg.RequestTimeout.
+func Open(ctx context.Context, cfg Config, deps sinks.Deps) (stream.Sink, error) {
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s, err := newSink(cfg, deps.DeadLetter, deps.Registerer, log)
+	if err != nil {
+		return nil, err
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	defer cancel()
+	if err := s.Setup(setupCtx); err != nil {
+		return nil, errors.Join(fmt.Errorf("elasticsearch setup: %w", err), s.Close(context.Background()))
+	}
+	return s, nil
 }

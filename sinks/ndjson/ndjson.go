@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/internal/linefile"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/ecs"
@@ -233,4 +234,10 @@ func (s *Sink) Close(context.Context) error {
 		return fmt.Errorf("ndjson: close output: %w", err)
 	}
 	return nil
+}
+
+// Open is the sink's factory (see package sinks): New with the shared
+// standard output and registry.
+func Open(_ context.Context, cfg Config, deps sinks.Deps) (stream.Sink, error) {
+	return New(cfg, deps.Stdout, deps.Registerer)
 }

@@ -1,0 +1,118 @@
+// Package sinks holds the one shape every sink is built through: a typed
+// config section with its switch, the dependencies sinks share, and a
+// factory that opens an enabled section. The list of factories is written
+// out in one place (config.Sinks.Factories), never assembled by init().
+package sinks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+// Deps is what sinks share, handed to every constructor.
+type Deps struct {
+	// DeadLetter stores records a sink refuses for good.
+	DeadLetter stream.DeadLetterWriter
+	// Registerer takes the sink's metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+	// Logger is the process logger.
+	Logger *slog.Logger
+	// Stdout stands in for the "-" path.
+	Stdout io.Writer
+}
+
+// Validator is a sink's own configuration.
+type Validator interface {
+	// Validate reports every bad setting, each starting with its key
+	// relative to the sink's section.
+	Validate() error
+}
+
+// Section is one sink's configuration section, sinks.<name>: the switch
+// and the sink's own settings inline.
+type Section[C Validator] struct {
+	// Enabled turns the sink on.
+	Enabled bool `yaml:"enabled"`
+	Config  C    `yaml:",inline"`
+}
+
+// Validate checks an enabled section; a disabled one may hold anything.
+func (s Section[C]) Validate() error {
+	if !s.Enabled {
+		return nil
+	}
+	return s.Config.Validate()
+}
+
+// Opener builds a sink from its settings: it opens files and clients,
+// and does any start-up step the sink needs before its first batch (the
+// Elasticsearch sink installs its index template), bounded by ctx. On
+// error it has released what it opened.
+type Opener[C Validator] func(ctx context.Context, cfg C, deps Deps) (stream.Sink, error)
+
+// Factory is one registered sink: its name (the key under sinks.), its
+// section and its constructor.
+type Factory interface {
+	Name() string
+	Enabled() bool
+	// Validate reports the section's errors prefixed with nothing; the
+	// caller adds sinks.<name>.
+	Validate() error
+	// SetDefault sets the section to the sink's defaults, disabled.
+	SetDefault()
+	// Open builds the sink from the section.
+	Open(ctx context.Context, deps Deps) (stream.Sink, error)
+}
+
+// Register ties a section to the sink's defaults and constructor.
+func Register[C Validator](name string, s *Section[C], defaults func() C, open Opener[C]) Factory {
+	return factory[C]{name: name, s: s, defaults: defaults, open: open}
+}
+
+type factory[C Validator] struct {
+	name     string
+	s        *Section[C]
+	defaults func() C
+	open     Opener[C]
+}
+
+func (f factory[C]) Name() string    { return f.name }
+func (f factory[C]) Enabled() bool   { return f.s.Enabled }
+func (f factory[C]) Validate() error { return f.s.Validate() }
+func (f factory[C]) SetDefault()     { *f.s = Section[C]{Config: f.defaults()} }
+
+func (f factory[C]) Open(ctx context.Context, deps Deps) (stream.Sink, error) {
+	s, err := f.open(ctx, f.s.Config, deps)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", f.name, err)
+	}
+	return s, nil
+}
+
+// OpenAll opens every enabled factory in order. When one fails, those
+// already open are closed and the error returned.
+func OpenAll(ctx context.Context, fs []Factory, deps Deps) ([]stream.Sink, error) {
+	var out []stream.Sink
+	for _, f := range fs {
+		if !f.Enabled() {
+			continue
+		}
+		s, err := f.Open(ctx, deps)
+		if err != nil {
+			errs := []error{err}
+			for _, o := range out {
+				errs = append(errs, o.Close(context.Background()))
+			}
+			return nil, errors.Join(errs...)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
