@@ -119,7 +119,7 @@ func documentedKeys(t *testing.T) []docKey {
 			if doc == "" {
 				doc = fallbackDocs[key]
 			}
-			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+			if section(f.Type) {
 				keys = append(keys, docKey{key: key, doc: doc, section: true})
 				visit(v.Field(i), key)
 				continue

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"os"
 	"reflect"
@@ -22,7 +23,17 @@ type EnvVar struct {
 	Type string // string, int, bool, float, duration or list
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType    = reflect.TypeFor[time.Duration]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// section reports whether a field of type t is a section of keys rather
+// than one setting. A struct that parses itself from text (a sink's
+// routing filter) is one setting, given in YAML in the environment.
+func section(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && t != durationType && !reflect.PointerTo(t).Implements(textUnmarshaler)
+}
 
 // EnvVars lists every overridable setting of Config, in struct order.
 func EnvVars() []EnvVar {
@@ -161,7 +172,7 @@ func walk(v reflect.Value, prefix string, leaf func(key string, v reflect.Value)
 		if prefix != "" {
 			key = prefix + "." + name
 		}
-		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+		if section(f.Type) {
 			walk(fv, key, leaf)
 			continue
 		}
@@ -176,6 +187,9 @@ func envName(key string) string {
 func kindName(t reflect.Type) string {
 	if t == durationType {
 		return "duration"
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return "yaml"
 	}
 	switch t.Kind() {
 	case reflect.String:
@@ -207,6 +221,9 @@ func setFromString(v reflect.Value, s string) error {
 		}
 		v.SetInt(int64(d))
 		return nil
+	}
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/flowhose/flowhose/sinks/filter"
 	"github.com/flowhose/flowhose/stream"
 )
 
@@ -40,7 +43,11 @@ type Validator interface {
 type Section[C Validator] struct {
 	// Enabled turns the sink on.
 	Enabled bool `yaml:"enabled"`
-	Config  C    `yaml:",inline"`
+	// Filter picks the records this sink receives: conditions that keep
+	// a record and 1-in-N samples; empty keeps every record (see
+	// sinks/README.md).
+	Filter filter.Config `yaml:"filter"`
+	Config C             `yaml:",inline"`
 }
 
 // Validate checks an enabled section; a disabled one may hold anything.
@@ -48,7 +55,13 @@ func (s Section[C]) Validate() error {
 	if !s.Enabled {
 		return nil
 	}
-	return s.Config.Validate()
+	errs := []error{s.Config.Validate()}
+	if err := s.Filter.Validate(); err != nil {
+		for line := range strings.Lines(err.Error()) {
+			errs = append(errs, errors.New("filter."+strings.TrimRight(line, "\n")))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Opener builds a sink from its settings: it opens files and clients,
@@ -65,6 +78,8 @@ type Factory interface {
 	// Validate reports the section's errors prefixed with nothing; the
 	// caller adds sinks.<name>.
 	Validate() error
+	// Filter is the section's routing filter.
+	Filter() filter.Config
 	// SetDefault sets the section to the sink's defaults, disabled.
 	SetDefault()
 	// Open builds the sink from the section.
@@ -83,10 +98,11 @@ type factory[C Validator] struct {
 	open     Opener[C]
 }
 
-func (f factory[C]) Name() string    { return f.name }
-func (f factory[C]) Enabled() bool   { return f.s.Enabled }
-func (f factory[C]) Validate() error { return f.s.Validate() }
-func (f factory[C]) SetDefault()     { *f.s = Section[C]{Config: f.defaults()} }
+func (f factory[C]) Name() string          { return f.name }
+func (f factory[C]) Enabled() bool         { return f.s.Enabled }
+func (f factory[C]) Validate() error       { return f.s.Validate() }
+func (f factory[C]) Filter() filter.Config { return f.s.Filter }
+func (f factory[C]) SetDefault()           { *f.s = Section[C]{Config: f.defaults()} }
 
 func (f factory[C]) Open(ctx context.Context, deps Deps) (stream.Sink, error) {
 	s, err := f.open(ctx, f.s.Config, deps)
@@ -96,15 +112,20 @@ func (f factory[C]) Open(ctx context.Context, deps Deps) (stream.Sink, error) {
 	return s, nil
 }
 
-// OpenAll opens every enabled factory in order. When one fails, those
-// already open are closed and the error returned.
+// OpenAll opens every enabled factory in order, each behind its routing
+// filter when it has one. When one fails, those already open are closed
+// and the error returned.
 func OpenAll(ctx context.Context, fs []Factory, deps Deps) ([]stream.Sink, error) {
+	decisions := promauto.With(deps.Registerer).NewCounterVec(prometheus.CounterOpts{
+		Name: "flowhose_sink_filter_records_total",
+		Help: "Records a sink's routing filter kept or dropped (sinks with a filter only).",
+	}, []string{"sink", "decision"})
 	var out []stream.Sink
 	for _, f := range fs {
 		if !f.Enabled() {
 			continue
 		}
-		s, err := f.Open(ctx, deps)
+		s, err := open(ctx, f, deps, decisions)
 		if err != nil {
 			errs := []error{err}
 			for _, o := range out {
@@ -115,4 +136,21 @@ func OpenAll(ctx context.Context, fs []Factory, deps Deps) ([]stream.Sink, error
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+func open(ctx context.Context, f Factory, deps Deps, decisions *prometheus.CounterVec) (stream.Sink, error) {
+	if f.Filter().Empty() {
+		return f.Open(ctx, deps)
+	}
+	keep, err := filter.Compile(f.Filter())
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: filter: %w", f.Name(), err)
+	}
+	s, err := f.Open(ctx, deps)
+	if err != nil {
+		return nil, err
+	}
+	return stream.Filtered(s, keep,
+		decisions.WithLabelValues(f.Name(), "kept"),
+		decisions.WithLabelValues(f.Name(), "dropped")), nil
 }
