@@ -161,6 +161,12 @@ func compileCondition(key string, c Condition) (condition, []error) {
 			errs = append(errs, fmt.Errorf("%s: needs at least one value", k))
 			continue
 		}
+		if slices.Contains(vals, "") {
+			// An unknown value is empty too: matching it would keep the
+			// records that lack the field, which nobody writes on purpose.
+			errs = append(errs, fmt.Errorf("%s: values must not be empty", k))
+			continue
+		}
 		m, err := compileField(name, vals)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", k, err))

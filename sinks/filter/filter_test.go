@@ -55,6 +55,7 @@ sample:
 		{"bad class", `keep: [{source.class: internet}]`, []string{`keep[0].source.class: must be one of public, private, loopback, link_local, multicast, documentation, special, got "internet"`}},
 		{"empty condition", `keep: [{}]`, []string{"keep[0]: an empty condition keeps every record"}},
 		{"empty values", `keep: [{vpc: []}]`, []string{"keep[0].vpc: needs at least one value"}},
+		{"empty value", `keep: [{vpc: [vpc-1, ""], subnet: }]`, []string{"keep[0].subnet: needs at least one value", "keep[0].vpc: values must not be empty"}},
 		{"bad every", `sample: [{when: {action: ACCEPT}, every: 0}, {every: 2000000}]`, []string{
 			"sample[0].every: must be between 1 and 1000000, got 0",
 			"sample[1].every: must be between 1 and 1000000, got 2000000",
