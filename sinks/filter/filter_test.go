@@ -233,7 +233,7 @@ func TestSampling(t *testing.T) {
 	}
 	// The decision depends on the line only, not on the process: a
 	// redelivered record, even after a restart, gets the same answer.
-	if got := lineHash("2 123456789012 eni-0a"); got != 0x11bad9c7b4604480 {
+	if got := lineHash("2 123456789012 eni-0a"); got != 0x9d8b27077139bb16 {
 		t.Errorf("lineHash changed: %#x; sampled records would be routed differently after an upgrade", got)
 	}
 }
@@ -274,5 +274,43 @@ func BenchmarkKeep(b *testing.B) {
 	for b.Loop() {
 		f.Keep(recs[i%len(recs)])
 		i++
+	}
+}
+
+// Lines that differ in one field spread evenly over any sample rate.
+func TestLineHashSpread(t *testing.T) {
+	const n = 100000
+	for _, every := range []uint64{2, 3, 10, 64, 100} {
+		for _, at := range []string{"start", "middle", "end"} {
+			hits := 0
+			for i := range n {
+				line := "2 123456789012 eni-0a 10.0.1.5 10.0.2.7 443 6 10 840 1600000000 1600000060 ACCEPT OK"
+				switch at {
+				case "start":
+					line = strconv.Itoa(i) + line
+				case "middle":
+					line = line[:30] + strconv.Itoa(i) + line[30:]
+				default:
+					line += strconv.Itoa(i)
+				}
+				if lineHash(line)%every == 0 {
+					hits++
+				}
+			}
+			want := float64(n) / float64(every)
+			if d := float64(hits) - want; d < -0.1*want || d > 0.1*want {
+				t.Errorf("1 in %d, counter at %s: %d hits, want about %.0f", every, at, hits, want)
+			}
+		}
+	}
+}
+
+var hashSink uint64
+
+func BenchmarkLineHash(b *testing.B) {
+	line := record(nil).Raw
+	b.ReportAllocs()
+	for b.Loop() {
+		hashSink += lineHash(line)
 	}
 }
