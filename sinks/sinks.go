@@ -75,8 +75,8 @@ type Opener[C Validator] func(ctx context.Context, cfg C, deps Deps) (stream.Sin
 type Factory interface {
 	Name() string
 	Enabled() bool
-	// Validate reports the section's errors prefixed with nothing; the
-	// caller adds sinks.<name>.
+	// Validate reports the section's errors by their keys relative to
+	// the section; the caller adds sinks.<name>.
 	Validate() error
 	// Filter is the section's routing filter.
 	Filter() filter.Config
