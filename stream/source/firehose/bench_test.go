@@ -16,7 +16,7 @@ import (
 // BenchmarkHandler posts whole requests through handler and a pipeline
 // with a discarding sink: 500 {"message"} records, as VPC Flow Logs send
 // them directly, and a gzip body of 1,000 records of 5 default-format lines
-// each, as a Firehose stream fed by Direct PUT of plain lines sends it. Read
+// each (and 100 of them, to show what grows with the request), as a Firehose stream fed by Direct PUT of plain lines sends it. Read
 // allocs/op as allocations per request; B/line is bytes allocated per
 // flow-log line, comparable with stream/source/file's BenchmarkReplay.
 func BenchmarkHandler(b *testing.B) {
@@ -35,6 +35,7 @@ func BenchmarkHandler(b *testing.B) {
 		lines    int
 	}{
 		{"message-500", body(requestID, wrapped...), "", 500},
+		{"gzip-100x5", gz(body(requestID, lines[:100]...)), "gzip", 500},
 		{"gzip-1000x5", gz(body(requestID, lines...)), "gzip", 5000},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
