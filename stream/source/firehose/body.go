@@ -95,6 +95,11 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, grow func(int
 	}
 }
 
+// maxInitialBody bounds the first buffer: it follows Content-Length, but
+// not so far that a client could have large buffers taken by announcing a
+// body it does not send.
+const maxInitialBody = 8 << 20
+
 // errUnsupportedEncoding is answered 415.
 var errUnsupportedEncoding = errors.New("unsupported media type")
 
@@ -124,7 +129,7 @@ func (g *gunzipper) Read(p []byte) (int, error) {
 // refusing more than limit bytes. Outgrown buffers go back to the pool but
 // stay reserved: the request's lease only grows.
 func readAll(rd io.Reader, hint, limit int64, grow func(int64) error) ([]byte, error) {
-	buf, err := buffers.get(int(min(hint, limit)+1), grow)
+	buf, err := buffers.get(int(min(hint, limit, maxInitialBody)+1), grow)
 	if err != nil {
 		return nil, err
 	}

@@ -107,7 +107,7 @@ func parseWith(t *testing.T, body []byte, fast bool) parsed {
 func FuzzFastPath(f *testing.F) {
 	seedBodies(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if _, _, ok := scan(body, nil); !ok {
+		if _, _, ok, _ := scan(body, nil, noGrow); !ok {
 			return // parse is parseJSON
 		}
 		fast, general := parseWith(t, body, true), parseWith(t, body, false)

@@ -233,23 +233,25 @@ type collector struct {
 	// block is where payloads are copied for the chunk being decoded:
 	// one allocation for many small payloads. Blocks are left to the
 	// garbage collector, never reused: a string of a record may outlive
-	// its batch (in a cache, say).
-	block []byte
+	// its batch (in a cache, say). nextBlock is the next one's size.
+	block     []byte
+	nextBlock int
 	// data is the scratch buffer one record's data is decoded into.
 	data []byte
 	// spans are where the fast path found each record's data.
 	spans *[]span
 }
 
-// Block sizes: they double per chunk from minBlock up to maxBlock; a
-// payload larger than that gets a block of its own size.
+// Block sizes: they double from minBlock up to maxBlock; a payload larger
+// than that gets a block of its own size.
 const (
 	minBlock = 32 << 10
 	maxBlock = 1 << 20
 )
 
 func (h *Handler) newCollector(lease *membudget.Lease, scratch *int64) *collector {
-	c := &collector{h: h, batchSize: h.cfg.BatchSize, maxRecords: h.cfg.MaxRecords, lease: lease, scratch: budgetGrow(lease, scratch)}
+	c := &collector{h: h, batchSize: h.cfg.BatchSize, maxRecords: h.cfg.MaxRecords, lease: lease,
+		scratch: budgetGrow(lease, scratch), nextBlock: minBlock}
 	c.out.Reserve = c.reserve
 	c.out.Keep = c.keep
 	return c
@@ -270,11 +272,12 @@ func (c *collector) keep(data []byte) (string, error) {
 		return "", nil
 	}
 	if len(data) > cap(c.block)-len(c.block) {
-		size := max(len(data), min(2*cap(c.block), maxBlock), minBlock)
+		size := max(len(data), c.nextBlock)
 		if err := c.reserve(int64(size)); err != nil {
 			return "", err
 		}
 		c.block = make([]byte, 0, size)
+		c.nextBlock = min(2*c.nextBlock, maxBlock)
 	}
 	start := len(c.block)
 	c.block = append(c.block, data...)
@@ -290,8 +293,9 @@ func (c *collector) cut() {
 	c.chunks = append(c.chunks, chunk{records: c.out.Records, lease: c.lease.Split(c.pending)})
 	c.out.Records = nil
 	c.pending = 0
-	// The block's rest was reserved for the chunk just cut.
-	c.block = c.block[len(c.block):len(c.block)]
+	// The block's rest is reserved by the chunk just cut, which may be
+	// settled first: the next chunk starts a block of its own.
+	c.block = nil
 }
 
 // startChunk gives a new chunk a pooled record array, if there is one.
@@ -359,15 +363,12 @@ func (c *collector) parse(body []byte, dec *decode.Decoder) (string, error) {
 		sp = new([]span)
 	}
 	c.spans = sp
-	// Spans are reserved in full up front: one per 12 body bytes at most
-	// ({"data":""},), counted as capacity before the scan grows it.
-	before := cap(*sp)
-	if err := c.scratch(int64(before) * spanBytes); err != nil {
+	if err := c.scratch(int64(cap(*sp)) * spanBytes); err != nil {
 		return "", err
 	}
-	id, spans, ok := scan(body, (*sp)[:0])
+	id, spans, ok, err := scan(body, (*sp)[:0], c.scratch)
 	*sp = spans
-	if err := c.scratch(int64(cap(spans)-before) * spanBytes); err != nil {
+	if err != nil {
 		return "", err
 	}
 	if !ok {

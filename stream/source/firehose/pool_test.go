@@ -41,7 +41,7 @@ func TestScanShapes(t *testing.T) {
 		{`{"requestId":"","records":[]}`, false, 0},
 		{`{"requestId":"x","records":[]} {}`, false, 0},
 	} {
-		id, spans, ok := scan([]byte(tt.body), nil)
+		id, spans, ok, _ := scan([]byte(tt.body), nil, noGrow)
 		if ok != tt.fast || ok && (id == "" || len(spans) != tt.spans) {
 			t.Errorf("scan(%q) = %q, %d spans, %v; want fast path %v with %d spans", tt.body, id, len(spans), ok, tt.fast, tt.spans)
 		}
@@ -114,3 +114,5 @@ func TestRecordArraysReusedOnlyWhenSettled(t *testing.T) {
 		}
 	}
 }
+
+func noGrow(int64) error { return nil }

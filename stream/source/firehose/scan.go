@@ -6,14 +6,20 @@ type span struct{ start, end int }
 // scan is the fast path of the body parser: it reads a body of exactly the
 // shape Firehose sends, {"requestId":"…","timestamp":N,"records":[{"data":
 // "<base64>"},…]}, in one pass, appending where each record's data lies to
-// spans. It reports false, with no error, for anything else: escapes in
+// spans, whose growth it reserves with grow first (its only error). It
+// reports false for anything else: escapes in
 // strings, bytes outside printable ASCII, other values than strings and
 // integers, duplicate keys, records with other keys, a missing or empty
 // requestId, missing records, and every malformed body. parseJSON then
 // decides such bodies, so the fast path only has to be right about what it
 // accepts (FuzzFastPath checks that it agrees with parseJSON).
-func scan(body []byte, spans []span) (requestID string, _ []span, ok bool) {
-	s := scanner{b: body}
+func scan(body []byte, spans []span, grow func(int64) error) (requestID string, _ []span, ok bool, err error) {
+	s := scanner{b: body, grow: grow}
+	requestID, spans, ok = s.body(spans)
+	return requestID, spans, ok, s.err
+}
+
+func (s *scanner) body(spans []span) (requestID string, _ []span, ok bool) {
 	if !s.byte('{') {
 		return "", spans, false
 	}
@@ -63,8 +69,10 @@ func scan(body []byte, spans []span) (requestID string, _ []span, ok bool) {
 // they read and report false, consuming nothing useful, when it is not
 // there.
 type scanner struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	grow func(int64) error
+	err  error // from grow
 }
 
 func (s *scanner) space() {
@@ -148,6 +156,13 @@ func (s *scanner) records(spans []span) ([]span, bool) {
 		}
 		if s.i == len(s.b) || s.b[s.i] != '"' {
 			return spans, false
+		}
+		if len(spans) == cap(spans) {
+			bigger := max(2*cap(spans), 64)
+			if s.err = s.grow(int64(bigger) * spanBytes); s.err != nil {
+				return spans, false
+			}
+			spans = append(make([]span, 0, bigger), spans...)
 		}
 		spans = append(spans, span{start, s.i})
 		s.i++
