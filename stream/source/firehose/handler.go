@@ -176,6 +176,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	requestID = bodyID
 	c.cut()
+	// A pooled array that no record went into.
+	h.putRecords(c.out.Records)
 	failures := c.out.Failures
 	for i := range failures {
 		failures[i].Ref = "request " + requestID + " " + failures[i].Ref
@@ -233,17 +235,21 @@ type collector struct {
 	// block is where payloads are copied for the chunk being decoded:
 	// one allocation for many small payloads. Blocks are left to the
 	// garbage collector, never reused: a string of a record may outlive
-	// its batch (in a cache, say). nextBlock is the next one's size.
+	// its batch (in a cache, say). nextBlock is the next one's size;
+	// kept counts what the chunk copied.
 	block     []byte
 	nextBlock int
+	kept      int
 	// data is the scratch buffer one record's data is decoded into.
 	data []byte
 	// spans are where the fast path found each record's data.
 	spans *[]span
 }
 
-// Block sizes: they double from minBlock up to maxBlock; a payload larger
-// than that gets a block of its own size.
+// Block sizes: a chunk's first block is what the chunk before it needed
+// and an eighth (chunks of one request are alike), later ones double; all
+// between minBlock and maxBlock, except that a larger payload gets a block
+// of its own size.
 const (
 	minBlock = 32 << 10
 	maxBlock = 1 << 20
@@ -281,6 +287,7 @@ func (c *collector) keep(data []byte) (string, error) {
 	}
 	start := len(c.block)
 	c.block = append(c.block, data...)
+	c.kept += len(data)
 	return unsafe.String(&c.block[start], len(data)), nil
 }
 
@@ -296,6 +303,8 @@ func (c *collector) cut() {
 	// The block's rest is reserved by the chunk just cut, which may be
 	// settled first: the next chunk starts a block of its own.
 	c.block = nil
+	c.nextBlock = max(minBlock, min(c.kept+c.kept/8, maxBlock))
+	c.kept = 0
 }
 
 // startChunk gives a new chunk a pooled record array, if there is one.
