@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 )
@@ -17,18 +18,43 @@ type Starter struct {
 	Summary string
 	// intro heads the file: what runs and how (wrapped when rendered).
 	intro string
-	// values are the keys set. A secret key is written empty, to be set
-	// from the environment.
-	values map[string]any
-	// notes explain a value for this deployment, by key.
-	notes map[string]string
+	// settings are the keys set, by key path. A secret key is written
+	// empty, to be set from the environment.
+	settings map[string]setting
 }
 
-const (
-	serveListenNote   = "Behind a load balancer that terminates TLS: Firehose sends only to HTTPS on port 443."
-	shutdownDelayNote = "Lets the load balancer stop sending before the listener closes."
-	esURLNote         = "Replace with your cluster; or set cloud_id (Elastic Cloud)."
+// setting is one key a starter sets, with why it is set so there.
+type setting struct {
+	value any
+	note  string
+}
+
+// Settings shared by several starters.
+var (
+	// firehoseServe serves the Firehose HTTP endpoint to a load balancer.
+	firehoseServe = map[string]setting{
+		"http.listen":                  {":8080", "Behind a load balancer that terminates TLS: Firehose sends only to HTTPS on port 443."},
+		"http.shutdown_delay":          {"5s", "Lets the load balancer stop sending before the listener closes."},
+		"sources.firehose.access_keys": {[]string{}, ""},
+		"sinks.dead_letter.path":       {"/var/lib/flowhose/deadletter.ndjson", "On a persistent volume: dead letters are acknowledged input."},
+	}
+	// elasticsearchOnly delivers to Elasticsearch alone.
+	elasticsearchOnly = map[string]setting{
+		"sinks.ndjson.enabled":        {false, "Elasticsearch is the only sink."},
+		"sinks.elasticsearch.enabled": {true, ""},
+		"sinks.elasticsearch.urls":    {[]string{"https://elasticsearch.example.internal:9200"}, "Replace with your cluster; or set cloud_id (Elastic Cloud)."},
+		"sinks.elasticsearch.api_key": {"", ""},
+	}
 )
+
+// settings merges groups of settings; later groups win.
+func settings(groups ...map[string]setting) map[string]setting {
+	out := map[string]setting{}
+	for _, g := range groups {
+		maps.Copy(out, g)
+	}
+	return out
+}
 
 // Starters lists the starter configurations, for `flowhose config init`.
 func Starters() []Starter {
@@ -39,23 +65,7 @@ func Starters() []Starter {
 			intro: "Amazon Data Firehose delivers to `flowhose serve` as an HTTP-endpoint destination; " +
 				"every record goes to Elasticsearch, and Firehose gets its 200 only once " +
 				"Elasticsearch has confirmed every document of the request.",
-			values: map[string]any{
-				"http.listen":                  ":8080",
-				"http.shutdown_delay":          "5s",
-				"sources.firehose.access_keys": []string{},
-				"sinks.ndjson.enabled":         false,
-				"sinks.dead_letter.path":       "/var/lib/flowhose/deadletter.ndjson",
-				"sinks.elasticsearch.enabled":  true,
-				"sinks.elasticsearch.urls":     []string{"https://elasticsearch.example.internal:9200"},
-				"sinks.elasticsearch.api_key":  "",
-			},
-			notes: map[string]string{
-				"http.listen":              serveListenNote,
-				"http.shutdown_delay":      shutdownDelayNote,
-				"sinks.ndjson.enabled":     "Elasticsearch is the only sink.",
-				"sinks.dead_letter.path":   "On a persistent volume: dead letters are acknowledged input.",
-				"sinks.elasticsearch.urls": esURLNote,
-			},
+			settings: settings(firehoseServe, elasticsearchOnly),
 		},
 		{
 			Name:    "firehose-ndjson",
@@ -63,19 +73,9 @@ func Starters() []Starter {
 			intro: "Amazon Data Firehose delivers to `flowhose serve` as an HTTP-endpoint destination; " +
 				"every record is written as an ECS document, one per line, on standard output " +
 				"for a log collector (or to a file).",
-			values: map[string]any{
-				"http.listen":                  ":8080",
-				"http.shutdown_delay":          "5s",
-				"sources.firehose.access_keys": []string{},
-				"sinks.ndjson.path":            "-",
-				"sinks.dead_letter.path":       "/var/lib/flowhose/deadletter.ndjson",
-			},
-			notes: map[string]string{
-				"http.listen":            serveListenNote,
-				"http.shutdown_delay":    shutdownDelayNote,
-				"sinks.ndjson.path":      "Standard output, or a file path.",
-				"sinks.dead_letter.path": "On a persistent volume: dead letters are acknowledged input.",
-			},
+			settings: settings(firehoseServe, map[string]setting{
+				"sinks.ndjson.path": {"-", "Standard output, or a file path."},
+			}),
 		},
 		{
 			Name:    "lambda-transform",
@@ -84,18 +84,13 @@ func Starters() []Starter {
 				"provided.al2023, flowhose as the bootstrap): ship this file beside it and set " +
 				"FLOWHOSE_CONFIG=/var/task/flowhose.yaml. The response is the delivery: no " +
 				"HTTP server and no sink runs there.",
-			values: map[string]any{
-				"sources.transform.output":             "ecs",
-				"sources.transform.max_response_bytes": 6_000_000,
-				"sinks.dead_letter.path":               "-",
-			},
-			notes: map[string]string{
-				"sources.transform.output": "Size Firehose's Lambda buffer for it: at most 0.5 MB for ecs, " +
-					"2 MB for splunk_hec, 3 MB for original.",
-				"sources.transform.max_response_bytes": "Lambda's own limit is 6 MB; the records past it are kept " +
-					"by Firehose under its processing-failed prefix.",
-				"sinks.dead_letter.path": "Standard error, which Lambda sends to CloudWatch Logs: the " +
-					"function's file system is read-only outside /tmp.",
+			settings: map[string]setting{
+				"sources.transform.output": {"ecs", "Size Firehose's Lambda buffer for it: " +
+					"at most 0.5 MB for ecs, 2 MB for splunk_hec, 3 MB for original."},
+				"sources.transform.max_response_bytes": {6_000_000, "Lambda's own limit is 6 MB; " +
+					"the records past it are kept by Firehose under its processing-failed prefix."},
+				"sinks.dead_letter.path": {"-", "Standard error, which Lambda sends to CloudWatch Logs: " +
+					"the function's file system is read-only outside /tmp."},
 			},
 		},
 		{
@@ -105,20 +100,11 @@ func Starters() []Starter {
 				"into Elasticsearch: flowhose -config flowhose.yaml replay FILE... (or - for " +
 				"standard input). Document ids derive from the records, so replaying a file " +
 				"again creates no duplicates.",
-			values: map[string]any{
-				"sources.file.max_in_flight":  4,
-				"sinks.ndjson.enabled":        false,
-				"sinks.dead_letter.path":      "./flowhose-deadletter.ndjson",
-				"sinks.elasticsearch.enabled": true,
-				"sinks.elasticsearch.urls":    []string{"https://elasticsearch.example.internal:9200"},
-				"sinks.elasticsearch.api_key": "",
-			},
-			notes: map[string]string{
-				"sources.file.max_in_flight": "Raise it for a faster backfill of a large cluster.",
-				"sinks.ndjson.enabled":       "Elasticsearch is the only sink; replay prints its summary on standard error.",
-				"sinks.dead_letter.path":     "replay exits 1 when it dead-lettered a line; each entry names the file, line and reason.",
-				"sinks.elasticsearch.urls":   esURLNote,
-			},
+			settings: settings(elasticsearchOnly, map[string]setting{
+				"sources.file.max_in_flight": {4, "Raise it for a faster backfill of a large cluster."},
+				"sinks.dead_letter.path": {"./flowhose-deadletter.ndjson", "replay exits 1 when it " +
+					"dead-lettered a line; each entry names the file, line and reason."},
+			}),
 		},
 	}
 }
@@ -131,17 +117,19 @@ func (s Starter) YAML() (string, error) {
 	for _, k := range keys {
 		known[k.key] = !k.section
 	}
+	values := map[string]any{}
 	notes := map[string]string{}
-	for key, v := range s.values {
+	for key, set := range s.settings {
 		if !known[key] {
 			return "", fmt.Errorf("starter %s: %q is not a setting", s.Name, key)
 		}
+		values[key] = set.value
 		var note []string
-		if n := s.notes[key]; n != "" {
-			note = append(note, "Here: "+n)
+		if set.note != "" {
+			note = append(note, "Here: "+set.note)
 		}
 		if isSecretKey(key) {
-			if rv := reflect.ValueOf(v); !rv.IsZero() && (rv.Kind() != reflect.Slice || rv.Len() > 0) {
+			if rv := reflect.ValueOf(set.value); !rv.IsZero() && (rv.Kind() != reflect.Slice || rv.Len() > 0) {
 				return "", fmt.Errorf("starter %s: secret %s must be left empty", s.Name, key)
 			}
 			note = append(note, "Secret: set "+envName(key)+" in the environment, which overrides the file.")
@@ -158,5 +146,5 @@ func (s Starter) YAML() (string, error) {
 			"the environment as FLOWHOSE_<KEY_PATH>. Check the result with:"),
 		"  flowhose config check -config flowhose.yaml",
 	}, "\n")
-	return commentedYAML(keys, s.values, notes, header)
+	return commentedYAML(keys, values, notes, header)
 }

@@ -36,23 +36,23 @@ func TestStartersLoad(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, text)
 			}
-			set := map[string]reflect.Value{}
-			walk(reflect.ValueOf(cfg), "", func(key string, v reflect.Value) { set[key] = v })
-			for key, want := range s.values {
+			loaded := map[string]reflect.Value{}
+			walk(reflect.ValueOf(cfg), "", func(key string, v reflect.Value) { loaded[key] = v })
+			for key, set := range s.settings {
 				if isSecretKey(key) {
 					if !strings.Contains(text, envName(key)) {
 						t.Errorf("%s: the comment does not name %s", key, envName(key))
 					}
 					continue
 				}
-				if got := fmt.Sprint(display(set[key])); got != fmt.Sprint(want) {
-					t.Errorf("%s = %s after Load, want %v", key, got, want)
+				if got := fmt.Sprint(display(loaded[key])); got != fmt.Sprint(set.value) {
+					t.Errorf("%s = %s after Load, want %v", key, got, set.value)
 				}
 				if doc, above := keyDocs[key], commentsAbove(text)[key[strings.LastIndexByte(key, '.')+1:]]; !slices.ContainsFunc(above, func(c string) bool { return strings.HasPrefix(c, doc) }) {
 					t.Errorf("%s: its documentation %q is not above it", key, doc)
 				}
 			}
-			if _, ok := s.values["sources.firehose.access_keys"]; ok && withoutSecrets == nil {
+			if _, ok := s.settings["sources.firehose.access_keys"]; ok && withoutSecrets == nil {
 				t.Error("loads without access keys")
 			}
 		})
@@ -81,13 +81,14 @@ func commentsAbove(text string) map[string][]string {
 // A starter naming a key that does not exist, or giving a secret a value,
 // cannot be rendered.
 func TestStarterRejectsUnknownKeysAndSecrets(t *testing.T) {
-	for _, values := range []map[string]any{
-		{"http.lisen": ":8080"},
-		{"http": ":8080"},
-		{"sinks.elasticsearch.api_key": "aWQ6a2V5"},
+	for _, set := range []map[string]setting{
+		{"http.lisen": {":8080", ""}},
+		{"http": {":8080", ""}},
+		{"sinks.elasticsearch.api_key": {"aWQ6a2V5", ""}},
+		{"sources.firehose.access_keys": {[]string{"k1"}, ""}},
 	} {
-		if _, err := (Starter{Name: "bad", values: values}).YAML(); err == nil {
-			t.Errorf("%v rendered", values)
+		if _, err := (Starter{Name: "bad", settings: set}).YAML(); err == nil {
+			t.Errorf("%v rendered", set)
 		}
 	}
 }
