@@ -60,8 +60,10 @@ type HTTP struct {
 	// ReadTimeout bounds reading a whole request (Firehose bodies reach
 	// 64 MiB).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
-	// WriteTimeout must outlast sources.firehose.ack_timeout, since a
-	// response is written only after its records are delivered.
+	// WriteTimeout counts from the end of a request's headers and must
+	// outlast sources.firehose.ack_timeout, which counts from the same
+	// moment (reading the body included), since a response is written only
+	// after its records are delivered.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes idle keep-alive connections.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -209,10 +211,10 @@ func Default() Config {
 // path is empty) and the FLOWHOSE_* environment, validated. The error joins
 // every problem found; the returned Config is usable only when it is nil.
 func Load(path string) (Config, error) {
-	return load(path, os.LookupEnv)
+	return load(path, environment())
 }
 
-func load(path string, lookup func(string) (string, bool)) (Config, error) {
+func load(path string, env map[string]string) (Config, error) {
 	cfg := Default()
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -223,11 +225,11 @@ func load(path string, lookup func(string) (string, bool)) (Config, error) {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	errs := applyEnv(&cfg, lookup)
+	errs := applyEnv(&cfg, env)
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, cfg.scrub(errors.Join(errs...))
 }
 
 // decodeYAML overlays data on cfg, refusing keys that do not exist so a
@@ -236,6 +238,9 @@ func decodeYAML(data []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		if te, ok := err.(*yaml.TypeError); ok {
+			return redactTypeError(data, te)
+		}
 		return err
 	}
 	var extra yaml.Node

@@ -41,7 +41,7 @@ func TestDeployManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The Deployment adds the Secret to the environment.
-	cfg, err := load(path, envMap(secret.StringData))
+	cfg, err := load(path, secret.StringData)
 	if err != nil {
 		t.Errorf("kubernetes/configmap.yaml flowhose.yaml: %v", err)
 	}
@@ -140,7 +140,7 @@ func TestDeployManifests(t *testing.T) {
 			}
 		}
 		env := map[string]string{EnvPrefix + "DECODE_FORMATS": format}
-		if _, err := load("", envMap(env)); err != nil {
+		if _, err := load("", env); err != nil {
 			t.Errorf("%s: LogFormat default as decode.formats: %v", rel, err)
 		}
 	}
@@ -153,7 +153,7 @@ func TestDeployManifests(t *testing.T) {
 		}
 	}
 	// The task definition configures by environment alone.
-	if _, err := load("", envMap(env)); err != nil {
+	if _, err := load("", env); err != nil {
 		t.Errorf("ecs/task-definition.json environment: %v", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 // The reference table of README.md, deploy/flowhose.yaml and the starter
@@ -89,7 +91,7 @@ func keyTable(keys []docKey) string {
 			continue
 		}
 		typ := kindName(k.value.Type())
-		if isSecretKey(k.key) {
+		if redact.IsSecretKey(k.key) {
 			typ += " (secret)"
 		}
 		def := "none"

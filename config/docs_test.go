@@ -9,6 +9,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -169,5 +170,33 @@ func parseComments(t *testing.T, pkg string, into map[string]string) {
 			}
 			return false
 		})
+	}
+}
+
+// TestReadmeQuickStartMatchesDefaults: the quick start's serve command
+// lists exactly the source endpoints that the defaults mount.
+func TestReadmeQuickStartMatchesDefaults(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comment string
+	for line := range strings.Lines(string(readme)) {
+		if strings.Contains(line, "go run ./cmd/flowhose serve") {
+			_, comment, _ = strings.Cut(line, "#")
+		}
+	}
+	if comment == "" {
+		t.Fatal("README.md has no commented `go run ./cmd/flowhose serve` line")
+	}
+	words := strings.FieldsFunc(comment, func(r rune) bool { return strings.ContainsRune(" ,()\n", r) })
+	d := Default().Sources
+	for _, src := range []struct {
+		path    string
+		enabled bool
+	}{{d.Firehose.Path, d.Firehose.Enabled}, {d.Transform.Path, d.Transform.Enabled}} {
+		if listed := slices.Contains(words, src.path); listed != src.enabled {
+			t.Errorf("README quick start lists %s: %v; mounted by default: %v", src.path, listed, src.enabled)
+		}
 	}
 }

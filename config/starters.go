@@ -5,6 +5,8 @@ import (
 	"maps"
 	"reflect"
 	"strings"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 // A Starter is a commented starter configuration for one common
@@ -128,7 +130,7 @@ func (s Starter) YAML() (string, error) {
 		if set.note != "" {
 			note = append(note, "Here: "+set.note)
 		}
-		if isSecretKey(key) {
+		if redact.IsSecretKey(key) {
 			if rv := reflect.ValueOf(set.value); !rv.IsZero() && (rv.Kind() != reflect.Slice || rv.Len() > 0) {
 				return "", fmt.Errorf("starter %s: secret %s must be left empty", s.Name, key)
 			}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 // Every starter configuration loads through Load once its secrets come
@@ -39,7 +41,7 @@ func TestStartersLoad(t *testing.T) {
 			loaded := map[string]reflect.Value{}
 			walk(reflect.ValueOf(cfg), "", func(key string, v reflect.Value) { loaded[key] = v })
 			for key, set := range s.settings {
-				if isSecretKey(key) {
+				if redact.IsSecretKey(key) {
 					if !strings.Contains(text, envName(key)) {
 						t.Errorf("%s: the comment does not name %s", key, envName(key))
 					}

@@ -6,6 +6,9 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/decode"
 )
 
 // Limits of the root settings.
@@ -98,6 +101,18 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateSources()...)
 	return errors.Join(errs...)
+}
+
+// Warnings lists settings that are valid but probably not what the user
+// wants, for the commands to log at start-up.
+func (c Config) Warnings() []string {
+	var out []string
+	for i, s := range c.Decode.Formats {
+		if f, err := decode.ParseFormat(s); err == nil && !f.Has(stream.FieldInterfaceID) {
+			out = append(out, fmt.Sprintf("decode.formats[%d] has no ${interface-id}: records of two ENIs with the same line get one document id, and Elasticsearch keeps only the first, unless they arrive through CloudWatch Logs (whose log stream names the ENI; see stream/ecs/README.md)", i))
+		}
+	}
+	return out
 }
 
 func (c Config) anySinkEnabled() bool {

@@ -58,7 +58,7 @@ func glob(t *testing.T, pattern string) []string {
 // and whose rules catch broken references and IAM mistakes. Informational
 // findings count too.
 func TestCloudFormationLint(t *testing.T) {
-	lint := validator(t, "FLOWHOSE_CFN_LINT")
+	lint := validator(t, "FLOWHOSE_TEST_CFN_LINT")
 	args := append([]string{"--include-checks", "I", "--non-zero-exit-code", "informational", "--"}, glob(t, "aws/*.yaml")...)
 	run(t, lint, args...)
 }
@@ -72,7 +72,7 @@ var skippedKind = regexp.MustCompile(`Couldn't find schema for kind (\S+) with a
 // that have no built-in schema may be skipped; the Prometheus Operator's
 // two are checked by TestServiceMonitor and TestPrometheusRule instead.
 func TestKubernetesValidate(t *testing.T) {
-	kv := validator(t, "FLOWHOSE_KUBERNETES_VALIDATE")
+	kv := validator(t, "FLOWHOSE_TEST_KUBERNETES_VALIDATE")
 	args := append([]string{"--strict", "--kubernetes-version", kubernetesVersion}, glob(t, "kubernetes/*.yaml")...)
 	out := run(t, kv, args...)
 	var skipped []string

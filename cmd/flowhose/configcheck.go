@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/flowhose/flowhose/config"
 )
 
 // configCheck loads and validates the configuration. It prints the
-// effective configuration, secrets redacted, or every error and exit 1.
+// effective configuration, secrets redacted, with any warnings on stderr,
+// or every error and exit 1.
 func configCheck(path string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -18,6 +20,9 @@ func configCheck(path string, stdout, stderr io.Writer) error {
 		}
 		return exitError{1}
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
 	out, err := cfg.YAML()
 	if err != nil {
 		return err
@@ -26,14 +31,12 @@ func configCheck(path string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// flatten lists the leaves of joined errors.
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
+// logWarnings logs what config check prints as warnings, at start-up.
+func logWarnings(log *slog.Logger, cfg config.Config) {
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
 	}
-	return []error{err}
 }
+
+// flatten lists the problems of a configuration error, one a line.
+func flatten(err error) []error { return config.Problems(err) }

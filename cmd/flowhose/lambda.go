@@ -22,6 +22,7 @@ func runLambda(configPath string, stderr io.Writer) error {
 		cfg.Sinks.DeadLetter.Path = deadletter.Stderr
 	}
 	log := newLogger(cfg.Log, stderr)
+	logWarnings(log, cfg)
 	reg := newRegistry()
 	dl, err := deadletter.New(cfg.Sinks.DeadLetter, stderr, reg)
 	if err != nil {

@@ -31,12 +31,12 @@ type lambdaResponse struct {
 // AWS_LAMBDA_RUNTIME_API exactly as inside AWS Lambda.
 func startRIE(t *testing.T) (string, *syncBuffer) {
 	t.Helper()
-	rie := os.Getenv("FLOWHOSE_LAMBDA_RIE")
+	rie := os.Getenv("FLOWHOSE_TEST_LAMBDA_RIE")
 	if rie == "" {
 		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") == "1" {
-			t.Fatal("FLOWHOSE_LAMBDA_RIE is not set: run scripts/test, or export FLOWHOSE_LAMBDA_RIE=$(scripts/lambda-rie)")
+			t.Fatal("FLOWHOSE_TEST_LAMBDA_RIE is not set: run scripts/test, or export FLOWHOSE_TEST_LAMBDA_RIE=$(scripts/lambda-rie)")
 		}
-		t.Skip("FLOWHOSE_LAMBDA_RIE not set (export FLOWHOSE_LAMBDA_RIE=$(scripts/lambda-rie))")
+		t.Skip("FLOWHOSE_TEST_LAMBDA_RIE not set (export FLOWHOSE_TEST_LAMBDA_RIE=$(scripts/lambda-rie))")
 	}
 	bin, err := binary()
 	if err != nil {

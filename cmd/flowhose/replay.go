@@ -40,6 +40,7 @@ func replay(ctx context.Context, configPath string, paths []string, stdin io.Rea
 		paths = []string{file.Stdin}
 	}
 	log := newLogger(cfg.Log, stderr)
+	logWarnings(log, cfg)
 	a, err := newApp(ctx, cfg, log, stdout, stderr)
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	logWarnings(log, cfg)
 	a, err := newApp(ctx, cfg, log, stdout, stderr)
 	if err != nil {
 		return err

@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 // Config selects where the table comes from and how often it is reloaded.
@@ -42,12 +44,12 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if c.URL != "" && c.File != "" {
-		errs = append(errs, fmt.Errorf("url, file: set at most one, got url %q and file %q", c.URL, c.File))
+		errs = append(errs, fmt.Errorf("url, file: set at most one, got url %q and file %q", redact.URL(c.URL), c.File))
 	}
 	if c.URL != "" {
 		u, err := url.Parse(c.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("url: must be an absolute http or https URL, got %q", c.URL))
+			errs = append(errs, fmt.Errorf("url: must be an absolute http or https URL, got %q", redact.URL(c.URL)))
 		}
 	}
 	if c.Refresh < 0 {

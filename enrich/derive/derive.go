@@ -44,24 +44,26 @@ func Apply(r *stream.Record, defaultRegion string) {
 	e.Direction, e.DirectionFrom = direction(r)
 	e.Perimeter = perimeter(e)
 
-	localAZ, localRegion := "", defaultRegion
+	var local zone
+	localRegion := defaultRegion
 	if r.Has(stream.FieldAZID) {
-		localAZ = r.AZID
+		local.id = r.AZID
 	}
 	if r.Has(stream.FieldRegion) {
 		localRegion = r.Region
 	}
 	if i := e.Interface; i != nil {
 		if i.AZID != "" {
-			localAZ = i.AZID
+			local.id = i.AZID
 		}
+		local.name, local.account = i.AvailabilityZone, i.AccountID
 		if i.Region != "" {
 			localRegion = i.Region
 		}
 		e.ViaNATGateway = i.Type == "nat_gateway" || i.Type == "natGateway"
 	}
 	peer := peer(r)
-	e.Cost = cost(peer, localAZ, localRegion)
+	e.Cost = cost(peer, local, localRegion)
 	e.GatewayEndpointEligible = e.ViaNATGateway && e.Cost == stream.CostAWSService &&
 		(peer.Service == serviceS3 || peer.Service == serviceDynamoDB) && peer.ServiceRegion != regionGlobal
 }
@@ -128,14 +130,33 @@ func peer(r *stream.Record) *stream.Endpoint {
 	return &e.Dst
 }
 
-func cost(p *stream.Endpoint, localAZ, localRegion string) stream.CostClass {
+// zone is where the logging ENI is: its zone ID, else its zone name and
+// owning account.
+type zone struct{ id, name, account string }
+
+// sameZone reports whether ENI i is in zone z, and false for known when
+// that cannot be told. Zone IDs name the same physical zone in every
+// account; zone names are mapped to zones per account, so names are
+// compared only between ENIs of one account.
+func sameZone(z zone, i *stream.Interface) (same, known bool) {
+	switch {
+	case z.id != "" && i.AZID != "":
+		return z.id == i.AZID, true
+	case z.name != "" && i.AvailabilityZone != "" && z.account != "" && z.account == i.AccountID:
+		return z.name == i.AvailabilityZone, true
+	}
+	return false, false
+}
+
+func cost(p *stream.Endpoint, local zone, localRegion string) stream.CostClass {
 	if i := p.Interface; i != nil {
-		switch {
-		case localRegion != "" && i.Region != "" && i.Region != localRegion:
+		if localRegion != "" && i.Region != "" && i.Region != localRegion {
 			return stream.CostCrossRegion
-		case localAZ == "" || i.AZID == "":
+		}
+		switch same, known := sameZone(local, i); {
+		case !known:
 			return stream.CostUnknown
-		case i.AZID == localAZ:
+		case same:
 			return stream.CostSameAZ
 		}
 		return stream.CostCrossAZ

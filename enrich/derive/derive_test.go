@@ -80,6 +80,12 @@ func TestApply(t *testing.T) {
 	db2 := &stream.Interface{ID: "eni-db2", Type: "interface", Region: "us-east-1", AZID: "use1-az1"}
 	eu := &stream.Interface{ID: "eni-eu", Type: "interface", Region: "eu-west-1", AZID: "euw1-az1"}
 	nat := &stream.Interface{ID: "eni-nat", Type: "nat_gateway", Region: "us-east-1", AZID: "use1-az1"}
+	// Zone names without IDs: comparable within one account only.
+	named := func(id, az, account string) *stream.Interface {
+		return &stream.Interface{ID: id, Type: "interface", Region: "us-east-1", AvailabilityZone: az, AccountID: account}
+	}
+	webN, dbN, appN, otherN := named("eni-webn", "us-east-1a", "111"), named("eni-dbn", "us-east-1b", "111"),
+		named("eni-appn", "us-east-1a", "111"), named("eni-othern", "us-east-1a", "222")
 
 	type rec struct {
 		eni, src, dst, flowDir string
@@ -103,6 +109,14 @@ func TestApply(t *testing.T) {
 			"egress", stream.DirectionInventory, "internal", stream.CostSameAZ, false, false, "", "postgresql"},
 		{"inventory ingress cross az", rec{eni: "eni-web", src: "10.0.2.6", dst: "10.0.1.5", iface: web, srcI: db, dstI: web, dport: 443},
 			"ingress", stream.DirectionInventory, "internal", stream.CostCrossAZ, false, false, "", "https"},
+		{"zone names, one account, cross az", rec{eni: "eni-webn", src: "10.0.1.5", dst: "10.0.2.6", iface: webN, srcI: webN, dstI: dbN, dport: 5432},
+			"egress", stream.DirectionInventory, "internal", stream.CostCrossAZ, false, false, "", "postgresql"},
+		{"zone names, one account, same az", rec{eni: "eni-webn", src: "10.0.1.5", dst: "10.0.1.6", iface: webN, srcI: webN, dstI: appN},
+			"egress", stream.DirectionInventory, "internal", stream.CostSameAZ, false, false, "", ""},
+		{"zone names of two accounts", rec{eni: "eni-webn", src: "10.0.1.5", dst: "10.0.1.7", iface: webN, srcI: webN, dstI: otherN},
+			"egress", stream.DirectionInventory, "internal", stream.CostUnknown, false, false, "", ""},
+		{"zone id against a name only", rec{eni: "eni-web", src: "10.0.1.5", dst: "10.0.1.6", iface: web, srcI: web, dstI: appN},
+			"egress", stream.DirectionInventory, "internal", stream.CostUnknown, false, false, "", ""},
 		{"cross region peer", rec{eni: "eni-web", src: "10.0.1.5", dst: "10.9.0.1", iface: web, srcI: web, dstI: eu},
 			"egress", stream.DirectionInventory, "internal", stream.CostCrossRegion, false, false, "", ""},
 		{"address classes egress to internet", rec{eni: "eni-x", src: "10.0.0.5", dst: "8.8.8.8", dport: 53},

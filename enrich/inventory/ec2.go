@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/time/rate"
 
+	"github.com/flowhose/flowhose/config/redact"
 	"github.com/flowhose/flowhose/stream"
 )
 
@@ -74,7 +75,7 @@ func (c EC2Config) Validate() error {
 	}
 	if c.Endpoint != "" {
 		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("endpoint: must be an absolute http or https URL, got %q", c.Endpoint))
+			errs = append(errs, fmt.Errorf("endpoint: must be an absolute http or https URL, got %q", redact.URL(c.Endpoint)))
 		}
 	}
 	if c.RateLimit <= 0 || c.RateLimit > 100 {
@@ -302,7 +303,9 @@ func (s *EC2) instances(ctx context.Context, t *target, ids []string) (map[strin
 	return out, nil
 }
 
-type subnet struct{ name, cidr string }
+// subnet is what the inventory keeps of a subnet or a VPC (az and azID:
+// subnets only).
+type subnet struct{ name, cidr, az, azID string }
 
 func (s *EC2) subnets(ctx context.Context, t *target, ids []string) (map[string]subnet, error) {
 	out := make(map[string]subnet, len(ids))
@@ -311,7 +314,8 @@ func (s *EC2) subnets(ctx context.Context, t *target, ids []string) (map[string]
 			Filters: []types.Filter{{Name: aws.String("subnet-id"), Values: ch}}, MaxResults: aws.Int32(s.cfg.PageSize)})
 		err := eachPage(ctx, t, "DescribeSubnets", p, func(page *ec2.DescribeSubnetsOutput) {
 			for _, sn := range page.Subnets {
-				out[aws.ToString(sn.SubnetId)] = subnet{name: tagValue(convertTags(sn.Tags), "Name"), cidr: aws.ToString(sn.CidrBlock)}
+				out[aws.ToString(sn.SubnetId)] = subnet{name: tagValue(convertTags(sn.Tags), "Name"), cidr: aws.ToString(sn.CidrBlock),
+					az: aws.ToString(sn.AvailabilityZone), azID: aws.ToString(sn.AvailabilityZoneId)}
 			}
 		})
 		if err != nil {
@@ -354,6 +358,15 @@ func convertENI(region string, n types.NetworkInterface, instances map[string]*s
 	}
 	if sn, ok := subnets[i.SubnetID]; ok {
 		i.SubnetName, i.SubnetCIDR = sn.name, sn.cidr
+		// DescribeNetworkInterfaces may leave the zone ID (or name) out,
+		// which would leave the cost class unknown; an ENI is always in
+		// its subnet's zone.
+		if i.AZID == "" {
+			i.AZID = sn.azID
+		}
+		if i.AvailabilityZone == "" {
+			i.AvailabilityZone = sn.az
+		}
 	}
 	if v, ok := vpcs[i.VPCID]; ok {
 		i.VPCName, i.VPCCIDR = v.name, v.cidr

@@ -96,25 +96,47 @@ func buildWorld(t *testing.T, ctx context.Context, c *ec2.Client) world {
 	return w
 }
 
+// motoClient returns an EC2 client of region on the moto server at url,
+// for building the resources a test reads.
+func motoClient(t *testing.T, ctx context.Context, url, region string) *ec2.Client {
+	t.Helper()
+	awsCfg, err := config.LoadDefaultConfig(ctx, append(staticCreds(region), config.WithBaseEndpoint(url))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ec2.NewFromConfig(awsCfg)
+}
+
+// motoSource returns the EC2 source reading VPC vpc of region on the moto
+// server at url.
+func motoSource(t *testing.T, ctx context.Context, url, region, vpc string) *EC2 {
+	t.Helper()
+	ecfg := DefaultEC2Config()
+	ecfg.Regions = []string{region}
+	ecfg.Endpoint = url
+	ecfg.VPCIDs = []string{vpc}
+	src, err := NewEC2(ctx, ecfg, staticCreds(region)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// runInventory runs inv until the test ends.
+func runInventory(t *testing.T, ctx context.Context, inv *Inventory) {
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { inv.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+}
+
 func TestEC2AgainstMoto(t *testing.T) {
 	url := motoURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const region = "eu-west-1"
-	awsCfg, err := config.LoadDefaultConfig(ctx, append(staticCreds(region), config.WithBaseEndpoint(url))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := buildWorld(t, ctx, ec2.NewFromConfig(awsCfg))
-
-	ecfg := DefaultEC2Config()
-	ecfg.Regions = []string{region}
-	ecfg.Endpoint = url
-	ecfg.VPCIDs = []string{w.vpc}
-	src, err := NewEC2(ctx, ecfg, staticCreds(region)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := buildWorld(t, ctx, motoClient(t, ctx, url, region))
+	src := motoSource(t, ctx, url, region, w.vpc)
 
 	for _, fullSync := range []bool{true, false} {
 		t.Run(map[bool]string{true: "full sync", false: "on demand"}[fullSync], func(t *testing.T) {
@@ -125,10 +147,7 @@ func TestEC2AgainstMoto(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rctx, stop := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() { inv.Run(rctx); close(done) }()
-			defer func() { stop(); <-done }()
+			runInventory(t, ctx, inv)
 			if !fullSync {
 				// Teach the on-demand inventory the db ENI first, so the
 				// address index knows the peer.

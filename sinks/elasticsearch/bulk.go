@@ -25,6 +25,7 @@ type worker struct {
 	settled []item
 	dead    []item
 	fails   []stream.Failure
+	parts   []part // still to deliver, the next one last
 	// body and spare hold retry bodies, alternately.
 	body, spare []byte
 }
@@ -38,10 +39,13 @@ type requestError struct {
 func (e *requestError) Error() string { return e.err.Error() }
 func (e *requestError) Unwrap() error { return e.err }
 
-// retryable reports whether sending the same request again may succeed.
-// 400 and 413 describe the request itself; everything else (no answer,
-// 429, 5xx, auth and routing trouble an operator can fix) is retried.
-func (e *requestError) retryable() bool { return e.status != 400 && e.status != 413 }
+// refused reports whether the request itself was refused: 413, too large
+// for http.max_content_length (or a proxy's limit), or 400, a body
+// Elasticsearch could not take, which one bad document can cause for all
+// the others. Sending it again cannot help; smaller requests can.
+// Everything else (no answer, 429, 5xx, auth and routing trouble an
+// operator can fix) is retried as it is.
+func (e *requestError) refused() bool { return e.status == 400 || e.status == 413 }
 
 // retryableItem reports whether an item status may succeed later: 429 and
 // 5xx, and the statuses that describe the cluster rather than the
@@ -75,25 +79,58 @@ func (s *Sink) work() {
 	}
 }
 
-// send delivers every item of req, retrying 429s, 5xx and failed requests
-// with backoff until retry_for, and settles each item exactly once.
+// part is a run of a request's items, whose lines lie back to back in
+// body at the items' offsets.
+type part struct {
+	items []item
+	body  []byte
+}
+
+// send delivers every item of req and settles each exactly once. A
+// request refused as a whole for its size or content is split in halves
+// until the pieces are accepted or hold a single document; retry_for
+// counts from the first attempt of req, whatever it was split into.
 func (w *worker) send(req *request) {
-	s := w.s
-	items, body := req.items, req.buf
 	begin := time.Now()
+	w.parts = append(w.parts[:0], part{req.items, req.buf})
+	for len(w.parts) > 0 {
+		p := w.parts[len(w.parts)-1]
+		// Zeroed: a spent part must not keep a cloned body alive.
+		w.parts[len(w.parts)-1] = part{}
+		w.parts = w.parts[:len(w.parts)-1]
+		w.deliver(p, begin)
+	}
+}
+
+// deliver sends p, retrying 429s, 5xx and failed requests with backoff
+// until retry_for. On a whole-request 400 or 413 it pushes p's halves onto
+// w.parts, or dead-letters p's only document.
+func (w *worker) deliver(p part, begin time.Time) {
+	s := w.s
+	items, body := p.items, p.body
+	resent := false // body is one of w's retry buffers
 	for attempt := 0; ; attempt++ {
-		results, err := w.post(body, len(items))
+		results, err := w.post(body[items[0].off:items[len(items)-1].end], len(items))
 		w.retry = w.retry[:0]
 		var cause error
+		var re *requestError
 		switch {
-		case err != nil:
-			var re *requestError
-			if errors.As(err, &re) && !re.retryable() {
-				s.log.Error("bulk request refused", "docs", len(items), "err", err)
-				s.m.failed.Add(float64(len(items)))
-				s.settle(items, fmt.Errorf("elasticsearch: bulk request refused: %w", err))
+		case errors.As(err, &re) && re.refused():
+			if len(items) == 1 {
+				w.refuse(items[0], re)
 				return
 			}
+			if resent {
+				// The next part's retries reuse w's buffers.
+				body = bytes.Clone(body)
+			}
+			s.log.Warn("bulk request refused as a whole, splitting it", "docs", len(items), "err", err)
+			s.m.splits.Inc()
+			h := len(items) / 2
+			// Last in, first out: the first half goes next.
+			w.parts = append(w.parts, part{items[h:], body}, part{items[:h], body})
+			return
+		case err != nil:
 			w.retry = append(w.retry, items...)
 			cause = err
 		case results == nil:
@@ -128,8 +165,20 @@ func (w *worker) send(req *request) {
 		}
 		// A copy: the next round refills w.retry while reading items.
 		items = append(items[:0:0], w.retry...)
-		body = w.body
+		body, resent = w.body, true
 	}
+}
+
+// refuse dead-letters a document that Elasticsearch refused even in a
+// bulk request of its own.
+func (w *worker) refuse(it item, re *requestError) {
+	w.dead = append(w.dead[:0], it)
+	w.fails = append(w.fails[:0], stream.Failure{
+		Source: "elasticsearch",
+		Input:  it.rec.Raw,
+		Reason: fmt.Sprintf("elasticsearch refused a bulk request of this document alone: %v", re),
+	})
+	w.deadLetter()
 }
 
 // giveUp fails the documents in w.retry so their batches are redelivered.
@@ -175,16 +224,23 @@ func (w *worker) classify(items []item, results []itemResult) error {
 	s.m.duplicates.Add(float64(dups))
 	s.settle(w.settled, nil)
 	if len(w.dead) > 0 {
-		if err := s.dl.WriteFailures(s.ctx, w.fails); err != nil {
-			s.log.Error("dead-letter write failed", "docs", len(w.dead), "err", err)
-			s.m.failed.Add(float64(len(w.dead)))
-			s.settle(w.dead, fmt.Errorf("elasticsearch: dead-letter refused documents: %w", err))
-		} else {
-			s.m.deadLettered.Add(float64(len(w.dead)))
-			s.settle(w.dead, nil)
-		}
+		w.deadLetter()
 	}
 	return cause
+}
+
+// deadLetter writes w.fails, the failures of w.dead, and settles those
+// items: as delivered once the write is durable, failed if it is not.
+func (w *worker) deadLetter() {
+	s := w.s
+	if err := s.dl.WriteFailures(s.ctx, w.fails); err != nil {
+		s.log.Error("dead-letter write failed", "docs", len(w.dead), "err", err)
+		s.m.failed.Add(float64(len(w.dead)))
+		s.settle(w.dead, fmt.Errorf("elasticsearch: dead-letter refused documents: %w", err))
+		return
+	}
+	s.m.deadLettered.Add(float64(len(w.dead)))
+	s.settle(w.dead, nil)
 }
 
 // post sends one bulk request. It returns nil results when every item
@@ -230,44 +286,63 @@ func (w *worker) post(body []byte, n int) ([]itemResult, error) {
 	return results, nil
 }
 
-// parseBulk reads a bulk response for n items: nil when "errors" is
-// false, else one result per item in request order.
+// parseBulk reads the response to a bulk request of n create actions. It
+// returns nil when every document was created, else one result per
+// document in request order. A response that does not account for every
+// document sent (too few or too many items, another action, an item
+// without a status, a body that is not JSON) is an error: the request is
+// retried as a whole, since nothing in it proves any document indexed.
+// The "errors" flag is not trusted; every item is judged by its own status.
 func parseBulk(body []byte, n int) ([]itemResult, error) {
-	// The common answer, as filter_path orders it: skip decoding the
-	// thousands of item statuses that follow.
-	if bytes.HasPrefix(body, []byte(`{"errors":false,`)) && json.Valid(body) {
+	if allCreated(body, n) {
 		return nil, nil
 	}
 	var top struct {
-		Errors bool            `json:"errors"`
-		Items  json.RawMessage `json:"items"`
+		Items []map[string]itemResult `json:"items"`
 	}
 	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, fmt.Errorf("bulk response: %w", err)
+		return nil, fmt.Errorf("bulk response: %w: %s", err, truncate(body, 512))
 	}
-	if !top.Errors {
-		return nil, nil
-	}
-	var items []map[string]itemResult
-	if err := json.Unmarshal(top.Items, &items); err != nil {
-		return nil, fmt.Errorf("bulk response items: %w", err)
-	}
-	if len(items) != n {
-		return nil, fmt.Errorf("bulk response: %d items for %d documents", len(items), n)
+	if len(top.Items) != n {
+		return nil, fmt.Errorf("bulk response: %d items for %d documents: %s", len(top.Items), n, truncate(body, 512))
 	}
 	results := make([]itemResult, n)
-	for i, m := range items {
-		if len(m) != 1 {
-			return nil, fmt.Errorf("bulk response: item %d has %d actions", i, len(m))
+	created := true
+	for i, m := range top.Items {
+		r, ok := m["create"]
+		if !ok || len(m) != 1 {
+			return nil, fmt.Errorf("bulk response: item %d is not the one create action sent: %s", i, truncate(body, 512))
 		}
-		for _, r := range m {
-			results[i] = r
+		if r.Status < 100 || r.Status > 599 {
+			return nil, fmt.Errorf("bulk response: item %d has no valid status (%d)", i, r.Status)
 		}
-		if results[i].Status == 0 {
-			return nil, fmt.Errorf("bulk response: item %d has no status", i)
-		}
+		created = created && r.Status >= 200 && r.Status < 300
+		results[i] = r
+	}
+	if created {
+		return nil, nil
 	}
 	return results, nil
+}
+
+// allCreated reports whether body is exactly the answer, as filter_path
+// trims it, that all n documents were created: the common case, checked
+// byte by byte instead of decoding thousands of items.
+func allCreated(body []byte, n int) bool {
+	const head, created, tail = `{"errors":false,"items":[`, `{"create":{"status":201}}`, `]}`
+	if n < 1 || len(body) != len(head)+n*len(created)+n-1+len(tail) {
+		return false
+	}
+	b, ok := bytes.CutPrefix(body, []byte(head))
+	for i := 0; ok && i < n; i++ {
+		if i > 0 {
+			b, ok = bytes.CutPrefix(b, []byte(","))
+		}
+		if ok {
+			b, ok = bytes.CutPrefix(b, []byte(created))
+		}
+	}
+	return ok && string(b) == tail
 }
 
 // backoff is the delay before retry attempt+1: initial doubled per

@@ -2,15 +2,20 @@ package elasticsearch
 
 import (
 	"compress/gzip"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
-	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/flowhose/flowhose/config/redact"
 )
 
 // Target modes.
@@ -21,6 +26,9 @@ const (
 	// taken from each document's @timestamp.
 	TargetIndex = "index"
 )
+
+// maxFlushBytes is the largest flush_bytes: see Config.FlushBytes.
+const maxFlushBytes = 64 << 20
 
 // Config configures the Elasticsearch sink (sinks.elasticsearch).
 type Config struct {
@@ -62,9 +70,17 @@ type Config struct {
 	Shards           int `yaml:"shards"`
 	Replicas         int `yaml:"replicas"`
 
-	// FlushBytes, FlushDocs and FlushInterval end a bulk request: whichever
-	// is reached first. FlushBytes counts the uncompressed body.
-	FlushBytes    int64         `yaml:"flush_bytes"`
+	// FlushBytes ends a bulk request when its uncompressed body reaches
+	// this size (1 KiB to 64 MiB). Elasticsearch answers 413 to bodies over
+	// http.max_content_length (100 MiB by default).
+	// A request passes flush_bytes by the one document that reaches it
+	// (with event_original that holds its raw line, up to
+	// decode.max_line_bytes, at most 16 MiB): 64 MiB keeps the default limit
+	// out of reach, and larger requests index no faster. A request over a
+	// lower limit of the node or a proxy is split in halves until it fits.
+	FlushBytes int64 `yaml:"flush_bytes"`
+	// FlushDocs and FlushInterval also end a bulk request: whichever of the
+	// three is reached first.
 	FlushDocs     int           `yaml:"flush_docs"`
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// Workers is the number of concurrent bulk requests. Accept blocks
@@ -134,7 +150,7 @@ func (c Config) Validate() error {
 		for _, u := range c.URLs {
 			p, err := url.Parse(u)
 			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-				return fmt.Errorf("urls: must be http:// or https:// URLs, got %q", u)
+				return fmt.Errorf("urls: must be http:// or https:// URLs, got %q", redact.URL(u))
 			}
 		}
 	}
@@ -167,8 +183,8 @@ func (c Config) Validate() error {
 	if c.Replicas < 0 || c.Replicas > 32 {
 		return fmt.Errorf("replicas: must be between 0 and 32, got %d", c.Replicas)
 	}
-	if c.FlushBytes < 1024 || c.FlushBytes > 1<<30 {
-		return fmt.Errorf("flush_bytes: must be between 1024 and 1073741824, got %d", c.FlushBytes)
+	if c.FlushBytes < 1024 || c.FlushBytes > maxFlushBytes {
+		return fmt.Errorf("flush_bytes: must be between 1024 and %d, got %d", maxFlushBytes, c.FlushBytes)
 	}
 	if c.FlushDocs < 1 || c.FlushDocs > 1_000_000 {
 		return fmt.Errorf("flush_docs: must be between 1 and 1000000, got %d", c.FlushDocs)
@@ -211,39 +227,93 @@ func (c Config) indexPattern() string {
 	return c.IndexPrefix + "*"
 }
 
-// newClient builds the client the sink sends through. Retries are the
-// sink's job, so the client's own are off.
-func (c Config) newClient() (*es.Client, error) {
-	ec := es.Config{
-		Addresses:                c.URLs,
-		CloudID:                  c.CloudID,
-		Username:                 c.Username,
-		Password:                 c.Password,
-		APIKey:                   c.APIKey,
-		ServiceToken:             c.BearerToken,
-		DisableRetry:             true,
-		CompressRequestBody:      c.Compress,
-		CompressRequestBodyLevel: c.CompressionLevel,
-		PoolCompressor:           c.Compress,
-	}
+// newClient builds the transport the sink's esapi requests go through:
+// elastic-transport-go alone, not the go-elasticsearch client, whose
+// typed API (some 850 packages) the sink never calls. Retries are the
+// sink's job, so the transport's own are off.
+func (c Config) newClient() (esapi.Transport, error) {
+	addrs := c.URLs
 	if c.CloudID != "" {
-		ec.Addresses = nil
+		addr, err := cloudAddress(c.CloudID)
+		if err != nil {
+			return nil, fmt.Errorf("cloud_id: %w", err)
+		}
+		addrs = []string{addr}
+	}
+	urls := make([]*url.URL, len(addrs))
+	for i, a := range addrs {
+		u, err := url.Parse(strings.TrimRight(a, "/"))
+		if err != nil {
+			return nil, fmt.Errorf("urls: %w", err)
+		}
+		urls[i] = u
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// One idle connection per worker, plus one for Setup and searches.
+	t.MaxIdleConnsPerHost = c.Workers + 1
+	t.ResponseHeaderTimeout = c.RequestTimeout
+	opts := []elastictransport.Option{
+		elastictransport.WithURLs(urls...),
+		elastictransport.WithTransport(t),
+		elastictransport.WithDisableRetry(),
+		elastictransport.WithUserAgent("flowhose"),
+	}
+	switch {
+	case c.APIKey != "":
+		opts = append(opts, elastictransport.WithAPIKey(c.APIKey))
+	case c.Username != "":
+		opts = append(opts, elastictransport.WithBasicAuth(c.Username, c.Password))
+	}
+	if c.BearerToken != "" {
+		opts = append(opts, elastictransport.WithServiceToken(c.BearerToken))
+	}
+	if c.Compress {
+		opts = append(opts, elastictransport.WithCompression(c.CompressionLevel))
 	}
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("ca_file: %w", err)
 		}
-		ec.CACert = pem
+		opts = append(opts, elastictransport.WithCACert(pem))
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	// One idle connection per worker, plus one for Setup and searches.
-	t.MaxIdleConnsPerHost = c.Workers + 1
-	t.ResponseHeaderTimeout = c.RequestTimeout
-	ec.Transport = t
-	client, err := es.NewClient(ec)
+	tp, err := elastictransport.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
-	return client, nil
+	return productCheck{tp}, nil
+}
+
+// cloudAddress is the Elasticsearch URL of an Elastic Cloud id,
+// "name:base64(host$es-id$kibana-id)": https://<es-id>.<host>.
+func cloudAddress(id string) (string, error) {
+	_, enc, ok := strings.Cut(id, ":")
+	if !ok {
+		return "", errors.New("want <name>:<base64>")
+	}
+	dec, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return "", fmt.Errorf("want <name>:<base64>: %w", err)
+	}
+	parts := strings.Split(string(dec), "$")
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return "", errors.New("the encoded part must be <host>$<elasticsearch id>[$...]")
+	}
+	return "https://" + parts[1] + "." + parts[0], nil
+}
+
+// productCheck fails every 2xx answer without "X-Elastic-Product:
+// Elasticsearch", which Elasticsearch sends since 7.14: a proxy or another
+// product answering 200 must not acknowledge documents. (The
+// go-elasticsearch client checks only the first answer.)
+type productCheck struct{ t esapi.Transport }
+
+// Perform implements esapi.Transport.
+func (p productCheck) Perform(req *http.Request) (*http.Response, error) {
+	res, err := p.t.Perform(req)
+	if err == nil && res.StatusCode >= 200 && res.StatusCode < 300 && res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+		res.Body.Close()
+		return nil, fmt.Errorf("%s answered %s without the header X-Elastic-Product: Elasticsearch: not an Elasticsearch node", req.URL.Host, res.Status)
+	}
+	return res, err
 }

@@ -30,7 +30,8 @@ type fakeDoc struct {
 type fakeBulk struct {
 	Path    string
 	Gzipped bool
-	Docs    []fakeDoc
+	Size    int       // uncompressed body bytes
+	Docs    []fakeDoc // nil when refused with 413
 }
 
 // answer decides a fake node's reply to the n-th (0-based) bulk request:
@@ -46,6 +47,12 @@ type fakeES struct {
 	bulks   []fakeBulk
 	stored  map[string]json.RawMessage // _id -> source, for 201s
 	release chan struct{}              // when non-nil, requests wait on it
+	// raw, when set and returning a non-empty string, replaces the 200
+	// answer to the n-th request with that body; nothing is stored.
+	raw func(n int) string
+	// maxBody, when positive, answers 413 to bulk bodies longer than
+	// this many uncompressed bytes, as http.max_content_length does.
+	maxBody int
 }
 
 func newFakeES(t *testing.T, a answer) *fakeES {
@@ -84,8 +91,20 @@ func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
 		body = zr
 	}
 	urlIndex := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/_bulk")
+	all, err := io.ReadAll(body)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	if f.maxBody > 0 && len(all) > f.maxBody {
+		f.mu.Lock()
+		f.bulks = append(f.bulks, fakeBulk{Path: r.URL.Path, Gzipped: gz, Size: len(all)})
+		f.mu.Unlock()
+		http.Error(w, `{"error":"content too long"}`, 413)
+		return
+	}
 	var docs []fakeDoc
-	sc := bufio.NewScanner(body)
+	sc := bufio.NewScanner(bytes.NewReader(all))
 	sc.Buffer(nil, 1<<24)
 	for sc.Scan() {
 		var action map[string]struct {
@@ -109,7 +128,14 @@ func (f *fakeES) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	n := len(f.bulks)
-	f.bulks = append(f.bulks, fakeBulk{Path: r.URL.Path, Gzipped: gz, Docs: docs})
+	f.bulks = append(f.bulks, fakeBulk{Path: r.URL.Path, Gzipped: gz, Size: len(all), Docs: docs})
+	if f.raw != nil {
+		if body := f.raw(n); body != "" {
+			f.mu.Unlock()
+			io.WriteString(w, body)
+			return
+		}
+	}
 	status, items := f.answer(n, docs)
 	if status != 0 && status != 200 {
 		f.mu.Unlock()

@@ -555,3 +555,58 @@ func TestIntegrationRestartedNode(t *testing.T) {
 		t.Fatalf("count %d after the restart, want %d", got, want)
 	}
 }
+
+// TestIntegrationRequestsSplitUnderSizeLimit sends through a proxy that
+// answers 413 to bulk bodies over 64 KiB, as a node with a small
+// http.max_content_length does (the shared node keeps its default):
+// requests are split until they pass, and the one document too large on
+// its own is dead-lettered.
+func TestIntegrationRequestsSplitUnderSizeLimit(t *testing.T) {
+	const limit = 64 << 10
+	base := esURL(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var refused atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, "/_bulk") && len(body) > limit {
+			refused.Add(1)
+			w.Header().Set("X-Elastic-Product", "Elasticsearch")
+			http.Error(w, `{"error":"content too long"}`, http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+
+	cfg := integrationConfig(t, proxy.URL)
+	cfg.Compress = false // the proxy measures the body as sent
+	cfg.EventOriginal = true
+	cfg.FlushDocs = 400
+	cfg.FlushInterval = time.Hour
+	dl := &sinktest.DeadLetter{}
+	s := setupSink(t, cfg, dl)
+	recs := sampleRecords(t, 400)
+	recs[7].Raw += strings.Repeat(" ", limit)
+	if errs := ingest(t, s, recs, 400); len(errs) > 0 {
+		t.Fatalf("batch failed: %v", errs[0])
+	}
+	if refused.Load() == 0 {
+		t.Fatal("the proxy never refused a request: nothing was split")
+	}
+	fs := dl.Failures()
+	if len(fs) != 1 || fs[0].Input != recs[7].Raw || !strings.Contains(fs[0].Reason, "413") {
+		t.Fatalf("dead letters %d, want record 7 with a 413 reason", len(fs))
+	}
+	if got, want := esCount(t, base, cfg.dataStream()), distinct(recs)-1; got != want {
+		t.Fatalf("count %d, want %d", got, want)
+	}
+}

@@ -12,6 +12,7 @@ type metrics struct {
 	retried       prometheus.Counter
 	deadLettered  prometheus.Counter
 	failed        prometheus.Counter
+	splits        prometheus.Counter
 	requests      *prometheus.CounterVec
 	bulkSeconds   prometheus.Histogram
 	inFlightBytes prometheus.Gauge
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		failed: f.NewCounter(prometheus.CounterOpts{
 			Name: "flowhose_elasticsearch_docs_failed_total",
 			Help: "Documents given up after retry_for; their batches were failed for redelivery.",
+		}),
+		splits: f.NewCounter(prometheus.CounterOpts{
+			Name: "flowhose_elasticsearch_bulk_splits_total",
+			Help: "Bulk requests refused as a whole (400, 413) and split in halves.",
 		}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowhose_elasticsearch_bulk_requests_total",

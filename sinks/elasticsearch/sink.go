@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowhose/flowhose/stream"
@@ -26,7 +26,7 @@ var ErrClosed = errors.New("elasticsearch sink closed")
 // Sink indexes batches into Elasticsearch. It implements stream.Sink.
 type Sink struct {
 	cfg    Config
-	client *es.Client
+	client esapi.Transport
 	dl     stream.DeadLetterWriter
 	m      *metrics
 	log    *slog.Logger

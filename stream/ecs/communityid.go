@@ -22,12 +22,12 @@ const (
 // reports false (appending nothing) when r lacks the addresses or protocol.
 //
 // The flow is srcaddr/dstaddr (not pkt-*), as Elastic does. Ports are used
-// for TCP, UDP and SCTP when present (absent ports count as 0). Flow logs
-// carry no ICMP type or code (AWS writes 0 0), so ICMP and ICMPv6 flows are
-// hashed as one-way messages with type=srcport and code=dstport, without
-// the spec's request/response pairing: reading 0 as "echo reply" would give
-// an A->B flow the id a sensor computes for B pinging A, a false link. As
-// a consequence the two directions of an ICMP exchange get different ids.
+// for TCP, UDP and SCTP when present (absent ports count as 0). For ICMP
+// and ICMPv6, srcport and dstport are taken as the message type and code,
+// with the spec's request/reply pairing, as Filebeat's community_id
+// processor computes it for the same record: an echo request and its reply
+// share an id, unpaired types are hashed one-way. AWS logs ICMP with ports
+// 0 0, which reads as an echo reply from srcaddr (see README.md).
 func AppendCommunityID(dst []byte, r *stream.Record) ([]byte, bool) {
 	if !r.Has(stream.FieldSrcAddr) || !r.Has(stream.FieldDstAddr) || !r.Has(stream.FieldProtocol) {
 		return dst, false
@@ -42,26 +42,45 @@ func AppendCommunityID(dst []byte, r *stream.Record) ([]byte, bool) {
 	if r.Has(stream.FieldDstPort) {
 		dport = r.DstPort
 	}
-	oneWay := r.Protocol == protoICMP || r.Protocol == protoICMPv6
-	return appendCommunityID(dst, 0, r.SrcAddr, r.DstAddr, r.Protocol, sport, dport, oneWay), true
+	return appendCommunityID(dst, 0, r.SrcAddr, r.DstAddr, r.Protocol, sport, dport), true
 }
 
-// icmpPairs maps ICMP request/response types to their counterpart (spec
-// section "ICMP"); types not listed are one-way.
-var (
-	icmpPairs = map[uint16]uint16{
-		8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17,
+// icmpCounterpart returns the type answering ICMP (v4 or v6) message type
+// t, and false for types that have none and are hashed one-way. The pairs
+// are the spec's, taken from Zeek: echo, timestamp, information, router
+// solicitation/advertisement and address mask for ICMPv4; echo, multicast
+// listener query/report, router and neighbour solicitation/advertisement,
+// who-are-you and home agent address discovery for ICMPv6.
+func icmpCounterpart(proto uint8, t uint16) (uint16, bool) {
+	if proto == protoICMP {
+		switch t {
+		case 8: // echo request
+			return 0, true
+		case 0:
+			return 8, true
+		case 13, 15, 17: // timestamp, information, address mask requests
+			return t + 1, true
+		case 14, 16, 18:
+			return t - 1, true
+		case 10: // router solicitation
+			return 9, true
+		case 9:
+			return 10, true
+		}
+		return 0, false
 	}
-	icmp6Pairs = map[uint16]uint16{
-		128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135,
-		130: 131, 131: 130, 144: 145, 145: 144, 146: 147, 147: 146,
+	switch t {
+	case 128, 130, 133, 135, 139, 144:
+		return t + 1, true
+	case 129, 131, 134, 136, 140, 145:
+		return t - 1, true
 	}
-)
+	return 0, false
+}
 
 // appendCommunityID implements Community ID v1 for one flow. For ICMP,
-// sport and dport are the type and code; forceOneWay skips the spec's
-// request/response pairing (see AppendCommunityID for why).
-func appendCommunityID(out []byte, seed uint16, src, dst netip.Addr, proto uint8, sport, dport uint16, forceOneWay bool) []byte {
+// sport and dport are the type and code.
+func appendCommunityID(out []byte, seed uint16, src, dst netip.Addr, proto uint8, sport, dport uint16) []byte {
 	ports := false
 	oneWay := false
 	switch proto {
@@ -69,11 +88,7 @@ func appendCommunityID(out []byte, seed uint16, src, dst netip.Addr, proto uint8
 		ports = true
 	case protoICMP, protoICMPv6:
 		ports = true
-		pairs := icmpPairs
-		if proto == protoICMPv6 {
-			pairs = icmp6Pairs
-		}
-		if peer, ok := pairs[sport]; ok && !forceOneWay {
+		if peer, ok := icmpCounterpart(proto, sport); ok {
 			dport = peer
 		} else {
 			oneWay = true

@@ -10,7 +10,10 @@ import (
 )
 
 // TestCommunityIDSpecVectors checks the algorithm against the baseline
-// vectors of the Community ID specification.
+// vectors of the Community ID specification (baseline_deflt.json). For
+// ICMP the baseline lists a paired type with its counterpart where a
+// packet carries a code: the code does not count for paired types, so
+// those vectors are given here with code 0 as well.
 func TestCommunityIDSpecVectors(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -26,13 +29,25 @@ func TestCommunityIDSpecVectors(t *testing.T) {
 		{"sctp", 0, 132, "192.168.170.8", "192.168.170.56", 7, 7, "1:MP2EtRCAUIZvTw6MxJHLV7N7JDs="},
 		{"tcp ipv6", 0, 6, "2001:470:e5bf:dead:4957:2174:e82c:4887", "2607:f8b0:400c:c03::1a", 63943, 25, "1:/qFaeAR+gFe1KYjMzVDsMv+wgU4="},
 		{"icmp echo", 0, 1, "192.168.0.89", "192.168.0.1", 8, 0, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="},
-		{"icmp echo reply", 0, 1, "192.168.0.1", "192.168.0.89", 0, 0, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="},
+		{"icmp echo reply", 0, 1, "192.168.0.1", "192.168.0.89", 0, 8, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="},
+		{"icmp echo reply, code 0", 0, 1, "192.168.0.1", "192.168.0.89", 0, 0, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="},
+		{"icmp time exceeded, one-way", 0, 1, "10.0.0.1", "10.0.0.2", 11, 0, "1:YHxtAirCG//0OzkcVAukqKQN9xM="},
+		{"icmp6 neighbor solicitation", 0, 58, "fe80::200:86ff:fe05:80da", "fe80::260:97ff:fe07:69ea", 135, 0, "1:dGHyGvjMfljg6Bppwm3bg0LO8TY="},
+		{"icmp6 neighbor advertisement", 0, 58, "fe80::260:97ff:fe07:69ea", "fe80::200:86ff:fe05:80da", 136, 0, "1:dGHyGvjMfljg6Bppwm3bg0LO8TY="},
+		{"icmp6 neighbor solicitation, other side", 0, 58, "fe80::260:97ff:fe07:69ea", "fe80::200:86ff:fe05:80da", 135, 0, "1:zavyT/cezQr1fmImYCwYnMXbgck="},
+		{"icmp6 neighbor advertisement, other side", 0, 58, "fe80::200:86ff:fe05:80da", "fe80::260:97ff:fe07:69ea", 136, 0, "1:zavyT/cezQr1fmImYCwYnMXbgck="},
+		{"icmp6 time exceeded, one-way", 0, 58, "3ffe:501:1800:2345::2", "3ffe:507:0:1:200:86ff:fe05:80da", 3, 0, "1:2ObVBgIn28oZvibYZhZMBgh7WdQ="},
+		{"icmp6 unreachable, one-way", 0, 58, "3ffe:501:410:0:2c0:dfff:fe47:33e", "3ffe:507:0:1:200:86ff:fe05:80da", 1, 4, "1:hLZd0XGWojozrvxqE0dWB1iM6R0="},
+		{"icmp6 echo request", 0, 58, "3ffe:507:0:1:200:86ff:fe05:80da", "3ffe:501:0:1001::2", 128, 0, "1:+TW+HtLHvV1xnGhV1lv7XoJrqQg="},
+		{"icmp6 echo reply", 0, 58, "3ffe:501:0:1001::2", "3ffe:507:0:1:200:86ff:fe05:80da", 129, 0, "1:+TW+HtLHvV1xnGhV1lv7XoJrqQg="},
+		{"icmp6 router solicitation", 0, 58, "fe80::200:86ff:fe05:80da", "ff02::2", 133, 0, "1:hO+sN4H+MG5MY/8hIrXPqc4ZQz0="},
+		{"icmp6 router advertisement", 0, 58, "fe80::260:97ff:fe07:69ea", "ff02::1", 134, 0, "1:pkvHqCL88/tg1k4cPigmZXUtL00="},
 		{"rsvp, no ports", 0, 46, "10.1.12.1", "10.1.12.2", 0, 0, "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw="},
 		{"udp seed 1", 1, 17, "192.168.1.52", "8.8.8.8", 54585, 53, "1:Q9We8WO3piVF8yEQBNJF4uiSVrI="},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := appendCommunityID(nil, tc.seed, netip.MustParseAddr(tc.src), netip.MustParseAddr(tc.dst), tc.proto, tc.sport, tc.dport, false)
+			got := appendCommunityID(nil, tc.seed, netip.MustParseAddr(tc.src), netip.MustParseAddr(tc.dst), tc.proto, tc.sport, tc.dport)
 			if string(got) != tc.want {
 				t.Errorf("got %s, want %s", got, tc.want)
 			}
@@ -67,27 +82,57 @@ func TestAppendCommunityID(t *testing.T) {
 	}
 }
 
-// TestCommunityIDICMP pins the flow-log ICMP decision: one-way, with
-// srcport/dstport as type/code and no request/response pairing.
+// TestCommunityIDICMP pins the ids of ICMP and ICMPv6 records: srcport and
+// dstport are the type and code, paired as the spec pairs requests and
+// replies, as Elastic computes them. The expectations were computed
+// independently of this code from the spec's algorithm and type maps.
 func TestCommunityIDICMP(t *testing.T) {
-	fwd := testRecord(t, fmtV2, lineV2ICMP)
-	rev := testRecord(t, fmtV2, "2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.12 0 0 1 4 336 1432917094 1432917142 REJECT OK")
-	a, okA := AppendCommunityID(nil, fwd)
-	b, okB := AppendCommunityID(nil, rev)
-	if !okA || !okB {
-		t.Fatal("no community id for ICMP")
+	const format = "srcaddr dstaddr srcport dstport protocol"
+	tests := []struct{ name, line, want string }{
+		// AWS writes 0 0: an echo reply from srcaddr, so each record
+		// gets the id of the exchange in which dstaddr pinged srcaddr,
+		// and the two directions differ.
+		{"aws ports 0 0", "203.0.113.12 172.31.16.139 0 0 1", "1:H//CCQJhRqDUJ9c23S0VrQ+drxU="},
+		{"aws ports 0 0 reversed", "172.31.16.139 203.0.113.12 0 0 1", "1:cfQqw/Kh6+4yqhEKgkCw/m3WoJM="},
+		{"echo request", "10.0.1.5 10.0.2.9 8 0 1", "1:IcrZUPm79CSzgNV0vt1lRtCNBdE="},
+		{"its echo reply", "10.0.2.9 10.0.1.5 0 0 1", "1:IcrZUPm79CSzgNV0vt1lRtCNBdE="},
+		{"unreachable is one-way", "10.0.2.9 10.0.1.5 3 3 1", "1:jURFG//CqamFtL0vGj2mvzGpR3w="},
+		{"unreachable reversed", "10.0.1.5 10.0.2.9 3 3 1", "1:yQ+3L7nNB5F2Uy7TiKZ+Xy75ed4="},
+		{"v6 echo request", "2001:db8::1 2001:db8::2 128 0 58", "1:u2vMS3HiWth2lIMKHB1fjELshpQ="},
+		{"v6 its echo reply", "2001:db8::2 2001:db8::1 129 0 58", "1:u2vMS3HiWth2lIMKHB1fjELshpQ="},
+		{"v6 ports 0 0", "2001:db8::2 2001:db8::1 0 0 58", "1:Z6xGETZ/TcOPCYO1U6q1xond9TU="},
+		{"v6 packet too big is one-way", "2001:db8::2 2001:db8::1 2 0 58", "1:Ycu5XdLm0MaHDfoZFJNvpW+Z9O8="},
+		{"v6 who-are-you request", "2001:db8::1 2001:db8::2 139 0 58", "1:Sk22M0RiSzqPc3Ud7RgLkieiFvo="},
+		{"v6 mobile prefix solicitation is one-way", "2001:db8::1 2001:db8::2 146 0 58", "1:bCrKcXl0dF48MEApjXwgbz5P0Ew="},
 	}
-	want := appendCommunityID(nil, 0, fwd.SrcAddr, fwd.DstAddr, 1, 0, 0, true)
-	if string(a) != string(want) {
-		t.Errorf("forward = %s, want one-way %s", a, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := AppendCommunityID(nil, testRecord(t, format, tc.line))
+			if !ok || string(got) != tc.want {
+				t.Errorf("got %s, %v; want %s", got, ok, tc.want)
+			}
+		})
 	}
-	if string(a) == string(b) {
-		t.Errorf("one-way ICMP ids of opposite directions should differ, both %s", a)
-	}
-	// Type 0 read as echo reply would have linked to a sensor's ping in
-	// the opposite direction; make sure that id is not produced.
-	if paired := appendCommunityID(nil, 0, fwd.SrcAddr, fwd.DstAddr, 1, 0, 0, false); string(a) == string(paired) {
-		t.Errorf("ICMP id %s uses echo-reply pairing", a)
+}
+
+// TestICMPCounterpart checks that the type maps are symmetric: a type's
+// counterpart answers to the type itself.
+func TestICMPCounterpart(t *testing.T) {
+	for _, proto := range []uint8{protoICMP, protoICMPv6} {
+		n := 0
+		for typ := range uint16(256) {
+			peer, ok := icmpCounterpart(proto, typ)
+			if !ok {
+				continue
+			}
+			n++
+			if back, ok := icmpCounterpart(proto, peer); !ok || back != typ {
+				t.Errorf("protocol %d: %d -> %d -> %d, %v", proto, typ, peer, back, ok)
+			}
+		}
+		if n != 10 && proto == protoICMP || n != 12 && proto == protoICMPv6 {
+			t.Errorf("protocol %d: %d paired types", proto, n)
+		}
 	}
 }
 

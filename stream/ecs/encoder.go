@@ -34,9 +34,10 @@ type Encoder struct {
 }
 
 // Append appends r as one JSON object (no trailing newline) to dst. It
-// writes nested objects ("source":{"ip":...}); enrichment members are
-// appended last, before the closing brace, so they must not reuse a
-// top-level name written here (use dotted names such as "source.geo.*").
+// writes nested objects only ("source":{"ip":...}), never dotted member
+// names: enrichment members go inside the ECS objects they belong to
+// (source.geo inside source, cloud.instance.name inside cloud.instance),
+// so every reader of the document, not only Elasticsearch, sees one shape.
 // Append never fails: absent fields are omitted, and strings are escaped
 // so the output is valid JSON for any record.
 //
@@ -91,10 +92,15 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 
 	var tx texts
 	tx.init(r)
+	// A record no enricher has seen (empty cost class) gets no enrichment.
+	var en *stream.Enrichment
+	if r.Enrichment.Cost != "" {
+		en = &r.Enrichment
+	}
 	dst = e.appendEvent(dst, r, dataset, defaults, start, end)
-	dst = appendEndpoints(dst, r, &tx)
-	dst = appendNetwork(dst, r, &tx)
-	dst = appendCloud(dst, r)
+	dst = appendEndpoints(dst, r, &tx, en)
+	dst = appendNetwork(dst, r, &tx, en)
+	dst = appendCloud(dst, r, en)
 	if r.Present&orchestratorFields != 0 {
 		dst = appendOrchestrator(dst, r)
 	}
@@ -111,7 +117,9 @@ func (e *Encoder) Append(dst []byte, r *stream.Record) []byte {
 	dst = appendRelated(dst, &tx)
 	dst = appendAWS(dst, r, &tx)
 
-	dst = appendEnrichment(dst, r)
+	if en != nil {
+		dst = appendFlowhose(dst, en)
+	}
 	return append(dst, '}')
 }
 
@@ -270,7 +278,9 @@ func (t *texts) quoted(i addrSlot) ([]byte, bool) {
 	return t.buf[i][:t.n[i]], t.ok[i]
 }
 
-func appendEndpoints(dst []byte, r *stream.Record, tx *texts) []byte {
+// appendEndpoints appends the source and destination objects, with their
+// GeoIP and ASN members when en (nil for none) has them.
+func appendEndpoints(dst []byte, r *stream.Record, tx *texts, en *stream.Enrichment) []byte {
 	mark := len(dst)
 	dst = append(dst, `,"source":{`...)
 	var n int
@@ -286,6 +296,9 @@ func appendEndpoints(dst []byte, r *stream.Record, tx *texts) []byte {
 		dst = append(dst, tx.srcPort.text()...)
 	}
 	dst = appendCounters(dst, &n, r, tx)
+	if en != nil {
+		dst = appendGeo(dst, &n, en.Src.Geo)
+	}
 	dst = endObject(dst, mark, n)
 
 	mark = len(dst)
@@ -301,6 +314,9 @@ func appendEndpoints(dst []byte, r *stream.Record, tx *texts) []byte {
 	if r.Has(stream.FieldDstPort) {
 		dst = key(dst, &n, `,"port":`)
 		dst = append(dst, tx.dstPort.text()...)
+	}
+	if en != nil {
+		dst = appendGeo(dst, &n, en.Dst.Geo)
 	}
 	return endObject(dst, mark, n)
 }
@@ -338,7 +354,10 @@ func appendCounters(dst []byte, n *int, r *stream.Record, tx *texts) []byte {
 	return dst
 }
 
-func appendNetwork(dst []byte, r *stream.Record, tx *texts) []byte {
+// appendNetwork appends the network object. Its direction is the
+// record's flow-direction, else the one enrichment (en, nil for none)
+// inferred.
+func appendNetwork(dst []byte, r *stream.Record, tx *texts, en *stream.Enrichment) []byte {
 	mark := len(dst)
 	dst = append(dst, `,"network":{`...)
 	var n int
@@ -358,13 +377,14 @@ func appendNetwork(dst []byte, r *stream.Record, tx *texts) []byte {
 			dst = key(dst, &n, `,"type":"ipv6"`)
 		}
 	}
-	if r.Has(stream.FieldFlowDirection) {
-		switch r.FlowDirection {
-		case "ingress":
-			dst = key(dst, &n, `,"direction":"ingress"`)
-		case "egress":
-			dst = key(dst, &n, `,"direction":"egress"`)
-		}
+	switch {
+	case r.Has(stream.FieldFlowDirection) && r.FlowDirection == "ingress":
+		dst = key(dst, &n, `,"direction":"ingress"`)
+	case r.Has(stream.FieldFlowDirection) && r.FlowDirection == "egress":
+		dst = key(dst, &n, `,"direction":"egress"`)
+	case en != nil && en.DirectionFrom != stream.DirectionFlowLog && en.Direction != "":
+		dst = key(dst, &n, `,"direction":`)
+		dst = jsonenc.AppendString(dst, en.Direction)
 	}
 	{
 		mark := len(dst)
@@ -380,29 +400,62 @@ func appendNetwork(dst []byte, r *stream.Record, tx *texts) []byte {
 	return endObject(dst, mark, n)
 }
 
-func appendCloud(dst []byte, r *stream.Record) []byte {
+// appendCloud appends the cloud object. Each field the raw record carries
+// wins over the inventory's value (en, nil for none), so no key appears
+// twice and a record says where it was logged even if the inventory is
+// stale.
+func appendCloud(dst []byte, r *stream.Record, en *stream.Enrichment) []byte {
 	dst = append(dst, `,"cloud":{"provider":"aws"`...)
-	if r.Has(stream.FieldAccountID) {
+	// The inventory's values, empty when it does not know the ENI.
+	var account, region, az, instID, instName, machine string
+	if en != nil && en.Interface != nil {
+		i := en.Interface
+		account, region, az = i.AccountID, i.Region, i.AZID
+		if in := i.Instance; in != nil {
+			instID, instName, machine = in.ID, in.Name, in.Type
+		}
+	}
+	if id, ok := rawOr(r, stream.FieldAccountID, r.AccountID, account); ok {
 		dst = append(dst, `,"account":{"id":`...)
-		dst = jsonenc.AppendString(dst, r.AccountID)
+		dst = jsonenc.AppendString(dst, id)
 		dst = append(dst, '}')
 	}
-	if r.Has(stream.FieldInstanceID) {
-		dst = append(dst, `,"instance":{"id":`...)
-		dst = jsonenc.AppendString(dst, r.InstanceID)
+	if id, ok := rawOr(r, stream.FieldInstanceID, r.InstanceID, instID); ok || instName != "" {
+		dst = append(dst, `,"instance":{`...)
+		var k int
+		if ok {
+			dst = key(dst, &k, `,"id":`)
+			dst = jsonenc.AppendString(dst, id)
+		}
+		dst = stringMember(dst, &k, `,"name":`, instName)
 		dst = append(dst, '}')
 	}
-	if r.Has(stream.FieldRegion) {
+	if machine != "" {
+		dst = append(dst, `,"machine":{"type":`...)
+		dst = jsonenc.AppendString(dst, machine)
+		dst = append(dst, '}')
+	}
+	if v, ok := rawOr(r, stream.FieldRegion, r.Region, region); ok {
 		dst = append(dst, `,"region":`...)
-		dst = jsonenc.AppendString(dst, r.Region)
+		dst = jsonenc.AppendString(dst, v)
 	}
-	if r.Has(stream.FieldAZID) {
-		// An AZ ID where ECS expects a name, as Elastic does; the ID also
-		// stays under aws.vpcflow.az_id.
+	// An AZ ID where ECS expects a name, as Elastic does; the raw ID also
+	// stays under aws.vpcflow.az_id. The inventory's zone ID fills in for
+	// a record without az-id, so one index holds one kind of value.
+	if v, ok := rawOr(r, stream.FieldAZID, r.AZID, az); ok {
 		dst = append(dst, `,"availability_zone":`...)
-		dst = jsonenc.AppendString(dst, r.AZID)
+		dst = jsonenc.AppendString(dst, v)
 	}
 	return append(dst, '}')
+}
+
+// rawOr returns the raw field f's value when r has it, else the
+// inventory's value, and whether there is a value to write.
+func rawOr(r *stream.Record, f stream.Field, raw, inventory string) (string, bool) {
+	if r.Has(f) {
+		return raw, true
+	}
+	return inventory, inventory != ""
 }
 
 // orchestratorFields are the fields appendOrchestrator writes; a record

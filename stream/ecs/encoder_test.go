@@ -348,16 +348,3 @@ func TestAppendZeroAlloc(t *testing.T) {
 		}
 	}
 }
-
-func TestCheckDuplicateKeys(t *testing.T) {
-	for doc, dup := range map[string]bool{
-		`{"a":1,"b":{"a":2},"c":[{"a":1},{"a":2}]}`: false,
-		`{"a":1,"a":2}`:                 true,
-		`{"a":{"x":[1,{"y":1}],"x":2}}`: true,
-		`{"a":"a","b":"a"}`:             false,
-	} {
-		if err := checkDuplicateKeys([]byte(doc)); (err != nil) != dup {
-			t.Errorf("checkDuplicateKeys(%s) = %v, want duplicate=%v", doc, err, dup)
-		}
-	}
-}

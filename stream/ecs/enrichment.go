@@ -9,53 +9,13 @@ import (
 	"github.com/flowhose/flowhose/stream/jsonenc"
 )
 
-// appendEnrichment appends the enrichment fields of r to an open JSON object
-// whose last member has been written (each member starts with a comma).
-//
-// ECS fields the encoder already writes as objects (source, destination,
-// network, cloud) are extended with dotted member names, which Elasticsearch
-// merges into the same objects. An ECS field that the raw record already
-// fills (cloud.instance.id, cloud.region, cloud.availability_zone,
-// cloud.account.id, network.direction) is left alone so no key appears
-// twice. Everything ECS has no field for goes under "flowhose". A record no
-// enricher has seen (empty cost class) gets nothing. The mapping is listed
-// in enrich/README.md.
-func appendEnrichment(dst []byte, r *stream.Record) []byte {
-	e := &r.Enrichment
-	if e.Cost == "" {
-		return dst
-	}
-	n := 1 // the object already has members
-	if i := e.Interface; i != nil {
-		if in := i.Instance; in != nil {
-			if !r.Has(stream.FieldInstanceID) && in.ID != "" {
-				dst = key(dst, &n, `,"cloud.instance.id":`)
-				dst = jsonenc.AppendString(dst, in.ID)
-			}
-			dst = stringMember(dst, &n, `,"cloud.instance.name":`, in.Name)
-			dst = stringMember(dst, &n, `,"cloud.machine.type":`, in.Type)
-		}
-		if !r.Has(stream.FieldAZID) {
-			// The zone ID, as the raw az-id field puts there, so one index
-			// holds one kind of value.
-			dst = stringMember(dst, &n, `,"cloud.availability_zone":`, i.AZID)
-		}
-		if !r.Has(stream.FieldRegion) {
-			dst = stringMember(dst, &n, `,"cloud.region":`, i.Region)
-		}
-		if !r.Has(stream.FieldAccountID) {
-			dst = stringMember(dst, &n, `,"cloud.account.id":`, i.AccountID)
-		}
-	}
-	if e.DirectionFrom != stream.DirectionFlowLog && e.Direction != "" {
-		dst = key(dst, &n, `,"network.direction":`)
-		dst = jsonenc.AppendString(dst, e.Direction)
-	}
-	dst = appendGeo(dst, &n, `,"source.geo":`, `,"source.as":`, e.Src.Geo)
-	dst = appendGeo(dst, &n, `,"destination.geo":`, `,"destination.as":`, e.Dst.Geo)
-
-	dst = key(dst, &n, `,"flowhose":`)
-	dst = append(dst, `{"cost_class":`...)
+// appendFlowhose appends the flowhose object: what enrichment learned that
+// ECS has no field for. The enrichment members ECS does have fields for
+// are written inside their objects by the encoder (appendEndpoints,
+// appendNetwork, appendCloud), never as dotted names beside them. The
+// mapping is listed in enrich/README.md.
+func appendFlowhose(dst []byte, e *stream.Enrichment) []byte {
+	dst = append(dst, `,"flowhose":{"cost_class":`...)
 	dst = jsonenc.AppendString(dst, string(e.Cost))
 	f := 1
 	if e.ViaNATGateway {
@@ -114,14 +74,14 @@ var (
 	serviceSourceNames   = quoteNames(func(v uint8) string { return stream.ServiceSource(v).String() })
 )
 
-// appendGeo appends the ECS geo and as objects of one side from g; the
-// keys are ready for key.
-func appendGeo(dst []byte, n *int, geoKey, asKey string, g *stream.Geo) []byte {
+// appendGeo appends the ECS geo and as members of one side, from g (nil
+// for none), to the open source or destination object.
+func appendGeo(dst []byte, n *int, g *stream.Geo) []byte {
 	if g == nil {
 		return dst
 	}
 	mark := len(dst)
-	dst = key(dst, n, geoKey)
+	dst = key(dst, n, `,"geo":`)
 	dst = append(dst, '{')
 	var k int
 	dst = stringMember(dst, &k, `,"country_iso_code":`, g.CountryISOCode)
@@ -140,7 +100,7 @@ func appendGeo(dst []byte, n *int, geoKey, asKey string, g *stream.Geo) []byte {
 	}
 	dst = closeObject(dst, n, mark, k)
 	if g.ASN != 0 || g.ASOrganization != "" {
-		dst = key(dst, n, asKey)
+		dst = key(dst, n, `,"as":`)
 		dst = append(dst, '{')
 		k = 0
 		if g.ASN != 0 {

@@ -1,7 +1,6 @@
 package ecs
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -39,53 +38,6 @@ func enrichedRecord() stream.Record {
 	return r
 }
 
-// noDuplicateKeys fails if any JSON object in doc repeats a member name.
-func noDuplicateKeys(t *testing.T, doc []byte) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	type frame struct {
-		obj  bool
-		keys map[string]bool
-		key  bool // next string token is a key
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '{':
-				stack = append(stack, &frame{obj: true, keys: map[string]bool{}, key: true})
-				continue
-			case '[':
-				stack = append(stack, &frame{})
-				continue
-			default:
-				stack = stack[:len(stack)-1]
-			}
-		case string:
-			if top != nil && top.obj && top.key {
-				if top.keys[v] {
-					t.Fatalf("duplicate key %q in %s", v, doc)
-				}
-				top.keys[v] = true
-				top.key = false
-				continue
-			}
-		}
-		if len(stack) > 0 && stack[len(stack)-1].obj {
-			stack[len(stack)-1].key = true
-		}
-	}
-}
-
 // flatten turns a decoded document into dotted paths, merging dotted
 // member names with nested objects as Elasticsearch does.
 func flatten(prefix string, v any, out map[string]any) {
@@ -115,7 +67,9 @@ func encodeFlat(t *testing.T, r *stream.Record) map[string]any {
 	if err := json.Unmarshal(doc, &v); err != nil {
 		t.Fatalf("invalid JSON: %v\n%s", err, doc)
 	}
-	noDuplicateKeys(t, doc)
+	if err := checkShape(doc); err != nil {
+		t.Fatalf("%v in %s", err, doc)
+	}
 	out := map[string]any{}
 	flatten("", v, out)
 	for k, x := range out {

@@ -1,9 +1,7 @@
 package ecs
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"testing"
 
@@ -40,7 +38,7 @@ func FuzzAppend(f *testing.F) {
 		if !json.Valid(doc) {
 			t.Fatalf("invalid JSON: %s", doc)
 		}
-		if err := checkDuplicateKeys(doc); err != nil {
+		if err := checkShape(doc); err != nil {
 			t.Fatalf("%v: %s", err, doc)
 		}
 		if id := AppendID(nil, r); len(id) != IDLen {
@@ -50,51 +48,4 @@ func FuzzAppend(f *testing.F) {
 			t.Fatalf("community id %q has length %d", id, len(id))
 		}
 	})
-}
-
-// checkDuplicateKeys reports an object holding a key twice: encoding/json
-// accepts that, Elasticsearch rejects the document.
-func checkDuplicateKeys(doc []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	type frame struct {
-		keys     map[string]bool
-		isObject bool
-		wantKey  bool
-	}
-	var stack []frame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			if len(stack) == 0 {
-				return nil
-			}
-			return err
-		}
-		top := len(stack) - 1
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '{', '[':
-				if top >= 0 && stack[top].isObject {
-					stack[top].wantKey = true
-				}
-				stack = append(stack, frame{keys: map[string]bool{}, isObject: v == '{', wantKey: v == '{'})
-			default:
-				stack = stack[:top]
-			}
-			continue
-		case string:
-			if top >= 0 && stack[top].isObject && stack[top].wantKey {
-				if stack[top].keys[v] {
-					return fmt.Errorf("duplicate key %q", v)
-				}
-				stack[top].keys[v] = true
-				stack[top].wantKey = false
-				continue
-			}
-		}
-		if top >= 0 && stack[top].isObject {
-			stack[top].wantKey = true
-		}
-	}
 }

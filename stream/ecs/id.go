@@ -3,6 +3,7 @@ package ecs
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
 	"strings"
 
 	"github.com/flowhose/flowhose/stream"
@@ -23,6 +24,14 @@ const IDLen = 22
 // same line wrapped in JSON or a CloudWatch payload) maps to one id. Two
 // byte-identical lines are one record by definition and share an id.
 //
+// A line without interface-id (a custom format that omits it) does not
+// name its ENI, so the same flow seen by two ENIs would get one id and
+// Elasticsearch would keep only the first. Such a record's origin is
+// hashed before its line: for a CloudWatch Logs delivery the log stream
+// names the ENI, and the owner and log group keep streams of different
+// groups apart. A record with interface-id, or without an origin, is
+// hashed exactly as before, so existing ids do not change.
+//
 // A record without Raw (built in code, not decoded) is hashed over its
 // aws.vpcflow encoding instead, which holds every field it carries.
 //
@@ -30,6 +39,9 @@ const IDLen = 22
 // fit a line the call does not allocate.
 func AppendID(dst []byte, r *stream.Record) []byte {
 	n := len(dst)
+	if !r.Has(stream.FieldInterfaceID) && r.Origin != (stream.Origin{}) {
+		dst = appendOrigin(dst, &r.Origin)
+	}
 	switch {
 	case isCollapsed(r.Raw):
 		dst = append(dst, r.Raw...)
@@ -43,6 +55,19 @@ func AppendID(dst []byte, r *stream.Record) []byte {
 	}
 	sum := sha256.Sum256(dst[n:])
 	return base64.RawURLEncoding.AppendEncode(dst[:n], sum[:16])
+}
+
+// appendOrigin appends o for AppendID: a newline, which no collapsed line
+// holds, so no origin-prefixed input equals a bare line, then each part
+// length-prefixed, so no two origins run into the same bytes.
+func appendOrigin(dst []byte, o *stream.Origin) []byte {
+	dst = append(dst, '\n')
+	for _, s := range [...]string{o.Owner, o.LogGroup, o.LogStream} {
+		dst = strconv.AppendInt(dst, int64(len(s)), 10)
+		dst = append(dst, ':')
+		dst = append(dst, s...)
+	}
+	return dst
 }
 
 // isSpace reports whether c separates flow-log fields.

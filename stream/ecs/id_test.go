@@ -78,3 +78,53 @@ func TestIsCollapsed(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendIDOrigin: a line without interface-id does not name its ENI,
+// so its CloudWatch Logs origin (whose stream names the ENI) tells two
+// ENIs' records of one flow apart; lines with interface-id keep the ids
+// they always had, origin or not.
+func TestAppendIDOrigin(t *testing.T) {
+	id := func(r *stream.Record) string { return string(AppendID(nil, r)) }
+	eniA := stream.Origin{LogGroup: "vpc-flow", LogStream: "eni-0a-all", Owner: "123456789010"}
+	eniB := stream.Origin{LogGroup: "vpc-flow", LogStream: "eni-0b-all", Owner: "123456789010"}
+
+	// Pinned: ids of existing users must not change.
+	const pinned = "24YKaX8fFisdCB9VIYrrFg"
+	withENI := testRecord(t, fmtV2, lineV2Accept)
+	if got := id(withENI); got != pinned {
+		t.Errorf("id of a line with interface-id = %s, want %s", got, pinned)
+	}
+	withENI.Origin = eniA
+	if got := id(withENI); got != pinned {
+		t.Errorf("id of a line with interface-id and an origin = %s, want %s", got, pinned)
+	}
+
+	const fmtNoENI = "version account-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+	const lineNoENI = "2 123456789010 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK"
+	a, b := testRecord(t, fmtNoENI, lineNoENI), testRecord(t, fmtNoENI, lineNoENI)
+	bare := id(a)
+	if bare != id(&stream.Record{Raw: lineNoENI}) {
+		t.Errorf("a line without interface-id or origin is not hashed over the line alone")
+	}
+	a.Origin, b.Origin = eniA, eniB
+	if id(a) == id(b) {
+		t.Errorf("two ENIs' records of one flow share id %s", id(a))
+	}
+	if id(a) == bare {
+		t.Errorf("origin not hashed: %s", bare)
+	}
+	b.Origin = eniA
+	if id(a) != id(b) {
+		t.Errorf("the same record from the same stream got ids %s and %s", id(a), id(b))
+	}
+	for _, o := range []stream.Origin{
+		{LogGroup: "other", LogStream: eniA.LogStream, Owner: eniA.Owner},
+		{LogGroup: eniA.LogGroup, LogStream: eniA.LogStream, Owner: "210987654321"},
+		{LogGroup: eniA.LogGroup + "e", LogStream: "ni-0a-all", Owner: eniA.Owner}, // same bytes, other split
+	} {
+		b.Origin = o
+		if id(a) == id(b) {
+			t.Errorf("origins %+v and %+v share id %s", eniA, o, id(a))
+		}
+	}
+}

@@ -81,7 +81,7 @@ func BenchmarkDecodeEncode(b *testing.B) {
 
 // fileEnricher returns the enrichment chain with the enrich package's test
 // inventory loaded, as a warm cache is what the hot path sees.
-func fileEnricher(b *testing.B) *enrich.Enricher {
+func fileEnricher(b testing.TB) *enrich.Enricher {
 	b.Helper()
 	cfg := enrich.DefaultConfig()
 	cfg.Inventory = enrich.InventoryFile
