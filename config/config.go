@@ -61,8 +61,10 @@ type HTTP struct {
 	// ReadTimeout bounds reading a whole request (Firehose bodies reach
 	// 64 MiB).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
-	// WriteTimeout must outlast sources.firehose.ack_timeout, since a
-	// response is written only after its records are delivered.
+	// WriteTimeout counts from the end of a request's headers and must
+	// outlast sources.firehose.ack_timeout, which counts from the same
+	// moment (reading the body included), since a response is written only
+	// after its records are delivered.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes idle keep-alive connections.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`

@@ -61,6 +61,8 @@ var EnvNotKeys = []string{
 	"FLOWHOSE_ES_*",
 	"FLOWHOSE_MOTO_*",
 	"FLOWHOSE_TEST_*",
+	"FLOWHOSE_BENCH_*", // scripts/bench-*
+	"FLOWHOSE_LOAD_*",  // cmd/flowhose-load
 }
 
 // environment returns the FLOWHOSE_ variables of the process.

@@ -7,6 +7,7 @@
 //	flowhose [-config FILE] serve
 //	flowhose [-config FILE] replay [FILE…|-]
 //	flowhose [-config FILE] config check [-config FILE]
+//	flowhose config init [NAME]
 //	flowhose version
 //
 // Inside AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it runs the Firehose

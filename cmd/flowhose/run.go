@@ -15,6 +15,7 @@ Commands:
   serve                  run the HTTP server (Firehose endpoint, health, metrics)
   replay [FILE...|-]     deliver flow-log files (plain or gzip; - is stdin) and exit
   config check           validate the configuration and print it, secrets redacted
+  config init [NAME]     print a commented starter configuration (without NAME: list them)
   version                print the version
 
 The configuration file may also be named by FLOWHOSE_CONFIG; every key can be
@@ -51,8 +52,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return replay(ctx, path, files, os.Stdin, stdout, stderr)
 	case "config":
+		if len(args) > 0 && args[0] == "init" {
+			return configInit(args[1:], stdout, stderr)
+		}
 		if len(args) == 0 || args[0] != "check" {
-			fmt.Fprintln(stderr, "usage: flowhose config check [-config FILE]")
+			fmt.Fprintln(stderr, "usage: flowhose config check [-config FILE] | config init [NAME]")
 			return exitError{2}
 		}
 		path, _, err := commandFlags("config check", args[1:], *configPath, stderr)

@@ -60,6 +60,12 @@ type Output struct {
 	// each gunzipped payload as it is read, and new record slots. An error
 	// stops decoding and becomes Err.
 	Reserve func(bytes int64) error
+	// Keep, when set, makes the copy of a payload that records' strings
+	// point into, and reserves what that copy costs, instead of one string
+	// allocation per payload: a source that decodes many small payloads
+	// can copy them into larger blocks of its own. The copy must stay
+	// unchanged for as long as any record or failure may be used.
+	Keep func(data []byte) (string, error)
 	// Err says why decoding stopped early: ErrTooManyRecords or an error
 	// from Reserve. Once it is set, further calls decode nothing.
 	Err error
@@ -84,6 +90,26 @@ func (o *Output) reserve(n int64) bool {
 		return false
 	}
 	return true
+}
+
+// keep returns the copy of data that records' strings point into, made by
+// Keep when set, else reserved and allocated here.
+func (o *Output) keep(data []byte) (string, bool) {
+	if o.Keep == nil {
+		if !o.reserve(int64(len(data))) {
+			return "", false
+		}
+		return string(data), true
+	}
+	if o.Err != nil {
+		return "", false
+	}
+	s, err := o.Keep(data)
+	if err != nil {
+		o.Err = err
+		return "", false
+	}
+	return s, true
 }
 
 // room reports whether one more record or failure may be added.

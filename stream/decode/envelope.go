@@ -38,17 +38,18 @@ func (d *Decoder) Payload(data []byte, out *Output) {
 		defer putBuffer(plain)
 		data = *plain
 	}
-	// Records keep pointers into one copy of the payload.
-	if !out.reserve(int64(len(data))) {
-		return
-	}
 	if isJSON(data) {
-		if !d.messageWrappers(data, out) {
+		if !d.messageWrappers(data, out) && out.reserve(int64(len(data))) {
+			// The envelopes' strings are the JSON decoder's, about the
+			// payload's size.
 			d.jsonEnvelopes(data, out)
 		}
 		return
 	}
-	d.lines(string(data), 1, stream.Origin{}, out)
+	// Records keep pointers into one copy of the payload.
+	if s, ok := out.keep(data); ok {
+		d.lines(s, 1, stream.Origin{}, out)
+	}
 }
 
 func isJSON(data []byte) bool {
@@ -190,7 +191,10 @@ func (d *Decoder) messageWrappers(data []byte, out *Output) bool {
 		}
 		rest = next
 	}
-	s := string(data)
+	s, ok := out.keep(data)
+	if !ok {
+		return true
+	}
 	lineNo := 1
 	for {
 		s = strings.TrimLeft(s, " \t\r\n")

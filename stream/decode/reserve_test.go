@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"unsafe"
@@ -39,5 +40,37 @@ func TestBlankLinesReserveBoundedMemory(t *testing.T) {
 				t.Errorf("reserved %d bytes of records for %d blank lines; want at most %d", got, n, limit)
 			}
 		})
+	}
+}
+
+// Keep makes the copy records point into, for plain and wrapped payloads
+// (gunzipped or not); its refusal stops decoding like Reserve's.
+func TestKeepMakesThePayloadCopy(t *testing.T) {
+	for _, payload := range [][]byte{
+		[]byte(lineA + "\n" + lineA),
+		[]byte(`{"message":"` + lineA + `"}` + "\n" + `{"message":"` + lineA + `"}`),
+		gz(t, lineA+"\n"+lineA),
+	} {
+		var block []byte
+		out := Output{Keep: func(data []byte) (string, error) {
+			block = append(make([]byte, 0, len(data)), data...)
+			return unsafe.String(unsafe.SliceData(block), len(block)), nil
+		}}
+		newDecoder(t).Payload(payload, &out)
+		if len(out.Records) != 2 || out.Err != nil {
+			t.Fatalf("%q: %d records, err %v", payload, len(out.Records), out.Err)
+		}
+		for _, r := range out.Records {
+			if p := unsafe.StringData(r.Raw); uintptr(unsafe.Pointer(p)) < uintptr(unsafe.Pointer(unsafe.SliceData(block))) ||
+				uintptr(unsafe.Pointer(p)) >= uintptr(unsafe.Pointer(unsafe.SliceData(block)))+uintptr(len(block)) {
+				t.Fatalf("%q: record's line is not in Keep's copy", payload)
+			}
+		}
+		refused := errors.New("no room")
+		out = Output{Keep: func([]byte) (string, error) { return "", refused }}
+		newDecoder(t).Payload(payload, &out)
+		if len(out.Records) != 0 || !errors.Is(out.Err, refused) {
+			t.Fatalf("%q refused: %d records, err %v", payload, len(out.Records), out.Err)
+		}
 	}
 }

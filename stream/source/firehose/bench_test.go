@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -12,33 +13,69 @@ import (
 	"github.com/flowhose/flowhose/stream/sinktest"
 )
 
-// BenchmarkHandler posts a request of 500 {"message"} records, as VPC Flow
-// Logs send them directly, through a pipeline with a discarding sink.
+// BenchmarkHandler posts whole requests through handler and a pipeline
+// with a discarding sink: 500 {"message"} records, as VPC Flow Logs send
+// them directly, and a gzip body of 1,000 records of 5 default-format lines
+// each (and 100 of them, to show what grows with the request), as a Firehose stream fed by Direct PUT of plain lines sends it. Read
+// allocs/op as allocations per request; B/line is bytes allocated per
+// flow-log line, comparable with stream/source/file's BenchmarkReplay.
 func BenchmarkHandler(b *testing.B) {
-	p, err := stream.New(stream.Options{Workers: 2, QueueDepth: 4,
-		Sinks: []stream.Sink{sinktest.NewDiscardSink("null")}, DeadLetter: &sinktest.DeadLetter{}})
-	if err != nil {
-		b.Fatal(err)
+	wrapped := make([]string, 500)
+	for i := range wrapped {
+		wrapped[i] = `{"message":"` + lineAccept + `"}`
 	}
-	defer p.Close(context.Background())
-	h, err := New(DefaultConfig(), decode.Options{}, Deps{Pipeline: p})
-	if err != nil {
-		b.Fatal(err)
+	lines := make([]string, 1000)
+	for i := range lines {
+		lines[i] = strings.Repeat(lineAccept+"\n", 5)
 	}
-	payloads := make([]string, 500)
-	for i := range payloads {
-		payloads[i] = `{"message":"` + lineAccept + `"}`
+	for _, bc := range []struct {
+		name     string
+		body     string
+		encoding string
+		lines    int
+	}{
+		{"message-500", body(requestID, wrapped...), "", 500},
+		{"gzip-100x5", gz(body(requestID, lines[:100]...)), "gzip", 500},
+		{"gzip-1000x5", gz(body(requestID, lines...)), "gzip", 5000},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p, err := stream.New(stream.Options{Workers: 2, QueueDepth: 4,
+				Sinks: []stream.Sink{sinktest.NewDiscardSink("null")}, DeadLetter: &sinktest.DeadLetter{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close(context.Background())
+			h, err := New(DefaultConfig(), decode.Options{}, Deps{Pipeline: p})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			var before, after runtimeStats
+			before.read()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/firehose", strings.NewReader(bc.body))
+				if bc.encoding != "" {
+					r.Header.Set("Content-Encoding", bc.encoding)
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+			after.read()
+			b.ReportMetric(float64(b.N*bc.lines)/b.Elapsed().Seconds(), "lines/s")
+			b.ReportMetric(float64(after.bytes-before.bytes)/float64(b.N*bc.lines), "B/line")
+		})
 	}
-	req := body(requestID, payloads...)
-	b.SetBytes(int64(len(req)))
-	b.ReportAllocs()
-	for b.Loop() {
-		r := httptest.NewRequest(http.MethodPost, "/firehose", strings.NewReader(req))
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
-	}
-	b.ReportMetric(float64(b.N*len(payloads))/b.Elapsed().Seconds(), "records/s")
+}
+
+// runtimeStats is the process's allocation total, for B/line.
+type runtimeStats struct{ bytes uint64 }
+
+func (s *runtimeStats) read() {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	s.bytes = m.TotalAlloc
 }

@@ -5,8 +5,9 @@
 package firehose
 
 import (
-	"compress/gzip"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -63,6 +66,9 @@ type Handler struct {
 	log      *slog.Logger
 	keys     *accesskey.Keys
 	m        metrics
+	// records holds chunks' record arrays once their batches are settled
+	// (sinks must not use a batch after settling it).
+	records sync.Pool // of *[]stream.Record
 }
 
 type metrics struct {
@@ -139,32 +145,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Whatever was not handed to a queued batch is given back here.
 	defer lease.Release()
-	body, err := h.body(w, r, lease)
+	// The body and the scratch buffers are reserved apart from the
+	// records, and given back as soon as the records are decoded.
+	var scratch int64
+	body, err := h.readBody(w, r, budgetGrow(lease, &scratch))
 	if err != nil {
-		h.respond(w, r, http.StatusUnsupportedMediaType, requestID, err.Error(), err)
+		lease.Split(scratch).Release()
+		h.respond(w, r, failureStatus(err), requestID, err.Error(), err)
 		return
 	}
+	h.m.bytes.Add(float64(len(body)))
 	dec, err := decode.New(h.decOpts)
 	if err != nil {
 		// Options were validated in New.
 		h.respond(w, r, http.StatusInternalServerError, requestID, "decoder unavailable", err)
 		return
 	}
-	c := &collector{batchSize: h.cfg.BatchSize, maxRecords: h.cfg.MaxRecords, lease: lease}
-	if lease != nil {
-		c.out.Reserve = lease.Grow
-	}
-	bodyID, err := parse(body, dec, c)
-	h.m.bytes.Add(float64(body.read))
+	c := h.newCollector(lease, &scratch)
+	bodyID, err := c.parse(body, dec)
+	buffers.put(body)
+	c.putScratch()
+	lease.Split(scratch).Release()
 	if err != nil {
 		for _, ch := range c.chunks {
-			ch.lease.Release()
+			h.putChunk(ch)
 		}
+		h.putRecords(c.out.Records)
 		h.respond(w, r, failureStatus(err), requestID, err.Error(), err)
 		return
 	}
 	requestID = bodyID
 	c.cut()
+	// A pooled array that no record went into.
+	h.putRecords(c.out.Records)
 	failures := c.out.Failures
 	for i := range failures {
 		failures[i].Ref = "request " + requestID + " " + failures[i].Ref
@@ -191,6 +204,8 @@ func failureStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, membudget.ErrExhausted):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errUnsupportedEncoding):
+		return http.StatusUnsupportedMediaType
 	}
 	return http.StatusBadRequest
 }
@@ -207,12 +222,73 @@ type chunk struct {
 // records (a chunk ends between Firehose records, so it also keeps the
 // payload copies its records point into).
 type collector struct {
+	h          *Handler
 	out        decode.Output
 	batchSize  int
 	maxRecords int
 	lease      *membudget.Lease
+	pending    int64 // reserved for the chunk being decoded
+	scratch    func(int64) error
 	chunks     []chunk
 	records    int // in chunks
+
+	// block is where payloads are copied for the chunk being decoded:
+	// one allocation for many small payloads. Blocks are left to the
+	// garbage collector, never reused: a string of a record may outlive
+	// its batch (in a cache, say). nextBlock is the next one's size;
+	// kept counts what the chunk copied.
+	block     []byte
+	nextBlock int
+	kept      int
+	// data is the scratch buffer one record's data is decoded into.
+	data []byte
+	// spans are where the fast path found each record's data.
+	spans *[]span
+}
+
+// Block sizes: a chunk's first block is what the chunk before it needed
+// and an eighth (chunks of one request are alike), later ones double; all
+// between minBlock and maxBlock, except that a larger payload gets a block
+// of its own size.
+const (
+	minBlock = 32 << 10
+	maxBlock = 1 << 20
+)
+
+func (h *Handler) newCollector(lease *membudget.Lease, scratch *int64) *collector {
+	c := &collector{h: h, batchSize: h.cfg.BatchSize, maxRecords: h.cfg.MaxRecords, lease: lease,
+		scratch: budgetGrow(lease, scratch), nextBlock: minBlock}
+	c.out.Reserve = c.reserve
+	c.out.Keep = c.keep
+	return c
+}
+
+// reserve grows the lease for the chunk being decoded.
+func (c *collector) reserve(n int64) error {
+	if err := c.lease.Grow(n); err != nil {
+		return err
+	}
+	c.pending += n
+	return nil
+}
+
+// keep copies a payload into the chunk's current block.
+func (c *collector) keep(data []byte) (string, error) {
+	if len(data) == 0 {
+		return "", nil
+	}
+	if len(data) > cap(c.block)-len(c.block) {
+		size := max(len(data), c.nextBlock)
+		if err := c.reserve(int64(size)); err != nil {
+			return "", err
+		}
+		c.block = make([]byte, 0, size)
+		c.nextBlock = min(2*c.nextBlock, maxBlock)
+	}
+	start := len(c.block)
+	c.block = append(c.block, data...)
+	c.kept += len(data)
+	return unsafe.String(&c.block[start], len(data)), nil
 }
 
 // cut closes the current chunk, if it holds records.
@@ -221,8 +297,139 @@ func (c *collector) cut() {
 		return
 	}
 	c.records += len(c.out.Records)
-	c.chunks = append(c.chunks, chunk{records: c.out.Records, lease: c.lease.Split(c.lease.Held())})
+	c.chunks = append(c.chunks, chunk{records: c.out.Records, lease: c.lease.Split(c.pending)})
 	c.out.Records = nil
+	c.pending = 0
+	// The block's rest is reserved by the chunk just cut, which may be
+	// settled first: the next chunk starts a block of its own.
+	c.block = nil
+	c.nextBlock = max(minBlock, min(c.kept+c.kept/8, maxBlock))
+	c.kept = 0
+}
+
+// startChunk gives a new chunk a pooled record array, if there is one.
+func (c *collector) startChunk() error {
+	if c.out.Records != nil {
+		return nil
+	}
+	rp, _ := c.h.records.Get().(*[]stream.Record)
+	if rp == nil {
+		return nil
+	}
+	if err := c.reserve(int64(cap(*rp)) * decode.RecordBytes); err != nil {
+		c.h.records.Put(rp)
+		return err
+	}
+	c.out.Records = *rp
+	return nil
+}
+
+// putRecords hands a record array back for another chunk, cleared so that
+// the pool does not keep payloads alive. Arrays much larger than a batch
+// (one huge payload) are left to the collector.
+func (h *Handler) putRecords(records []stream.Record) {
+	if cap(records) == 0 || cap(records) > 4*h.cfg.BatchSize {
+		return
+	}
+	records = records[:cap(records)]
+	clear(records)
+	records = records[:0]
+	h.records.Put(&records)
+}
+
+// putChunk gives back what a chunk holds, once none of its batches can be
+// used any more.
+func (h *Handler) putChunk(c chunk) {
+	h.putRecords(c.records)
+	c.lease.Release()
+}
+
+// putScratch hands the scratch buffers back.
+func (c *collector) putScratch() {
+	if c.data != nil {
+		buffers.put(c.data)
+		c.data = nil
+	}
+	if c.spans != nil {
+		*c.spans = (*c.spans)[:0]
+		spanPool.Put(c.spans)
+		c.spans = nil
+	}
+}
+
+// spanPool holds the fast path's span slices.
+var spanPool sync.Pool // of *[]span
+
+// spanBytes is what one span costs.
+const spanBytes = int64(unsafe.Sizeof(span{}))
+
+// parse decodes a whole request body into c and returns its requestId:
+// the fast path when the body has Firehose's own shape, encoding/json
+// otherwise.
+func (c *collector) parse(body []byte, dec *decode.Decoder) (string, error) {
+	sp, _ := spanPool.Get().(*[]span)
+	if sp == nil {
+		sp = new([]span)
+	}
+	c.spans = sp
+	if err := c.scratch(int64(cap(*sp)) * spanBytes); err != nil {
+		return "", err
+	}
+	id, spans, ok, err := scan(body, (*sp)[:0], c.scratch)
+	*sp = spans
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return parseJSON(bytes.NewReader(body), dec, c)
+	}
+	for i, s := range spans {
+		src := body[s.start:s.end]
+		n := base64.StdEncoding.DecodedLen(len(src))
+		if cap(c.data) < n {
+			buf, err := buffers.get(n, c.scratch)
+			if err != nil {
+				return "", fmt.Errorf("records[%d]: %w", i, err)
+			}
+			if c.data != nil {
+				buffers.put(c.data)
+			}
+			c.data = buf
+		}
+		n, err := base64.StdEncoding.Decode(c.data[:n], src)
+		if err != nil {
+			return "", fmt.Errorf("records[%d]: %w", i, err)
+		}
+		if err := c.payload(i, c.data[:n], dec); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+// payload decodes records[i]'s data.
+func (c *collector) payload(i int, data []byte, dec *decode.Decoder) error {
+	out := &c.out
+	if err := c.startChunk(); err != nil {
+		return fmt.Errorf("records[%d]: %w", i, err)
+	}
+	failed := len(out.Failures)
+	// The limit counts records already cut into chunks too.
+	out.MaxRecords = c.maxRecords - c.records
+	dec.Payload(data, out)
+	if out.Err != nil {
+		if errors.Is(out.Err, decode.ErrTooManyRecords) {
+			return fmt.Errorf("records[%d]: %w: over max_records %d", i, decode.ErrTooManyRecords, c.maxRecords)
+		}
+		return fmt.Errorf("records[%d]: %w", i, out.Err)
+	}
+	for j := failed; j < len(out.Failures); j++ {
+		out.Failures[j].Ref = "records[" + strconv.Itoa(i) + "]"
+	}
+	if len(out.Records) >= c.batchSize {
+		c.cut()
+	}
+	return nil
 }
 
 // deliver submits the chunks' records in batches and waits until every sink
@@ -240,7 +447,7 @@ func (h *Handler) deliver(ctx context.Context, chunks []chunk, failures []stream
 		// Reading the body took the whole ack_timeout: whatever is
 		// delivered now could not be answered in time.
 		for _, c := range chunks {
-			c.lease.Release()
+			h.putChunk(c)
 		}
 		return fmt.Errorf("ack_timeout %s passed while reading the request", h.cfg.AckTimeout)
 	}
@@ -248,7 +455,7 @@ func (h *Handler) deliver(ctx context.Context, chunks []chunk, failures []stream
 	for i, c := range chunks {
 		all.Add(1)
 		ack := stream.NewAckThen(func(err error) {
-			c.lease.Release()
+			h.putChunk(c)
 			all.Done(err)
 		})
 		err := h.submit(ctx, c.records, failures, ack)
@@ -256,7 +463,7 @@ func (h *Handler) deliver(ctx context.Context, chunks []chunk, failures []stream
 		ack.Done(nil)
 		if err != nil {
 			for _, rest := range chunks[i+1:] {
-				rest.lease.Release()
+				h.putChunk(rest)
 			}
 			all.Done(nil)
 			return err
@@ -290,77 +497,10 @@ func (h *Handler) submit(ctx context.Context, records []stream.Record, failures 
 	return nil
 }
 
-// countingReader enforces MaxDecompressedBytes, counts what was read and
-// reserves it from the request's lease: the JSON decoder's buffer and each
-// record's decoded data are made of these bytes.
-type countingReader struct {
-	r     io.Reader
-	max   int64
-	read  int64
-	lease *membudget.Lease
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	if c.read > c.max {
-		return 0, errDecompressedTooLarge
-	}
-	if rest := c.max - c.read + 1; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	n, err := c.r.Read(p)
-	c.read += int64(n)
-	if over := c.read - c.max; over > 0 {
-		// Hand back only what fits so the limit cannot be missed by a
-		// consumer that stops at a complete value.
-		return n - int(over), fmt.Errorf("%w: over %d bytes", errDecompressedTooLarge, c.max)
-	}
-	if gerr := c.lease.Grow(int64(n)); gerr != nil {
-		return 0, gerr
-	}
-	return n, err
-}
-
-// body returns the request body bounded by both limits, gunzipped when the
-// request says so.
-func (h *Handler) body(w http.ResponseWriter, r *http.Request, lease *membudget.Lease) (*countingReader, error) {
-	wire := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
-	var rd io.Reader = wire
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		// The gzip header is read lazily so that a bad or oversized body
-		// is reported by parse with the right status.
-		rd = &lazyGzip{r: wire}
-	default:
-		return nil, fmt.Errorf("unsupported Content-Encoding %q: use gzip or none", enc)
-	}
-	return &countingReader{r: rd, max: h.cfg.MaxDecompressedBytes, lease: lease}, nil
-}
-
-// lazyGzip opens the gzip stream on first read.
-type lazyGzip struct {
-	r  io.Reader
-	gz *gzip.Reader
-}
-
-func (l *lazyGzip) Read(p []byte) (int, error) {
-	if l.gz == nil {
-		gz, err := gzip.NewReader(l.r)
-		if err != nil {
-			return 0, fmt.Errorf("gzip: %w", err)
-		}
-		l.gz = gz
-	}
-	n, err := l.gz.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = fmt.Errorf("gzip: %w", err)
-	}
-	return n, err
-}
-
-// parse streams the JSON body: one record's data is in memory at a time
-// besides what the decoder keeps. It returns the body's requestId.
-func parse(body io.Reader, dec *decode.Decoder, c *collector) (string, error) {
+// parseJSON is the general path of collector.parse, for bodies of any
+// other shape than Firehose's own: encoding/json's streaming decoder,
+// decoding each record as it is read. It returns the body's requestId.
+func parseJSON(body io.Reader, dec *decode.Decoder, c *collector) (string, error) {
 	jd := json.NewDecoder(body)
 	if err := expectDelim(jd, '{'); err != nil {
 		return "", err
@@ -413,7 +553,6 @@ func parseRecords(jd *json.Decoder, dec *decode.Decoder, c *collector) error {
 	if err := expectDelim(jd, '['); err != nil {
 		return fmt.Errorf("records: %w", err)
 	}
-	out := &c.out
 	for i := 0; jd.More(); i++ {
 		var rec struct {
 			Data []byte `json:"data"`
@@ -421,21 +560,8 @@ func parseRecords(jd *json.Decoder, dec *decode.Decoder, c *collector) error {
 		if err := jd.Decode(&rec); err != nil {
 			return fmt.Errorf("records[%d]: %w", i, err)
 		}
-		failed := len(out.Failures)
-		// The limit counts records already cut into chunks too.
-		out.MaxRecords = c.maxRecords - c.records
-		dec.Payload(rec.Data, out)
-		if out.Err != nil {
-			if errors.Is(out.Err, decode.ErrTooManyRecords) {
-				return fmt.Errorf("records[%d]: %w: over max_records %d", i, decode.ErrTooManyRecords, c.maxRecords)
-			}
-			return fmt.Errorf("records[%d]: %w", i, out.Err)
-		}
-		for j := failed; j < len(out.Failures); j++ {
-			out.Failures[j].Ref = "records[" + strconv.Itoa(i) + "]"
-		}
-		if len(out.Records) >= c.batchSize {
-			c.cut()
+		if err := c.payload(i, rec.Data, dec); err != nil {
+			return err
 		}
 	}
 	if err := expectDelim(jd, ']'); err != nil {

@@ -3,6 +3,7 @@ package transform
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -20,7 +21,8 @@ func FuzzTransform(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, limit uint16) {
 		var in []Input
 		for i, part := range splitZero(data) {
-			in = append(in, Input{RecordID: "id\"" + strconv.Itoa(i), Data: part})
+			// Ids with characters the two encoders escape differently.
+			in = append(in, Input{RecordID: "id\"\b<\u2028\xff" + strconv.Itoa(i), Data: part})
 		}
 		cfg := DefaultConfig()
 		cfg.MaxResponseBytes = int64(limit) + 1
@@ -46,6 +48,20 @@ func FuzzTransform(f *testing.F) {
 			anyOK = anyOK || rr.Result == ResultOk
 		}
 		b, _ := json.Marshal(resp)
+		// The HTTP handler's encoder writes the same JSON value, and
+		// never more bytes than the size the limit was checked against.
+		direct := resp.AppendJSON(nil)
+		var fromDirect, fromJSON Response
+		if err := json.Unmarshal(direct, &fromDirect); err != nil {
+			t.Fatalf("AppendJSON wrote invalid JSON %q: %v", direct, err)
+		}
+		_ = json.Unmarshal(b, &fromJSON)
+		if !reflect.DeepEqual(fromDirect, fromJSON) {
+			t.Fatalf("AppendJSON %s\nencoding/json %s", direct, b)
+		}
+		if anyOK && int64(len(direct))+1 > cfg.MaxResponseBytes {
+			t.Fatalf("AppendJSON response %d bytes over limit %d", len(direct)+1, cfg.MaxResponseBytes)
+		}
 		// Entries without data alone may exceed a tiny limit, but data is
 		// only added while the whole response fits.
 		if anyOK && int64(len(b))+1 > cfg.MaxResponseBytes {

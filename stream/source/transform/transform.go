@@ -24,6 +24,7 @@ import (
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/ecs"
 	"github.com/flowhose/flowhose/stream/hec"
+	"github.com/flowhose/flowhose/stream/jsonenc"
 	"github.com/flowhose/flowhose/stream/membudget"
 	"github.com/flowhose/flowhose/stream/source/accesskey"
 )
@@ -219,11 +220,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	body, err := json.Marshal(resp)
-	if err != nil {
-		http.Error(w, "encoding response: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
+	body := resp.AppendJSON(make([]byte, 0, size))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
@@ -389,11 +386,46 @@ func (e *encoder) record(recs []stream.Record, fits func(n int) bool) (data []by
 	return e.buf[start:len(e.buf):len(e.buf)], true, nil
 }
 
-// quotedLen is the length of id as a JSON string with encoding/json's
-// escaping, the longest of the encoders that may marshal the response.
+// AppendJSON appends the response as JSON, in the shape encoding/json
+// gives it, without reflection and without a copy of each record's data:
+// the base64 is written straight into dst. The HTTP handler sends this;
+// the Lambda runtime marshals with encoding/json.
+func (r Response) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"records":[`...)
+	for i, rr := range r.Records {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"recordId":`...)
+		dst = jsonenc.AppendString(dst, rr.RecordID)
+		dst = append(dst, `,"result":`...)
+		dst = jsonenc.AppendString(dst, rr.Result)
+		if len(rr.Data) > 0 {
+			dst = append(dst, `,"data":"`...)
+			dst = base64.StdEncoding.AppendEncode(dst, rr.Data)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
+}
+
+// quotedLen is the length of id as a JSON string as the longer of the two
+// encoders that may write the response writes it: encoding/json (Lambda)
+// and jsonenc (HTTP) escape a few characters differently.
 func quotedLen(id string) int {
+	plain := true
+	for i := 0; i < len(id) && plain; i++ {
+		c := id[i]
+		// The characters both write verbatim (encoding/json escapes
+		// <, > and & for HTML).
+		plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	if plain {
+		return len(id) + 2
+	}
 	q, _ := json.Marshal(id)
-	return len(q)
+	return max(len(q), len(jsonenc.AppendString(nil, id)))
 }
 
 // entrySize is the size of one record's JSON in the response.

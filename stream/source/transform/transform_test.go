@@ -389,3 +389,27 @@ func BenchmarkTransform(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkServeHTTP is BenchmarkTransform (ECS output) through the HTTP
+// handler: reading the event and writing the response too.
+func BenchmarkServeHTTP(b *testing.B) {
+	h, err := New(DefaultConfig(), decode.Options{}, Deps{DeadLetter: &sinktest.DeadLetter{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := event{InvocationID: "inv", Records: make([]Input, 500)}
+	for i := range ev.Records {
+		ev.Records[i] = Input{RecordID: strings.Repeat("4959", 14), Data: []byte(`{"message":"` + lineAccept + `"}`)}
+	}
+	body, _ := json.Marshal(ev)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/firehose/transform", bytes.NewReader(body)))
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(ev.Records))/b.Elapsed().Seconds(), "records/s")
+}

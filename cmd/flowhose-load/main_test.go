@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/decode"
+	"github.com/flowhose/flowhose/stream/sinktest"
+	"github.com/flowhose/flowhose/stream/source/firehose"
+)
+
+const sample = "../../testdata/flowlogs/sample-v2.log.gz"
+
+// The requests it builds are accepted by the Firehose handler, with every
+// line delivered, and a 503 is retried like Firehose does.
+func TestLoadAgainstHandler(t *testing.T) {
+	sink := sinktest.NewSink("rec")
+	p, err := stream.New(stream.Options{Workers: 1, QueueDepth: 8, Sinks: []stream.Sink{sink}, DeadLetter: &sinktest.DeadLetter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	cfg := firehose.DefaultConfig()
+	cfg.AccessKeys = []string{"secret"}
+	h, err := firehose.New(cfg, decode.Options{}, firehose.Deps{Pipeline: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	for _, gz := range []string{"-gzip=true", "-gzip=false"} {
+		t.Run(gz, func(t *testing.T) {
+			before := sink.Accepted()
+			var out bytes.Buffer
+			args := []string{"-url", srv.URL, "-key", "secret", "-records", "7", "-lines", "3", gz, "-c", "2", "-requests", "5", "-pid", "0", sample}
+			if err := run(context.Background(), args, &out); err != nil {
+				t.Fatalf("run: %v\n%s", err, &out)
+			}
+			if got := sink.Accepted() - before; got != 5*7*3 {
+				t.Errorf("sink got %d records, want %d\n%s", got, 5*7*3, &out)
+			}
+			for _, want := range []string{"5 ok, 0 failed", "lines/s", "p50"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("report lacks %q:\n%s", want, &out)
+				}
+			}
+		})
+	}
+}
+
+// A wrong key is reported as failed requests with their status.
+func TestLoadReportsFailures(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-url", srv.URL, "-requests", "2", "-attempts", "2", "-records", "1", sample}, &out)
+	if err == nil || !strings.Contains(out.String(), "401 x4") || !strings.Contains(out.String(), "0 ok, 2 failed") {
+		t.Fatalf("err %v, report:\n%s", err, &out)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// The command name holds a space and a parenthesis.
+	stat := "4242 (flow hose) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 130 0 0 20 0 8 0 100 0 0"
+	got, err := parseStat(stat)
+	if err != nil || got != 3800*time.Millisecond {
+		t.Fatalf("parseStat = %v, %v; want 3.8s", got, err)
+	}
+	self, err := processCPU(os.Getpid())
+	if err != nil || self < 0 {
+		t.Fatalf("processCPU(self) = %v, %v", self, err)
+	}
+}
+
+func TestReadLinesSkipsHeaders(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.log")
+	content := "version account-id\n\n2 123 eni-1 - - - - - - - - - NODATA -\nversion x\n2 456 eni-2 - - - - - - - - - NODATA -\n"
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := readLines(path)
+	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[1], "2 456") {
+		t.Fatalf("readLines = %q, %v", lines, err)
+	}
+}
