@@ -11,6 +11,11 @@
 // records, optionally gzip, with X-Amz-Firehose-Request-Id and
 // X-Amz-Firehose-Access-Key headers, retried with backoff until the server
 // answers 200. The access key is -key or FLOWHOSE_LOAD_ACCESS_KEY.
+//
+// With -header every record is shaped like a flow-log object in S3: the
+// file's header line first and no newline after the last line. That is
+// what decoders which take each record for a whole file need (the
+// OpenTelemetry collector's vpcflow encoding); flowhose takes either shape.
 package main
 
 import (
@@ -51,6 +56,7 @@ type config struct {
 	key         string
 	records     int // Firehose records per request
 	lines       int // flow-log lines per record
+	header      bool
 	gzip        bool
 	concurrency int
 	duration    time.Duration
@@ -70,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.key, "key", os.Getenv("FLOWHOSE_LOAD_ACCESS_KEY"), "X-Amz-Firehose-Access-Key (default $FLOWHOSE_LOAD_ACCESS_KEY)")
 	fs.IntVar(&c.records, "records", 500, "Firehose records per request")
 	fs.IntVar(&c.lines, "lines", 5, "flow-log lines per record")
+	fs.BoolVar(&c.header, "header", false, "start every record with the file's header line and end it without a newline, like an S3 object")
 	fs.BoolVar(&c.gzip, "gzip", true, "send gzip bodies (Content-Encoding: gzip)")
 	fs.IntVar(&c.concurrency, "c", 4, "requests in flight")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to send (ignored with -requests)")
@@ -104,11 +111,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lines, err := readLines(c.file)
+	f, err := readLines(c.file)
 	if err != nil {
 		return err
 	}
-	reqs, err := buildRequests(lines, c)
+	reqs, err := buildRequests(f, c)
 	if err != nil {
 		return err
 	}
@@ -133,12 +140,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// readLines returns the flow-log lines of a plain or gzip file, without
-// header lines.
-func readLines(path string) ([]string, error) {
+// flowLog is what readLines found in a file.
+type flowLog struct {
+	header string   // the first header line; "" if there is none
+	lines  []string // the flow-log lines, without headers
+	// mixed reports headers that differ: the lines then have several
+	// formats, and no one header describes them all.
+	mixed bool
+}
+
+// readLines returns the flow-log lines and the header of a plain or gzip
+// file.
+func readLines(path string) (flowLog, error) {
+	var fl flowLog
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return fl, err
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -146,29 +163,36 @@ func readLines(path string) ([]string, error) {
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return fl, fmt.Errorf("%s: %w", path, err)
 		}
 		r = zr
 	}
-	var lines []string
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		// A header starts with a field name; records with a version
 		// number or "-".
-		if line == "" || line[0] >= 'a' && line[0] <= 'z' {
+		if line == "" {
 			continue
 		}
-		lines = append(lines, line)
+		if line[0] >= 'a' && line[0] <= 'z' {
+			if fl.header == "" {
+				fl.header = line
+			} else if line != fl.header {
+				fl.mixed = true
+			}
+			continue
+		}
+		fl.lines = append(fl.lines, line)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fl, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(lines) == 0 {
-		return nil, fmt.Errorf("%s: no flow-log lines", path)
+	if len(fl.lines) == 0 {
+		return fl, fmt.Errorf("%s: no flow-log lines", path)
 	}
-	return lines, nil
+	return fl, nil
 }
 
 // request is one prepared delivery request.
@@ -179,10 +203,17 @@ type request struct {
 
 // buildRequests prepares c.bodies requests of c.records records of c.lines
 // lines each, taking the file's lines in turn.
-func buildRequests(lines []string, c config) ([]request, error) {
+func buildRequests(f flowLog, c config) ([]request, error) {
 	type record struct {
 		Data []byte `json:"data"`
 	}
+	switch {
+	case c.header && f.header == "":
+		return nil, fmt.Errorf("-header: %s has no header line", c.file)
+	case c.header && f.mixed:
+		return nil, fmt.Errorf("-header: %s has lines of several formats", c.file)
+	}
+	lines := f.lines
 	reqs := make([]request, c.bodies)
 	next := 0
 	var rec strings.Builder
@@ -195,10 +226,18 @@ func buildRequests(lines []string, c config) ([]request, error) {
 		}{RequestID: id, Timestamp: time.Now().UnixMilli(), Records: make([]record, c.records)}
 		for j := range body.Records {
 			rec.Reset()
-			for range c.lines {
+			if c.header {
+				rec.WriteString(f.header)
+			}
+			for k := range c.lines {
+				if k > 0 || c.header {
+					rec.WriteByte('\n')
+				}
 				rec.WriteString(lines[next%len(lines)])
-				rec.WriteByte('\n')
 				next++
+			}
+			if !c.header {
+				rec.WriteByte('\n')
 			}
 			body.Records[j].Data = []byte(rec.String())
 		}

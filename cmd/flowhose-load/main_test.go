@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,11 +46,12 @@ func TestLoadAgainstHandler(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	for _, gz := range []string{"-gzip=true", "-gzip=false"} {
-		t.Run(gz, func(t *testing.T) {
+	for _, shape := range [][]string{{"-gzip=true"}, {"-gzip=false"}, {"-gzip=true", "-header"}} {
+		t.Run(strings.Join(shape, ""), func(t *testing.T) {
 			before := sink.Accepted()
 			var out bytes.Buffer
-			args := []string{"-url", srv.URL, "-key", "secret", "-records", "7", "-lines", "3", gz, "-c", "2", "-requests", "5", "-pid", "0", sample}
+			args := append([]string{"-url", srv.URL, "-key", "secret", "-records", "7", "-lines", "3", "-c", "2", "-requests", "5", "-pid", "0"}, shape...)
+			args = append(args, sample)
 			if err := run(context.Background(), args, &out); err != nil {
 				t.Fatalf("run: %v\n%s", err, &out)
 			}
@@ -78,6 +80,35 @@ func TestLoadReportsFailures(t *testing.T) {
 	}
 }
 
+// With -header every record is the file's header and its lines, with no
+// newline after the last, the shape of a flow-log object in S3.
+func TestBuildRequestsHeader(t *testing.T) {
+	f := flowLog{header: "version srcaddr", lines: []string{"2 10.0.0.1", "2 10.0.0.2", "2 10.0.0.3"}}
+	c := config{records: 2, lines: 2, bodies: 1, header: true}
+	reqs, err := buildRequests(f, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Records []struct {
+			Data []byte `json:"data"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(reqs[0].body, &body); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"version srcaddr\n2 10.0.0.1\n2 10.0.0.2", "version srcaddr\n2 10.0.0.3\n2 10.0.0.1"}
+	if len(body.Records) != 2 || string(body.Records[0].Data) != want[0] || string(body.Records[1].Data) != want[1] {
+		t.Fatalf("records %q, want %q", body.Records, want)
+	}
+
+	for _, bad := range []flowLog{{lines: f.lines}, {header: "version", mixed: true, lines: f.lines}} {
+		if _, err := buildRequests(bad, c); err == nil {
+			t.Errorf("header %q, mixed %v: no error", bad.header, bad.mixed)
+		}
+	}
+}
+
 func TestParseStat(t *testing.T) {
 	// The command name holds a space and a parenthesis.
 	stat := "4242 (flow hose) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 130 0 0 20 0 8 0 100 0 0"
@@ -97,8 +128,11 @@ func TestReadLinesSkipsHeaders(t *testing.T) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lines, err := readLines(path)
-	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[1], "2 456") {
-		t.Fatalf("readLines = %q, %v", lines, err)
+	f, err := readLines(path)
+	if err != nil || len(f.lines) != 2 || !strings.HasPrefix(f.lines[1], "2 456") {
+		t.Fatalf("readLines = %q, %v", f.lines, err)
+	}
+	if f.header != "version account-id" || !f.mixed {
+		t.Errorf("header %q, mixed %v; want the first header and mixed", f.header, f.mixed)
 	}
 }
