@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		res.serverCPU = cpuAfter - cpuBefore
 	}
-	res.print(stdout, c)
+	res.print(stdout, c, reqs)
 	if res.failed > 0 {
 		return fmt.Errorf("%d requests failed", res.failed)
 	}
@@ -199,6 +199,7 @@ func readLines(path string) (flowLog, error) {
 type request struct {
 	id   string
 	body []byte
+	json int // size of the body before gzip
 }
 
 // buildRequests prepares c.bodies requests of c.records records of c.lines
@@ -245,6 +246,7 @@ func buildRequests(f flowLog, c config) ([]request, error) {
 		if err != nil {
 			return nil, err
 		}
+		reqs[i].json = len(b)
 		if c.gzip {
 			var buf bytes.Buffer
 			zw := gzip.NewWriter(&buf)
@@ -254,7 +256,7 @@ func buildRequests(f flowLog, c config) ([]request, error) {
 			}
 			b = buf.Bytes()
 		}
-		reqs[i] = request{id: id, body: b}
+		reqs[i].id, reqs[i].body = id, b
 	}
 	return reqs, nil
 }
@@ -382,11 +384,19 @@ func post(ctx context.Context, client *http.Client, c config, r request) (int, e
 }
 
 // print writes the figures, one per line.
-func (r *result) print(w io.Writer, c config) {
+func (r *result) print(w io.Writer, c config, reqs []request) {
 	lines := r.sent * int64(c.records*c.lines)
 	secs := r.elapsed.Seconds()
 	fmt.Fprintf(w, "requests      %d ok, %d failed, %d retries in %.1fs (%d records x %d lines, gzip %v, concurrency %d)\n",
 		r.sent, r.failed, r.retries, secs, c.records, c.lines, c.gzip, c.concurrency)
+	var jsonBytes, sentBytes int
+	for _, q := range reqs {
+		jsonBytes += q.json
+		sentBytes += len(q.body)
+	}
+	const mib = 1 << 20
+	fmt.Fprintf(w, "body          %.2f MiB JSON, %.2f MiB sent (mean of %d)\n",
+		float64(jsonBytes)/mib/float64(len(reqs)), float64(sentBytes)/mib/float64(len(reqs)), len(reqs))
 	fmt.Fprintf(w, "lines/s       %.0f\n", float64(lines)/secs)
 	if len(r.latencies) > 0 {
 		slices.Sort(r.latencies)

@@ -58,7 +58,7 @@ func TestLoadAgainstHandler(t *testing.T) {
 			if got := sink.Accepted() - before; got != 5*7*3 {
 				t.Errorf("sink got %d records, want %d\n%s", got, 5*7*3, &out)
 			}
-			for _, want := range []string{"5 ok, 0 failed", "lines/s", "p50"} {
+			for _, want := range []string{"5 ok, 0 failed", "lines/s", "p50", "MiB JSON"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("report lacks %q:\n%s", want, &out)
 				}
