@@ -16,6 +16,8 @@
 // file's header line first and no newline after the last line. That is
 // what decoders which take each record for a whole file need (the
 // OpenTelemetry collector's vpcflow encoding); flowhose takes either shape.
+// With -cwlogs every record is a CloudWatch Logs subscription delivery
+// instead, the shape of flow logs published to CloudWatch Logs.
 package main
 
 import (
@@ -57,6 +59,7 @@ type config struct {
 	records     int // Firehose records per request
 	lines       int // flow-log lines per record
 	header      bool
+	cwlogs      bool
 	gzip        bool
 	concurrency int
 	duration    time.Duration
@@ -77,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.records, "records", 500, "Firehose records per request")
 	fs.IntVar(&c.lines, "lines", 5, "flow-log lines per record")
 	fs.BoolVar(&c.header, "header", false, "start every record with the file's header line and end it without a newline, like an S3 object")
+	fs.BoolVar(&c.cwlogs, "cwlogs", false, "send every record as a CloudWatch Logs subscription delivery (gzip JSON, one log event per line)")
 	fs.BoolVar(&c.gzip, "gzip", true, "send gzip bodies (Content-Encoding: gzip)")
 	fs.IntVar(&c.concurrency, "c", 4, "requests in flight")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to send (ignored with -requests)")
@@ -99,6 +103,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if v.n < 1 {
 			return c, fmt.Errorf("-%s must be at least 1, got %d", v.name, v.n)
 		}
+	}
+	if c.header && c.cwlogs {
+		return c, errors.New("-header and -cwlogs are two shapes of record: give one")
 	}
 	if c.requests < 0 || c.requests == 0 && c.duration <= 0 {
 		return c, errors.New("give a positive -requests or -duration")
@@ -214,10 +221,9 @@ func buildRequests(f flowLog, c config) ([]request, error) {
 	case c.header && f.mixed:
 		return nil, fmt.Errorf("-header: %s has lines of several formats", c.file)
 	}
-	lines := f.lines
 	reqs := make([]request, c.bodies)
 	next := 0
-	var rec strings.Builder
+	chunk := make([]string, c.lines)
 	for i := range reqs {
 		id := newRequestID()
 		body := struct {
@@ -226,21 +232,15 @@ func buildRequests(f flowLog, c config) ([]request, error) {
 			Records   []record `json:"records"`
 		}{RequestID: id, Timestamp: time.Now().UnixMilli(), Records: make([]record, c.records)}
 		for j := range body.Records {
-			rec.Reset()
-			if c.header {
-				rec.WriteString(f.header)
-			}
-			for k := range c.lines {
-				if k > 0 || c.header {
-					rec.WriteByte('\n')
-				}
-				rec.WriteString(lines[next%len(lines)])
+			for k := range chunk {
+				chunk[k] = f.lines[next%len(f.lines)]
 				next++
 			}
-			if !c.header {
-				rec.WriteByte('\n')
+			data, err := recordData(f.header, chunk, c)
+			if err != nil {
+				return nil, err
 			}
-			body.Records[j].Data = []byte(rec.String())
+			body.Records[j].Data = data
 		}
 		b, err := json.Marshal(body)
 		if err != nil {
@@ -248,17 +248,68 @@ func buildRequests(f flowLog, c config) ([]request, error) {
 		}
 		reqs[i].json = len(b)
 		if c.gzip {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			_, _ = zw.Write(b)
-			if err := zw.Close(); err != nil {
+			if b, err = gzipBytes(b); err != nil {
 				return nil, err
 			}
-			b = buf.Bytes()
 		}
 		reqs[i].id, reqs[i].body = id, b
 	}
 	return reqs, nil
+}
+
+// recordData is the data of one Firehose record holding lines, in the
+// shape c asks for.
+func recordData(header string, lines []string, c config) ([]byte, error) {
+	switch {
+	case c.cwlogs:
+		return cloudWatchRecord(lines)
+	case c.header:
+		return []byte(header + "\n" + strings.Join(lines, "\n")), nil
+	default:
+		return []byte(strings.Join(lines, "\n") + "\n"), nil
+	}
+}
+
+// cloudWatchRecord is a CloudWatch Logs subscription delivery of lines, as
+// Firehose receives flow logs published to CloudWatch Logs: gzip JSON with
+// one log event per line.
+func cloudWatchRecord(lines []string) ([]byte, error) {
+	type event struct {
+		ID        string `json:"id"`
+		Timestamp int64  `json:"timestamp"`
+		Message   string `json:"message"`
+	}
+	doc := struct {
+		MessageType         string   `json:"messageType"`
+		Owner               string   `json:"owner"`
+		LogGroup            string   `json:"logGroup"`
+		LogStream           string   `json:"logStream"`
+		SubscriptionFilters []string `json:"subscriptionFilters"`
+		LogEvents           []event  `json:"logEvents"`
+	}{
+		MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "flowhose-load",
+		LogStream: "flowhose-load", SubscriptionFilters: []string{"flowhose-load"},
+		LogEvents: make([]event, len(lines)),
+	}
+	now := time.Now().UnixMilli()
+	for i, l := range lines {
+		doc.LogEvents[i] = event{ID: strconv.Itoa(i), Timestamp: now, Message: l}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return gzipBytes(b)
+}
+
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(b)
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // newRequestID returns a random UUID, the form of Firehose's request ids.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,7 +47,7 @@ func TestLoadAgainstHandler(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	for _, shape := range [][]string{{"-gzip=true"}, {"-gzip=false"}, {"-gzip=true", "-header"}} {
+	for _, shape := range [][]string{{"-gzip=true"}, {"-gzip=false"}, {"-gzip=true", "-header"}, {"-gzip=true", "-cwlogs"}} {
 		t.Run(strings.Join(shape, ""), func(t *testing.T) {
 			before := sink.Accepted()
 			var out bytes.Buffer
@@ -106,6 +107,13 @@ func TestBuildRequestsHeader(t *testing.T) {
 		if _, err := buildRequests(bad, c); err == nil {
 			t.Errorf("header %q, mixed %v: no error", bad.header, bad.mixed)
 		}
+	}
+}
+
+func TestFlagsOneRecordShape(t *testing.T) {
+	_, err := parseFlags([]string{"-header", "-cwlogs", sample}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "give one") {
+		t.Fatalf("err %v, want -header and -cwlogs refused together", err)
 	}
 }
 
