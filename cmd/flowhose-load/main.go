@@ -41,6 +41,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flowhose/flowhose/stream/decode/decodetest"
 )
 
 func main() {
@@ -274,26 +276,14 @@ func recordData(header string, lines []string, c config) ([]byte, error) {
 // Firehose receives flow logs published to CloudWatch Logs: gzip JSON with
 // one log event per line.
 func cloudWatchRecord(lines []string) ([]byte, error) {
-	type event struct {
-		ID        string `json:"id"`
-		Timestamp int64  `json:"timestamp"`
-		Message   string `json:"message"`
-	}
-	doc := struct {
-		MessageType         string   `json:"messageType"`
-		Owner               string   `json:"owner"`
-		LogGroup            string   `json:"logGroup"`
-		LogStream           string   `json:"logStream"`
-		SubscriptionFilters []string `json:"subscriptionFilters"`
-		LogEvents           []event  `json:"logEvents"`
-	}{
+	doc := decodetest.CloudWatchDocument{
 		MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "flowhose-load",
 		LogStream: "flowhose-load", SubscriptionFilters: []string{"flowhose-load"},
-		LogEvents: make([]event, len(lines)),
+		LogEvents: make([]decodetest.CloudWatchEvent, len(lines)),
 	}
 	now := time.Now().UnixMilli()
 	for i, l := range lines {
-		doc.LogEvents[i] = event{ID: strconv.Itoa(i), Timestamp: now, Message: l}
+		doc.LogEvents[i] = decodetest.CloudWatchEvent{ID: strconv.Itoa(i), Timestamp: now, Message: l}
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
