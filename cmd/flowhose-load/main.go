@@ -11,6 +11,13 @@
 // records, optionally gzip, with X-Amz-Firehose-Request-Id and
 // X-Amz-Firehose-Access-Key headers, retried with backoff until the server
 // answers 200. The access key is -key or FLOWHOSE_LOAD_ACCESS_KEY.
+//
+// With -header every record is shaped like a flow-log object in S3: the
+// file's header line first and no newline after the last line. That is
+// what decoders which take each record for a whole file need (the
+// OpenTelemetry collector's vpcflow encoding); flowhose takes either shape.
+// With -cwlogs every record is a CloudWatch Logs subscription delivery
+// instead, the shape of flow logs published to CloudWatch Logs.
 package main
 
 import (
@@ -34,6 +41,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flowhose/flowhose/stream/decode/decodetest"
 )
 
 func main() {
@@ -51,6 +60,8 @@ type config struct {
 	key         string
 	records     int // Firehose records per request
 	lines       int // flow-log lines per record
+	header      bool
+	cwlogs      bool
 	gzip        bool
 	concurrency int
 	duration    time.Duration
@@ -70,6 +81,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.key, "key", os.Getenv("FLOWHOSE_LOAD_ACCESS_KEY"), "X-Amz-Firehose-Access-Key (default $FLOWHOSE_LOAD_ACCESS_KEY)")
 	fs.IntVar(&c.records, "records", 500, "Firehose records per request")
 	fs.IntVar(&c.lines, "lines", 5, "flow-log lines per record")
+	fs.BoolVar(&c.header, "header", false, "start every record with the file's header line and end it without a newline, like an S3 object")
+	fs.BoolVar(&c.cwlogs, "cwlogs", false, "send every record as a CloudWatch Logs subscription delivery (gzip JSON, one log event per line)")
 	fs.BoolVar(&c.gzip, "gzip", true, "send gzip bodies (Content-Encoding: gzip)")
 	fs.IntVar(&c.concurrency, "c", 4, "requests in flight")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to send (ignored with -requests)")
@@ -93,6 +106,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return c, fmt.Errorf("-%s must be at least 1, got %d", v.name, v.n)
 		}
 	}
+	if c.header && c.cwlogs {
+		return c, errors.New("-header and -cwlogs are two shapes of record: give one")
+	}
 	if c.requests < 0 || c.requests == 0 && c.duration <= 0 {
 		return c, errors.New("give a positive -requests or -duration")
 	}
@@ -104,11 +120,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lines, err := readLines(c.file)
+	f, err := readLines(c.file)
 	if err != nil {
 		return err
 	}
-	reqs, err := buildRequests(lines, c)
+	reqs, err := buildRequests(f, c)
 	if err != nil {
 		return err
 	}
@@ -126,19 +142,29 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		res.serverCPU = cpuAfter - cpuBefore
 	}
-	res.print(stdout, c)
+	res.print(stdout, c, reqs)
 	if res.failed > 0 {
 		return fmt.Errorf("%d requests failed", res.failed)
 	}
 	return nil
 }
 
-// readLines returns the flow-log lines of a plain or gzip file, without
-// header lines.
-func readLines(path string) ([]string, error) {
+// flowLog is what readLines found in a file.
+type flowLog struct {
+	header string   // the first header line; "" if there is none
+	lines  []string // the flow-log lines, without headers
+	// mixed reports headers that differ: the lines then have several
+	// formats, and no one header describes them all.
+	mixed bool
+}
+
+// readLines returns the flow-log lines and the header of a plain or gzip
+// file.
+func readLines(path string) (flowLog, error) {
+	var fl flowLog
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return fl, err
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -146,46 +172,60 @@ func readLines(path string) ([]string, error) {
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return fl, fmt.Errorf("%s: %w", path, err)
 		}
 		r = zr
 	}
-	var lines []string
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		// A header starts with a field name; records with a version
 		// number or "-".
-		if line == "" || line[0] >= 'a' && line[0] <= 'z' {
+		if line == "" {
 			continue
 		}
-		lines = append(lines, line)
+		if line[0] >= 'a' && line[0] <= 'z' {
+			if fl.header == "" {
+				fl.header = line
+			} else if line != fl.header {
+				fl.mixed = true
+			}
+			continue
+		}
+		fl.lines = append(fl.lines, line)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fl, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(lines) == 0 {
-		return nil, fmt.Errorf("%s: no flow-log lines", path)
+	if len(fl.lines) == 0 {
+		return fl, fmt.Errorf("%s: no flow-log lines", path)
 	}
-	return lines, nil
+	return fl, nil
 }
 
 // request is one prepared delivery request.
 type request struct {
 	id   string
 	body []byte
+	json int // size of the body before gzip
 }
 
 // buildRequests prepares c.bodies requests of c.records records of c.lines
 // lines each, taking the file's lines in turn.
-func buildRequests(lines []string, c config) ([]request, error) {
+func buildRequests(f flowLog, c config) ([]request, error) {
 	type record struct {
 		Data []byte `json:"data"`
 	}
+	switch {
+	case c.header && f.header == "":
+		return nil, fmt.Errorf("-header: %s has no header line", c.file)
+	case c.header && f.mixed:
+		return nil, fmt.Errorf("-header: %s has lines of several formats", c.file)
+	}
 	reqs := make([]request, c.bodies)
 	next := 0
-	var rec strings.Builder
+	chunk := make([]string, c.lines)
 	for i := range reqs {
 		id := newRequestID()
 		body := struct {
@@ -194,30 +234,72 @@ func buildRequests(lines []string, c config) ([]request, error) {
 			Records   []record `json:"records"`
 		}{RequestID: id, Timestamp: time.Now().UnixMilli(), Records: make([]record, c.records)}
 		for j := range body.Records {
-			rec.Reset()
-			for range c.lines {
-				rec.WriteString(lines[next%len(lines)])
-				rec.WriteByte('\n')
+			for k := range chunk {
+				chunk[k] = f.lines[next%len(f.lines)]
 				next++
 			}
-			body.Records[j].Data = []byte(rec.String())
+			data, err := recordData(f.header, chunk, c)
+			if err != nil {
+				return nil, err
+			}
+			body.Records[j].Data = data
 		}
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
+		reqs[i].json = len(b)
 		if c.gzip {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			_, _ = zw.Write(b)
-			if err := zw.Close(); err != nil {
+			if b, err = gzipBytes(b); err != nil {
 				return nil, err
 			}
-			b = buf.Bytes()
 		}
-		reqs[i] = request{id: id, body: b}
+		reqs[i].id, reqs[i].body = id, b
 	}
 	return reqs, nil
+}
+
+// recordData is the data of one Firehose record holding lines, in the
+// shape c asks for.
+func recordData(header string, lines []string, c config) ([]byte, error) {
+	switch {
+	case c.cwlogs:
+		return cloudWatchRecord(lines)
+	case c.header:
+		return []byte(header + "\n" + strings.Join(lines, "\n")), nil
+	default:
+		return []byte(strings.Join(lines, "\n") + "\n"), nil
+	}
+}
+
+// cloudWatchRecord is a CloudWatch Logs subscription delivery of lines, as
+// Firehose receives flow logs published to CloudWatch Logs: gzip JSON with
+// one log event per line.
+func cloudWatchRecord(lines []string) ([]byte, error) {
+	doc := decodetest.CloudWatchDocument{
+		MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "flowhose-load",
+		LogStream: "flowhose-load", SubscriptionFilters: []string{"flowhose-load"},
+		LogEvents: make([]decodetest.CloudWatchEvent, len(lines)),
+	}
+	now := time.Now().UnixMilli()
+	for i, l := range lines {
+		doc.LogEvents[i] = decodetest.CloudWatchEvent{ID: strconv.Itoa(i), Timestamp: now, Message: l}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return gzipBytes(b)
+}
+
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(b)
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // newRequestID returns a random UUID, the form of Firehose's request ids.
@@ -343,11 +425,19 @@ func post(ctx context.Context, client *http.Client, c config, r request) (int, e
 }
 
 // print writes the figures, one per line.
-func (r *result) print(w io.Writer, c config) {
+func (r *result) print(w io.Writer, c config, reqs []request) {
 	lines := r.sent * int64(c.records*c.lines)
 	secs := r.elapsed.Seconds()
 	fmt.Fprintf(w, "requests      %d ok, %d failed, %d retries in %.1fs (%d records x %d lines, gzip %v, concurrency %d)\n",
 		r.sent, r.failed, r.retries, secs, c.records, c.lines, c.gzip, c.concurrency)
+	var jsonBytes, sentBytes int
+	for _, q := range reqs {
+		jsonBytes += q.json
+		sentBytes += len(q.body)
+	}
+	const mib = 1 << 20
+	fmt.Fprintf(w, "body          %.2f MiB JSON, %.2f MiB sent (mean of %d)\n",
+		float64(jsonBytes)/mib/float64(len(reqs)), float64(sentBytes)/mib/float64(len(reqs)), len(reqs))
 	fmt.Fprintf(w, "lines/s       %.0f\n", float64(lines)/secs)
 	if len(r.latencies) > 0 {
 		slices.Sort(r.latencies)

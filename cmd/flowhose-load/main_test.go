@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,18 +47,19 @@ func TestLoadAgainstHandler(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	for _, gz := range []string{"-gzip=true", "-gzip=false"} {
-		t.Run(gz, func(t *testing.T) {
+	for _, shape := range [][]string{{"-gzip=true"}, {"-gzip=false"}, {"-gzip=true", "-header"}, {"-gzip=true", "-cwlogs"}} {
+		t.Run(strings.Join(shape, ""), func(t *testing.T) {
 			before := sink.Accepted()
 			var out bytes.Buffer
-			args := []string{"-url", srv.URL, "-key", "secret", "-records", "7", "-lines", "3", gz, "-c", "2", "-requests", "5", "-pid", "0", sample}
+			args := append([]string{"-url", srv.URL, "-key", "secret", "-records", "7", "-lines", "3", "-c", "2", "-requests", "5", "-pid", "0"}, shape...)
+			args = append(args, sample)
 			if err := run(context.Background(), args, &out); err != nil {
 				t.Fatalf("run: %v\n%s", err, &out)
 			}
 			if got := sink.Accepted() - before; got != 5*7*3 {
 				t.Errorf("sink got %d records, want %d\n%s", got, 5*7*3, &out)
 			}
-			for _, want := range []string{"5 ok, 0 failed", "lines/s", "p50"} {
+			for _, want := range []string{"5 ok, 0 failed", "lines/s", "p50", "MiB JSON"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("report lacks %q:\n%s", want, &out)
 				}
@@ -75,6 +78,42 @@ func TestLoadReportsFailures(t *testing.T) {
 	err := run(context.Background(), []string{"-url", srv.URL, "-requests", "2", "-attempts", "2", "-records", "1", sample}, &out)
 	if err == nil || !strings.Contains(out.String(), "401 x4") || !strings.Contains(out.String(), "0 ok, 2 failed") {
 		t.Fatalf("err %v, report:\n%s", err, &out)
+	}
+}
+
+// With -header every record is the file's header and its lines, with no
+// newline after the last, the shape of a flow-log object in S3.
+func TestBuildRequestsHeader(t *testing.T) {
+	f := flowLog{header: "version srcaddr", lines: []string{"2 10.0.0.1", "2 10.0.0.2", "2 10.0.0.3"}}
+	c := config{records: 2, lines: 2, bodies: 1, header: true}
+	reqs, err := buildRequests(f, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Records []struct {
+			Data []byte `json:"data"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(reqs[0].body, &body); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"version srcaddr\n2 10.0.0.1\n2 10.0.0.2", "version srcaddr\n2 10.0.0.3\n2 10.0.0.1"}
+	if len(body.Records) != 2 || string(body.Records[0].Data) != want[0] || string(body.Records[1].Data) != want[1] {
+		t.Fatalf("records %q, want %q", body.Records, want)
+	}
+
+	for _, bad := range []flowLog{{lines: f.lines}, {header: "version", mixed: true, lines: f.lines}} {
+		if _, err := buildRequests(bad, c); err == nil {
+			t.Errorf("header %q, mixed %v: no error", bad.header, bad.mixed)
+		}
+	}
+}
+
+func TestFlagsOneRecordShape(t *testing.T) {
+	_, err := parseFlags([]string{"-header", "-cwlogs", sample}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "give one") {
+		t.Fatalf("err %v, want -header and -cwlogs refused together", err)
 	}
 }
 
@@ -97,8 +136,11 @@ func TestReadLinesSkipsHeaders(t *testing.T) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lines, err := readLines(path)
-	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[1], "2 456") {
-		t.Fatalf("readLines = %q, %v", lines, err)
+	f, err := readLines(path)
+	if err != nil || len(f.lines) != 2 || !strings.HasPrefix(f.lines[1], "2 456") {
+		t.Fatalf("readLines = %q, %v", f.lines, err)
+	}
+	if f.header != "version account-id" || !f.mixed {
+		t.Errorf("header %q, mixed %v; want the first header and mixed", f.header, f.mixed)
 	}
 }

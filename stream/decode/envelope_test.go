@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/decode/decodetest"
 )
 
 const (
@@ -34,21 +35,12 @@ func gz(t testing.TB, s string) []byte {
 
 func cwl(t testing.TB, messageType string, messages ...string) string {
 	t.Helper()
-	type event struct {
-		ID        string `json:"id"`
-		Timestamp int64  `json:"timestamp"`
-		Message   string `json:"message"`
+	doc := decodetest.CloudWatchDocument{
+		MessageType: messageType, Owner: "123456789010", LogGroup: "vpc-flow-logs",
+		LogStream: "eni-0a1b2c3d4e5f60718-all", SubscriptionFilters: []string{"to-firehose"},
 	}
-	doc := struct {
-		MessageType         string   `json:"messageType"`
-		Owner               string   `json:"owner"`
-		LogGroup            string   `json:"logGroup"`
-		LogStream           string   `json:"logStream"`
-		SubscriptionFilters []string `json:"subscriptionFilters"`
-		LogEvents           []event  `json:"logEvents"`
-	}{messageType, "123456789010", "vpc-flow-logs", "eni-0a1b2c3d4e5f60718-all", []string{"to-firehose"}, nil}
 	for i, m := range messages {
-		doc.LogEvents = append(doc.LogEvents, event{fmt.Sprint(i), 1418530010000, m})
+		doc.LogEvents = append(doc.LogEvents, decodetest.CloudWatchEvent{ID: fmt.Sprint(i), Timestamp: 1418530010000, Message: m})
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
