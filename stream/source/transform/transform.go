@@ -217,7 +217,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.log.Error("firehose transformation failed", "invocation_id", ev.InvocationID,
 			"delivery_stream", ev.DeliveryStreamArn, "err", err)
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, membudget.ErrTooLarge) {
+			// Retrying cannot make it fit.
+			code = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, err.Error(), code)
 		return
 	}
 	body := resp.AppendJSON(make([]byte, 0, size))
