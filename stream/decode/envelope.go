@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/membudget"
 )
 
 // Payload decodes one unit of input: a Firehose record's data, a Kafka
@@ -35,8 +36,8 @@ func (d *Decoder) Payload(data []byte, out *Output) {
 			}
 			return
 		}
-		defer putBuffer(plain)
-		data = *plain
+		defer membudget.PutBuffer(plain)
+		data = plain
 	}
 	if isJSON(data) {
 		if !d.messageWrappers(data, out) && out.reserve(int64(len(data))) {
@@ -65,25 +66,17 @@ func isJSON(data []byte) bool {
 	return false
 }
 
-// gzip readers hold ~40 KiB of state and buffers grow to payload size, so
-// both are pooled across decoders (one decoder is made per request).
-var (
-	gzipReaders sync.Pool
-	buffers     sync.Pool // of *[]byte
-)
-
-func putBuffer(b *[]byte) { buffers.Put(b) }
-
-// minGunzipBuffer is the first buffer size, and the least free space a
-// read is given.
-const minGunzipBuffer = 32 << 10
+// gzip readers hold ~40 KiB of state, so they are pooled across decoders
+// (one decoder is made per request); buffers come from membudget's pool.
+var gzipReaders sync.Pool
 
 // gunzip decompresses data (concatenated gzip members included) into a
-// pooled buffer, refusing to produce more than MaxDecompressedBytes. Every
-// array it allocates while growing is reserved from out in full before it
-// exists: until the request ends the arrays it outgrew are garbage the
-// collector may not have reached, so they count too.
-func (d *Decoder) gunzip(data []byte, out *Output) (*[]byte, error) {
+// pooled buffer (hand it back with membudget.PutBuffer), refusing to
+// produce more than MaxDecompressedBytes. Every buffer it takes while
+// growing is reserved from out in full before it is used: until the
+// request ends the arrays it outgrew are garbage the collector may not
+// have reached, so they count too.
+func (d *Decoder) gunzip(data []byte, out *Output) ([]byte, error) {
 	var zr *gzip.Reader
 	var err error
 	if pooled, ok := gzipReaders.Get().(*gzip.Reader); ok {
@@ -95,49 +88,23 @@ func (d *Decoder) gunzip(data []byte, out *Output) (*[]byte, error) {
 		return nil, fmt.Errorf("corrupt gzip: %w", err)
 	}
 	defer gzipReaders.Put(zr)
-	bp, _ := buffers.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	buf := (*bp)[:0]
-	if !out.reserve(int64(cap(buf))) {
-		return nil, out.Err
-	}
 	limit := d.opts.MaxDecompressedBytes
-	for {
-		if cap(buf)-len(buf) < minGunzipBuffer {
-			if int64(len(buf)) > limit {
-				break
-			}
-			// Doubling, but never far past the limit: a read beyond
-			// it only needs to show that there is more.
-			size := int(min(int64(max(2*cap(buf), minGunzipBuffer)), limit+minGunzipBuffer))
-			if !out.reserve(int64(size)) {
-				// Refused: a buffer this large is left to the
-				// collector rather than kept in the pool.
-				return nil, out.Err
-			}
-			grown := make([]byte, len(buf), size)
-			copy(grown, buf)
-			buf = grown
+	grow := func(n int64) error {
+		if !out.reserve(n) {
+			return out.Err
 		}
-		n, err := zr.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			*bp = buf
-			putBuffer(bp)
-			return nil, fmt.Errorf("corrupt gzip: %w", err)
-		}
+		return nil
 	}
-	*bp = buf
-	if int64(len(buf)) > limit {
-		putBuffer(bp)
+	buf, err := membudget.ReadAll(zr, 0, limit, grow)
+	switch {
+	case out.Err != nil:
+		return nil, out.Err
+	case errors.Is(err, membudget.ErrOverLimit):
 		return nil, fmt.Errorf("decompressed size exceeds %d bytes (MaxDecompressedBytes)", limit)
+	case err != nil:
+		return nil, fmt.Errorf("corrupt gzip: %w", err)
 	}
-	return bp, nil
+	return buf, nil
 }
 
 // minReserveBytes is the least input per record reserved up front: an

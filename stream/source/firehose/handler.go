@@ -163,7 +163,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := h.newCollector(lease, &scratch)
 	bodyID, err := c.parse(body, dec)
-	buffers.put(body)
+	membudget.PutBuffer(body)
 	c.putScratch()
 	lease.Split(scratch).Release()
 	if err != nil {
@@ -347,7 +347,7 @@ func (h *Handler) putChunk(c chunk) {
 // putScratch hands the scratch buffers back.
 func (c *collector) putScratch() {
 	if c.data != nil {
-		buffers.put(c.data)
+		membudget.PutBuffer(c.data)
 		c.data = nil
 	}
 	if c.spans != nil {
@@ -387,12 +387,12 @@ func (c *collector) parse(body []byte, dec *decode.Decoder) (string, error) {
 		src := body[s.start:s.end]
 		n := base64.StdEncoding.DecodedLen(len(src))
 		if cap(c.data) < n {
-			buf, err := buffers.get(n, c.scratch)
+			buf, err := membudget.GetBuffer(n, c.scratch)
 			if err != nil {
 				return "", fmt.Errorf("records[%d]: %w", i, err)
 			}
 			if c.data != nil {
-				buffers.put(c.data)
+				membudget.PutBuffer(c.data)
 			}
 			c.data = buf
 		}
