@@ -258,18 +258,10 @@ const (
 func (h *Handler) newCollector(lease *membudget.Lease, scratch *int64) *collector {
 	c := &collector{h: h, batchSize: h.cfg.BatchSize, maxRecords: h.cfg.MaxRecords, lease: lease,
 		scratch: budgetGrow(lease, scratch), nextBlock: minBlock}
-	c.out.Reserve = c.reserve
+	// What decoding reserves belongs to the chunk being decoded.
+	c.out.Reserve = budgetGrow(lease, &c.pending)
 	c.out.Keep = c.keep
 	return c
-}
-
-// reserve grows the lease for the chunk being decoded.
-func (c *collector) reserve(n int64) error {
-	if err := c.lease.Grow(n); err != nil {
-		return err
-	}
-	c.pending += n
-	return nil
 }
 
 // keep copies a payload into the chunk's current block.
@@ -279,7 +271,7 @@ func (c *collector) keep(data []byte) (string, error) {
 	}
 	if len(data) > cap(c.block)-len(c.block) {
 		size := max(len(data), c.nextBlock)
-		if err := c.reserve(int64(size)); err != nil {
+		if err := c.out.Reserve(int64(size)); err != nil {
 			return "", err
 		}
 		c.block = make([]byte, 0, size)
@@ -316,7 +308,7 @@ func (c *collector) startChunk() error {
 	if rp == nil {
 		return nil
 	}
-	if err := c.reserve(int64(cap(*rp)) * decode.RecordBytes); err != nil {
+	if err := c.out.Reserve(int64(cap(*rp)) * decode.RecordBytes); err != nil {
 		c.h.records.Put(rp)
 		return err
 	}
