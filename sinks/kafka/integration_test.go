@@ -98,15 +98,27 @@ func readAll(t testing.TB, brokers, topic string, partitions int) []kafkago.Mess
 	for p := range partitions {
 		reqs = append(reqs, kafkago.LastOffsetOf(p))
 	}
-	res, err := c.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: reqs}})
-	if err != nil {
-		t.Fatalf("list offsets: %v", err)
+	// Right after a broker restart the answer may still be an error.
+	var offsets []kafkago.PartitionOffsets
+	for offsets == nil {
+		res, err := c.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: reqs}})
+		if err == nil && len(res.Topics[topic]) == partitions {
+			offsets = res.Topics[topic]
+			for _, po := range offsets {
+				if po.Error != nil {
+					err, offsets = po.Error, nil
+				}
+			}
+		}
+		if offsets == nil {
+			if ctx.Err() != nil {
+				t.Fatalf("list offsets of %s: %v", topic, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	var out []kafkago.Message
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			t.Fatalf("offsets of partition %d: %v", po.Partition, po.Error)
-		}
+	for _, po := range offsets {
 		for off := int64(0); off < po.LastOffset; {
 			f, err := c.Fetch(ctx, &kafkago.FetchRequest{
 				Topic: topic, Partition: po.Partition, Offset: off,
