@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,12 +164,18 @@ func header(m kafkago.Message, key string) string {
 	return ""
 }
 
-// openSink opens the sink through its factory, as flowhose does.
+// openSink opens the sink through its factory, as flowhose does. A
+// benchmark's sink does not log: its retry warnings would break the
+// result lines.
 func openSink(t testing.TB, cfg Config, dl stream.DeadLetterWriter) *Sink {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := Open(ctx, cfg, sinks.Deps{DeadLetter: dl})
+	deps := sinks.Deps{DeadLetter: dl}
+	if _, ok := t.(*testing.B); ok {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := Open(ctx, cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
