@@ -188,9 +188,9 @@ func TestValidate(t *testing.T) {
 		{"in flight", func(c *Config) { c.InFlightBatches = 0 }, "in_flight_batches: must be between"},
 		{"retry max", func(c *Config) { c.RetryMax = time.Millisecond }, "retry_max: must be at least"},
 		{"tls off", func(c *Config) { c.TLS.CAFile = "ca.pem" }, "tls.enabled: must be true"},
-		{"half a cert", func(c *Config) { c.TLS.Enabled, c.TLS.CertFile = true, "c.pem" }, "tls.cert_file, tls.key_file: set both"},
+		{"half a cert", func(c *Config) { c.TLS.Enabled, c.TLS.CertFile = true, "c.pem" }, "tls.key_file: required with tls.cert_file"},
 		{"sasl mechanism", func(c *Config) { c.SASL.Mechanism = "gssapi" }, "sasl.mechanism: must be"},
-		{"sasl no password", func(c *Config) { c.SASL = kafkaconn.SASL{Mechanism: "scram-sha-512", Username: "u"} }, "sasl.username, sasl.password: both required"},
+		{"sasl no password", func(c *Config) { c.SASL = kafkaconn.SASL{Mechanism: "scram-sha-512", Username: "u"} }, "sasl.password: required with mechanism \"scram-sha-512\""},
 		{"sasl no mechanism", func(c *Config) { c.SASL.Password = "p" }, "sasl.mechanism: must be set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
