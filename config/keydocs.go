@@ -137,7 +137,7 @@ var keyDocs = map[string]string{
 	"sinks.elasticsearch.request_timeout":     "RequestTimeout bounds one bulk request.",
 	"sinks.elasticsearch.retry_initial":       "RetryInitial is the first retry delay; it doubles up to RetryMax, each delay drawn at random between half and all of it.",
 	"sinks.elasticsearch.retry_max":           "RetryInitial is the first retry delay; it doubles up to RetryMax, each delay drawn at random between half and all of it.",
-	"sinks.elasticsearch.retry_for":           "RetryFor bounds how long a bulk request's documents are retried (429, 5xx, connection failures) before their batches are failed with a retryable error for the source to redeliver. 0 retries until Close gives up.",
+	"sinks.elasticsearch.retry_for":           "RetryFor bounds how long a record the sink could not deliver (a failed request, an error the destination may get over) is retried before its batch fails with a retryable error, for the source to redeliver. 0 retries until Close gives up.",
 	"sinks.kafka":                             "Kafka writes one message per record (ECS document or original line) to a topic, keyed by a document field; when enabled, start-up fails if the topic cannot be reached.",
 	"sinks.kafka.enabled":                     "Enabled turns the sink on.",
 	"sinks.kafka.filter":                      "Filter picks the records this sink receives: conditions that keep a record and 1-in-N samples; empty keeps every record (see sinks/README.md).",
@@ -169,5 +169,5 @@ var keyDocs = map[string]string{
 	"sinks.kafka.request_timeout":             "RequestTimeout bounds one produce or metadata request.",
 	"sinks.kafka.retry_initial":               "RetryInitial is the first retry delay; it doubles up to RetryMax, each delay drawn at random between half and all of it.",
 	"sinks.kafka.retry_max":                   "RetryInitial is the first retry delay; it doubles up to RetryMax, each delay drawn at random between half and all of it.",
-	"sinks.kafka.retry_for":                   "RetryFor bounds how long a batch's messages are retried (broker or network errors) before the batch fails with a retryable error for the source to redeliver. 0 retries until Close gives up.",
+	"sinks.kafka.retry_for":                   "RetryFor bounds how long a record the sink could not deliver (a failed request, an error the destination may get over) is retried before its batch fails with a retryable error, for the source to redeliver. 0 retries until Close gives up.",
 }
