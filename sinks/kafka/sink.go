@@ -306,7 +306,10 @@ func (s *Sink) write(recs []stream.Record, msgs []kafkago.Message) error {
 		}
 		if len(isolate) > 0 {
 			// Refused with its batch: alone, each message is either
-			// accepted or refused for itself.
+			// accepted or refused for itself. Every batch refused is a
+			// sign that batch_bytes exceeds the topic's limit.
+			s.log.Warn("broker refused a record batch, resending its messages one by one",
+				"messages", len(isolate), "topic", s.cfg.Topic)
 			errs = s.send(s.single, msgs, isolate)
 			for j, i := range isolate {
 				err := errs[j]
