@@ -66,7 +66,8 @@ type Config struct {
 	// also the largest message: a larger one is dead-lettered unsent.
 	// Keep it at most the topic's max.message.bytes (broker default
 	// 1 MiB); a batch over the broker's limit is refused and its messages
-	// are resent one by one.
+	// are resent one by one. kafka-go allocates room for BatchMessages
+	// messages (about 150 bytes each) for every record batch it starts.
 	BatchMessages int   `yaml:"batch_messages"`
 	BatchBytes    int64 `yaml:"batch_bytes"`
 	// Linger is how long a partition's batch waits for more messages
@@ -92,7 +93,7 @@ func DefaultConfig() Config {
 		Dataset:         "aws.vpcflow",
 		Namespace:       "default",
 		Compression:     "zstd",
-		BatchMessages:   10000,
+		BatchMessages:   1000,
 		BatchBytes:      1 << 20,
 		Linger:          10 * time.Millisecond,
 		InFlightBatches: 8,
