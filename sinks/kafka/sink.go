@@ -131,7 +131,7 @@ func Open(ctx context.Context, cfg Config, deps sinks.Deps) (stream.Sink, error)
 	ctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
 	if err := s.checkTopic(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("kafka: %w", err), s.Close(context.Background()))
+		return nil, errors.Join(err, s.Close(context.Background()))
 	}
 	return s, nil
 }
