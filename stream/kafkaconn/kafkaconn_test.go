@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // testCA is a certificate authority that signs test certificates.
@@ -227,5 +228,76 @@ func TestSASLMechanisms(t *testing.T) {
 	tr, err := Default("127.0.0.1:9092").Transport()
 	if err != nil || tr.SASL != nil || tr.TLS != nil || tr.ClientID != "flowhose" {
 		t.Errorf("default transport %+v, %v", tr, err)
+	}
+}
+
+// Every SASL mechanism, over TLS, through both the Transport (a produce
+// with acks=all) and the Dialer, against kfake, a Kafka broker written in
+// Go that checks the credentials; a wrong password is refused.
+func TestSASLOverTLSAgainstABroker(t *testing.T) {
+	ca := newCA(t)
+	certPEM, keyPEM := ca.issue(t, "broker", x509.ExtKeyUsageServerAuth)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := write(t, "ca.pem", ca.pem)
+	for mech, method := range map[string]string{
+		SASLPlain:       "PLAIN",
+		SASLSCRAMSHA256: "SCRAM-SHA-256",
+		SASLSCRAMSHA512: "SCRAM-SHA-512",
+	} {
+		t.Run(mech, func(t *testing.T) {
+			broker, err := kfake.NewCluster(
+				kfake.NumBrokers(1),
+				kfake.EnableSASL(),
+				kfake.Superuser(method, "flowhose", "s3cret"),
+				kfake.SeedTopics(1, "t"),
+				kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer broker.Close()
+			cfg := Default(broker.ListenAddrs()...)
+			cfg.TLS = TLS{Enabled: true, CAFile: caFile}
+			cfg.SASL = SASL{Mechanism: mech, Username: "flowhose", Password: "s3cret"}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+
+			tr, err := cfg.Transport()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.CloseIdleConnections()
+			w := &kafka.Writer{Addr: cfg.Addr(), Topic: "t", Transport: tr, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+			defer w.Close()
+			if err := w.WriteMessages(ctx, kafka.Message{Value: []byte("x")}); err != nil {
+				t.Fatalf("produce through the transport: %v", err)
+			}
+			d, err := cfg.Dialer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := d.DialContext(ctx, "tcp", cfg.Brokers[0])
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			if _, err := conn.ReadPartitions("t"); err != nil {
+				t.Errorf("metadata through the dialer's connection: %v", err)
+			}
+			conn.Close()
+
+			cfg.SASL.Password = "wrong"
+			if d, err = cfg.Dialer(); err != nil {
+				t.Fatal(err)
+			}
+			if conn, err := d.DialContext(ctx, "tcp", cfg.Brokers[0]); err == nil {
+				conn.Close()
+				t.Fatal("a wrong password was accepted")
+			} else if !strings.Contains(err.Error(), "SASL Authentication Failed") {
+				t.Fatalf("wrong password: %v, want an authentication failure", err)
+			}
+		})
 	}
 }
