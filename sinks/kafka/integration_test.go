@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -356,14 +358,11 @@ func TestIntegrationOpenUnknownTopic(t *testing.T) {
 	}
 }
 
-// The broker is stopped and started again (scripts/services restart
-// kafka, same ports and data) while batches arrive: every batch is
-// acknowledged only with all of its messages in the topic, and writing
-// recovers without intervention. Needs the broker of scripts/services
-// (FLOWHOSE_TEST_KAFKA_PIDFILE); set FLOWHOSE_TEST_KAFKA_NO_RESTART=1 to
-// spare a broker others are using.
-func TestIntegrationBrokerRestart(t *testing.T) {
-	brokers := testBrokers(t)
+// brokerPID is the pid file of the broker scripts/services started
+// (FLOWHOSE_TEST_KAFKA_PIDFILE); tests that disrupt it skip without one,
+// or when FLOWHOSE_TEST_KAFKA_NO_RESTART=1 spares a broker others use.
+func brokerPID(t *testing.T) string {
+	t.Helper()
 	pidfile := os.Getenv("FLOWHOSE_TEST_KAFKA_PIDFILE")
 	if pidfile == "" {
 		t.Skip("FLOWHOSE_TEST_KAFKA_PIDFILE unset: the broker was not started by scripts/services")
@@ -371,58 +370,100 @@ func TestIntegrationBrokerRestart(t *testing.T) {
 	if os.Getenv("FLOWHOSE_TEST_KAFKA_NO_RESTART") != "" {
 		t.Skip("FLOWHOSE_TEST_KAFKA_NO_RESTART is set")
 	}
+	return pidfile
+}
+
+// The broker is stopped and started again (scripts/services restart
+// kafka, same ports and data) while batches arrive: connections are
+// refused meanwhile.
+func TestIntegrationBrokerRestart(t *testing.T) {
+	pidfile := brokerPID(t)
 	// The services script of the checkout whose broker runs:
 	// <root>/.services/kafka.pid.
 	script := filepath.Join(filepath.Dir(filepath.Dir(pidfile)), "scripts", "services")
+	writeThrough(t, 4*time.Second, func() error {
+		out, err := exec.Command(script, "restart", "kafka").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	})
+}
+
+// The broker is frozen (SIGSTOP) for longer than request_timeout while
+// batches arrive: produce requests time out without an answer, which may
+// or may not have been appended, and are sent again once it runs.
+func TestIntegrationBrokerFrozen(t *testing.T) {
+	raw, err := os.ReadFile(brokerPID(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeThrough(t, time.Second, func() error {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			return err
+		}
+		time.Sleep(4 * time.Second)
+		return syscall.Kill(pid, syscall.SIGCONT)
+	})
+}
+
+// writeThrough writes 6,000 records in batches of 50 while disrupt runs
+// against the broker, with the given request timeout, and checks that
+// every batch is acknowledged only with all of its messages in the topic
+// and that writing recovers without intervention. Duplicates from requests
+// whose answer was lost are allowed (at-least-once) and logged.
+func writeThrough(t *testing.T, requestTimeout time.Duration, disrupt func() error) {
+	brokers := testBrokers(t)
 	const partitions = 4
 	topic := createTopic(t, brokers, partitions, nil)
 	cfg := testConfig(brokers, topic)
 	cfg.RetryFor = 3 * time.Minute
 	cfg.RetryMax = time.Second
+	cfg.RequestTimeout = requestTimeout
 	cfg.InFlightBatches = 4
 	s := openSink(t, cfg, &sinktest.DeadLetter{})
 	recs := records(t, 6000)
 
-	restarted := make(chan error, 1)
+	done := make(chan error, 1)
 	go func() {
 		time.Sleep(500 * time.Millisecond)
-		out, err := exec.Command(script, "restart", "kafka").CombinedOutput()
-		if err != nil {
-			err = fmt.Errorf("%w: %s", err, out)
-		}
-		restarted <- err
+		done <- disrupt()
 	}()
 	type sent struct {
 		recs []stream.Record
 		ack  *stream.Ack
 	}
 	var batches []sent
-	restartDone := false
+	disrupted := false
 	for i := 0; i < len(recs); i += 50 {
 		b := recs[i:min(i+50, len(recs))]
 		batches = append(batches, sent{b, accept(t, s, b)})
-		if restartDone {
+		if disrupted {
 			continue
 		}
 		select {
-		case err := <-restarted:
+		case err := <-done:
 			if err != nil {
-				t.Fatalf("restart: %v", err)
+				t.Fatalf("disruption: %v", err)
 			}
-			restartDone = true
+			disrupted = true
 		case <-time.After(30 * time.Millisecond):
 		}
 	}
-	if !restartDone {
-		if err := <-restarted; err != nil {
-			t.Fatalf("restart: %v", err)
+	if !disrupted {
+		if err := <-done; err != nil {
+			t.Fatalf("disruption: %v", err)
 		}
 	}
 	var failed int
 	for _, b := range batches {
 		if err := wait(t, b.ack, 4*time.Minute); err != nil {
 			failed++
-			t.Errorf("batch failed across the restart: %v", err)
+			t.Errorf("batch failed across the disruption: %v", err)
 		}
 	}
 	got := readAll(t, brokers, topic, partitions)
