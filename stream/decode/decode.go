@@ -165,6 +165,11 @@ type Decoder struct {
 	// default format, so Line may try lineV2 first.
 	v2   bool
 	toks [MaxFormatFields]string
+	// For gzip payloads, until Release: the inflater and the buffer
+	// payloads are inflated into.
+	inflater *inflater
+	plain    []byte
+	cwl      cwlScratch
 }
 
 // New validates opts and returns a Decoder.

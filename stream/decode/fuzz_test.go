@@ -111,8 +111,9 @@ func checkRoundTrip(t *testing.T, d *Decoder, line string, r *stream.Record) {
 }
 
 // FuzzPayload checks that Payload never panics on any bytes, keeps failure
-// inputs valid UTF-8, yields one line per record, and treats plain text
-// exactly as Text does.
+// inputs valid UTF-8, yields one line per record, treats plain text
+// exactly as Text does and JSON exactly as encoding/json (jsonEnvelopes)
+// does.
 func FuzzPayload(f *testing.F) {
 	f.Add([]byte(lineA + "\n" + lineB))
 	f.Add([]byte(`{"message":"` + lineA + `"}` + "\n" + `{"message":"` + lineN + `"}`))
@@ -124,6 +125,9 @@ func FuzzPayload(f *testing.F) {
 	f.Add([]byte(`{"messageType":"DATA_MESSAGE","logEvents":[{"message":5}]}{"message":`))
 	f.Add([]byte{0x1f, 0x8b, 0x08, 0x00})
 	f.Add([]byte(`{"message":"2 1 eni-1 - - - - - - - 5 6 - NODATA"} {"message":"\u0032 x"}`))
+	for _, v := range cwlVariants {
+		f.Add([]byte(v.doc))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := newDecoderOpts(t, Options{MaxDecompressedBytes: 1 << 20, Source: "fuzz"})
 		var out Output
@@ -138,10 +142,11 @@ func FuzzPayload(f *testing.F) {
 				t.Fatalf("record %d has Raw %q", i, r.Raw)
 			}
 		}
-		// The wrapper fast path must agree with the general JSON decoder.
+		// The wrapper and CloudWatch Logs fast paths must agree with the
+		// general JSON decoder.
 		if isJSON(data) {
 			var want Output
-			newDecoderOpts(t, Options{MaxDecompressedBytes: 1 << 20, Source: "fuzz"}).jsonEnvelopes(data, &want)
+			newDecoderOpts(t, Options{MaxDecompressedBytes: 1 << 20, Source: "fuzz"}).jsonEnvelopes(data, 1, &want)
 			if !reflect.DeepEqual(out, want) {
 				t.Fatalf("fast path and JSON decoder disagree:\n%+v\n%+v", out, want)
 			}

@@ -163,6 +163,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := h.newCollector(lease, &scratch)
 	bodyID, err := c.parse(body, dec)
+	dec.Release()
 	membudget.PutBuffer(body)
 	c.putScratch()
 	lease.Split(scratch).Release()

@@ -271,6 +271,7 @@ func (h *Handler) transform(ctx context.Context, in []Input, lease *membudget.Le
 	if err != nil {
 		return Response{}, 0, fmt.Errorf("decoder: %w", err)
 	}
+	defer dec.Release()
 	out := decode.Output{MaxRecords: h.cfg.MaxRecords}
 	if lease != nil {
 		out.Reserve = lease.Grow
