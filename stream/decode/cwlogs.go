@@ -2,23 +2,16 @@ package decode
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/flowhose/flowhose/stream"
 )
 
-// cwlScratch is what the CloudWatch Logs fast path reuses from one document
-// to the next: the document's strings gathered into one buffer (so a
-// document costs one Keep), and where each log event's message lies in it.
-type cwlScratch struct {
-	buf   []byte
-	ends  []int  // end offset in buf of each event's message
-	spans []span // the events of the document being scanned
-}
-
-// cwlDoc is what the fast path found in one document: the messageType and
-// where the origin's strings and the messages lie in the payload.
+// cwlDoc is what the fast path found in one document: where its
+// messageType, the origin's strings and the messages lie in the payload.
 type cwlDoc struct {
 	messageType, owner, logGroup, logStream span
 	events                                  []span
@@ -26,6 +19,22 @@ type cwlDoc struct {
 
 // span is a string's bytes, data[start:end], without the quotes.
 type span struct{ start, end int }
+
+const spanBytes = int64(unsafe.Sizeof(span{}))
+
+// appendSpan appends sp to spans, a scratch slice of the decoder's,
+// reserving what its growth allocates first: short envelopes make many
+// spans per input byte.
+func appendSpan(spans []span, sp span, out *Output) ([]span, bool) {
+	if len(spans) == cap(spans) {
+		n := max(2*cap(spans), 64)
+		if !out.reserve(int64(n-cap(spans)) * spanBytes) {
+			return spans, false
+		}
+		spans = slices.Grow(spans, n-len(spans))
+	}
+	return append(spans, sp), true
+}
 
 // Which top-level keys a document set: a repeated one goes to encoding/json,
 // whose rule for repeats (the last one wins) the fast path does not copy.
@@ -58,8 +67,8 @@ func (d *Decoder) cloudWatchDocs(data []byte, out *Output) (rest []byte, lineNo 
 		if i == len(data) {
 			return nil, lineNo
 		}
-		doc, end, ok := scanCloudWatch(data, i, d.cwl.spans[:0])
-		d.cwl.spans = doc.events
+		doc, end, ok := scanCloudWatch(data, i, d.spans[:0], out)
+		d.spans = doc.events
 		if !ok {
 			return data[i:], lineNo
 		}
@@ -73,42 +82,46 @@ func (d *Decoder) cloudWatchDocs(data []byte, out *Output) (rest []byte, lineNo 
 	return nil, lineNo
 }
 
-// cloudWatchData decodes the log events of a DATA_MESSAGE document.
+// cloudWatchData decodes the log events of a DATA_MESSAGE document. Its
+// strings are gathered into the decoder's buffer for one Keep.
 func (d *Decoder) cloudWatchData(data []byte, doc *cwlDoc, lineNo int, out *Output) int {
-	sc := &d.cwl
-	buf := sc.buf[:0]
-	buf = append(buf, data[doc.owner.start:doc.owner.end]...)
+	need := doc.owner.len() + doc.logGroup.len() + doc.logStream.len()
+	for _, ev := range doc.events {
+		need += ev.len()
+	}
+	if need > cap(d.buf) {
+		if !out.reserve(int64(need)) {
+			return lineNo
+		}
+		d.buf = make([]byte, 0, need)
+	}
+	buf := append(d.buf[:0], data[doc.owner.start:doc.owner.end]...)
 	buf = append(buf, data[doc.logGroup.start:doc.logGroup.end]...)
 	buf = append(buf, data[doc.logStream.start:doc.logStream.end]...)
-	origin := len(buf)
-	sc.ends = sc.ends[:0]
-	for _, ev := range doc.events {
+	for k, ev := range doc.events {
+		start := len(buf)
 		buf = append(buf, data[ev.start:ev.end]...)
-		sc.ends = append(sc.ends, len(buf))
+		doc.events[k] = span{start, len(buf)}
 	}
-	if cap(buf) > cap(sc.buf) && !out.reserve(int64(cap(buf)-cap(sc.buf))) {
-		return lineNo
-	}
-	sc.buf = buf
 	s, ok := out.keep(buf)
 	if !ok {
 		return lineNo
 	}
-	o1 := doc.owner.end - doc.owner.start
-	o2 := o1 + doc.logGroup.end - doc.logGroup.start
-	o := stream.Origin{Owner: s[:o1], LogGroup: s[o1:o2], LogStream: s[o2:origin]}
-	start := origin
-	for _, end := range sc.ends {
-		lineNo = d.lines(s[start:end], lineNo, o, out)
-		start = end
+	o1 := doc.owner.len()
+	o2 := o1 + doc.logGroup.len()
+	o := stream.Origin{Owner: s[:o1], LogGroup: s[o1:o2], LogStream: s[o2 : o2+doc.logStream.len()]}
+	for _, ev := range doc.events {
+		lineNo = d.lines(s[ev.start:ev.end], lineNo, o, out)
 	}
 	return lineNo
 }
 
+func (s span) len() int { return s.end - s.start }
+
 // scanCloudWatch checks that the JSON object at data[i:] is a document the
 // fast path decodes exactly as encoding/json would, and says where its
 // parts are and where it ends. Events' spans are appended to events.
-func scanCloudWatch(data []byte, i int, events []span) (doc cwlDoc, end int, ok bool) {
+func scanCloudWatch(data []byte, i int, events []span, out *Output) (doc cwlDoc, end int, ok bool) {
 	doc.events = events
 	seen := 0
 	i, ok = objectStart(data, i)
@@ -129,7 +142,7 @@ func scanCloudWatch(data []byte, i int, events []span) (doc cwlDoc, end int, ok 
 		case "logStream":
 			bit, field = seenStream, &doc.logStream
 		case "logEvents":
-			doc.events, i, ok = logEvents(data, i, doc.events)
+			doc.events, i, ok = logEvents(data, i, doc.events, out)
 			bit = seenEvents
 		default:
 			if folds(k, "message", "messageType", "owner", "logGroup", "logStream", "logEvents") {
@@ -158,7 +171,7 @@ func scanCloudWatch(data []byte, i int, events []span) (doc cwlDoc, end int, ok 
 
 // logEvents scans the logEvents array at data[i:], appending each event's
 // message to events (an event without one has an empty message).
-func logEvents(data []byte, i int, events []span) ([]span, int, bool) {
+func logEvents(data []byte, i int, events []span, out *Output) ([]span, int, bool) {
 	i = skipSpace(data, i)
 	if i == len(data) || data[i] != '[' {
 		return events, i, false
@@ -173,7 +186,9 @@ func logEvents(data []byte, i int, events []span) ([]span, int, bool) {
 		if msg, i, ok = logEvent(data, i); !ok {
 			return events, i, false
 		}
-		events = append(events, msg)
+		if events, ok = appendSpan(events, msg, out); !ok {
+			return events, i, false
+		}
 		i = skipSpace(data, i)
 		if i == len(data) {
 			return events, i, false

@@ -169,7 +169,10 @@ type Decoder struct {
 	// payloads are inflated into.
 	inflater *inflater
 	plain    []byte
-	cwl      cwlScratch
+	// Scratch of the JSON fast paths: where each envelope's line is, and
+	// a CloudWatch Logs document's strings gathered for one Keep.
+	spans []span
+	buf   []byte
 }
 
 // New validates opts and returns a Decoder.

@@ -2,10 +2,10 @@ package decode
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"strconv"
 	"strings"
@@ -170,54 +170,49 @@ const wrapperPrefix = `{"message":"`
 // It reports false, having done nothing, for anything else (escapes,
 // whitespace inside the object, other keys), which the general path handles.
 func (d *Decoder) messageWrappers(data []byte, out *Output) bool {
-	for rest := data; ; {
-		rest = bytes.TrimLeft(rest, " \t\r\n")
-		if len(rest) == 0 {
-			break
-		}
-		msg, next, ok := cutWrapper(rest)
-		if !ok || len(msg) == 0 {
+	spans := d.spans[:0]
+	defer func() { d.spans = spans }()
+	for i := skipSpace(data, 0); i < len(data); i = skipSpace(data, i) {
+		msg, end, ok := cutWrapper(data, i)
+		if !ok || msg.len() == 0 {
 			return false
 		}
-		rest = next
-	}
-	s, ok := out.keep(data)
-	if !ok {
-		return true
-	}
-	lineNo := 1
-	for {
-		s = strings.TrimLeft(s, " \t\r\n")
-		if s == "" || out.Err != nil {
+		if spans, ok = appendSpan(spans, msg, out); !ok {
 			return true
 		}
-		msg, next, _ := cutWrapper(s)
-		d.appendLine(msg, lineNo, stream.Origin{}, out)
-		lineNo++
-		s = next
+		i = end
 	}
+	s, ok := out.keep(data)
+	for n, msg := range spans {
+		if !ok || out.Err != nil {
+			break
+		}
+		d.appendLine(s[msg.start:msg.end], n+1, stream.Origin{}, out)
+	}
+	return true
 }
 
-// cutWrapper splits one {"message":"..."} object off the front of b. The
-// message may hold only printable ASCII other than '"' and '\\', so it
-// needs no unescaping and is valid UTF-8.
-func cutWrapper[T string | []byte](b T) (msg, rest T, ok bool) {
+// cutWrapper finds the message of the {"message":"..."} object at data[i:]
+// and where the object ends. The message may hold only printable ASCII
+// other than '"' and '\\', so it needs no unescaping and is valid UTF-8.
+func cutWrapper(data []byte, i int) (msg span, end int, ok bool) {
+	b := data[i:]
 	if len(b) < len(wrapperPrefix)+2 || string(b[:len(wrapperPrefix)]) != wrapperPrefix {
-		return msg, rest, false
+		return msg, 0, false
 	}
-	b = b[len(wrapperPrefix):]
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
+	start := i + len(wrapperPrefix)
+	for j := start; j < len(data); j++ {
+		switch c := data[j]; {
 		case c == '"':
-			if i+1 < len(b) && b[i+1] == '}' {
-				return b[:i], b[i+2:], true
+			if j+1 < len(data) && data[j+1] == '}' {
+				return span{start, j}, j + 2, true
 			}
-			return msg, rest, false
+			return msg, 0, false
 		case c < 0x20 || c > 0x7e || c == '\\':
-			return msg, rest, false
+			return msg, 0, false
 		}
 	}
-	return msg, rest, false
+	return msg, 0, false
 }
 
 // jsonEnvelope is either a {"message": line} wrapper or a CloudWatch Logs
