@@ -2,11 +2,9 @@ package firehose
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,7 +32,7 @@ func BenchmarkHandler(b *testing.B) {
 	cwlogs := make([]string, 1000)
 	for i := range lines {
 		lines[i] = strings.Repeat(lineAccept+"\n", 5)
-		cwlogs[i] = gz(cloudWatchDocument(b, lineAccept, lineAccept, lineAccept, lineAccept, lineAccept))
+		cwlogs[i] = gz(decodetest.CloudWatchJSON("DATA_MESSAGE", lineAccept, lineAccept, lineAccept, lineAccept, lineAccept))
 	}
 	for _, bc := range []struct {
 		name     string
@@ -97,18 +95,4 @@ func (s *runtimeStats) read() {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
 		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-}
-
-// cloudWatchDocument is a CloudWatch Logs subscription document of lines.
-func cloudWatchDocument(t testing.TB, lines ...string) string {
-	doc := decodetest.CloudWatchDocument{MessageType: "DATA_MESSAGE", Owner: "123456789012",
-		LogGroup: "vpc-flow-logs", LogStream: "eni-0a1b2c3d4e5f60718-all", SubscriptionFilters: []string{"to-firehose"}}
-	for i, l := range lines {
-		doc.LogEvents = append(doc.LogEvents, decodetest.CloudWatchEvent{ID: strconv.Itoa(i), Timestamp: 1418530010000, Message: l})
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
