@@ -189,3 +189,26 @@ func FuzzParseAddr(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCloudWatch puts fuzzed text, raw, into the places of a CloudWatch
+// Logs document, so that the fast path meets near misses of the shape it
+// takes (escapes, control characters, odd keys and values), and checks it
+// against encoding/json, which FuzzPayload's random bytes rarely get to.
+func FuzzCloudWatch(f *testing.F) {
+	f.Add("DATA_MESSAGE", "vpc-flow-logs", "subscriptionFilters", `["to-firehose"]`, lineA)
+	f.Add("CONTROL_MESSAGE", "", "policyLevel", `"ACCOUNT_LEVEL_POLICY"`, "CWL CONTROL MESSAGE")
+	f.Add("DATA_MESSAGE", `a\"b`, "LogGroup", `"x"`, lineA+`\n`+lineN)
+	f.Add("DATA_MESSAGE", "grüße", "n", "-0.5e+10", "2 \xff")
+	f.Add("DATA_MESSAGE", "g", "logEvents", "[]", lineA)
+	f.Fuzz(func(t *testing.T, messageType, group, key, value, message string) {
+		doc := `{"messageType":"` + messageType + `","logGroup":"` + group + `","` + key + `":` + value +
+			`,"logEvents":[{"id":"1","timestamp":1,"message":"` + message + `"},{"message":"` + lineB + `"}]}`
+		data := []byte(doc + "\n" + doc)
+		var got, want Output
+		newDecoderOpts(t, Options{Source: "fuzz"}).Payload(data, &got)
+		newDecoderOpts(t, Options{Source: "fuzz"}).jsonEnvelopes(data, 1, &want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q\nfast path %+v\nencoding/json %+v", data, got, want)
+		}
+	})
+}
