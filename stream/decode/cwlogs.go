@@ -20,6 +20,8 @@ type cwlDoc struct {
 // span is a string's bytes, data[start:end], without the quotes.
 type span struct{ start, end int }
 
+func (s span) len() int { return s.end - s.start }
+
 const spanBytes = int64(unsafe.Sizeof(span{}))
 
 // appendSpan appends sp to spans, a scratch slice of the decoder's,
@@ -53,7 +55,7 @@ const (
 // returns the input from the first document that is anything else (none
 // when all were decoded), for jsonEnvelopes to decode from line lineNo on:
 // the result is the same as if encoding/json had decoded the whole
-// payload, which FuzzPayload checks.
+// payload, which FuzzPayload and FuzzCloudWatch check.
 //
 // A document is checked whole before any of it is decoded, so a flaw at its
 // end leaves nothing of it behind. Messages are copied once, with the
@@ -115,8 +117,6 @@ func (d *Decoder) cloudWatchData(data []byte, doc *cwlDoc, lineNo int, out *Outp
 	}
 	return lineNo
 }
-
-func (s span) len() int { return s.end - s.start }
 
 // scanCloudWatch checks that the JSON object at data[i:] is a document the
 // fast path decodes exactly as encoding/json would, and says where its
