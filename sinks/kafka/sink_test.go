@@ -319,3 +319,16 @@ func TestSizeBoundsKafkaGo(t *testing.T) {
 		t.Fatalf("kafka-go counts more than size (%d): %v", size(&m), err)
 	}
 }
+
+func TestEmptyBatchSettledAtOnce(t *testing.T) {
+	s := newTestSink(t, testConfig(unreachable(t), "t"), &sinktest.DeadLetter{})
+	if err := wait(t, accept(t, s, nil), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
