@@ -1,0 +1,70 @@
+package alert
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowhose/flowhose/stream"
+)
+
+// maxRetryAfter caps a Retry-After a receiver asks for: a broken header
+// must not park a destination for days.
+const maxRetryAfter = 10 * time.Minute
+
+// Post sends body to url with the given headers and classifies the
+// answer: 2xx is delivered; 408, 429 and 5xx (and transport errors) are
+// retried, after Retry-After when the answer carries one; any other status
+// is permanent (a bad payload or key, 410 gone). wantOK, when set, is the
+// body a 200 must carry (Slack answers "ok").
+func Post(ctx context.Context, c *http.Client, url string, body []byte, header http.Header, wantOK string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return stream.Permanent(fmt.Errorf("POST: %w", err))
+	}
+	// Only the host goes into errors: Slack's and others' webhook URLs
+	// carry their secret in the path.
+	where := req.URL.Scheme + "://" + req.URL.Host
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", where, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	failure := fmt.Errorf("POST %s: %s: %s", where, resp.Status, strings.TrimSpace(string(answer)))
+	switch code := resp.StatusCode; {
+	case code >= 200 && code < 300:
+		if wantOK != "" && code == http.StatusOK && strings.TrimSpace(string(answer)) != wantOK {
+			return stream.Permanent(failure)
+		}
+		return nil
+	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
+		return RetryAfter(failure, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()))
+	}
+	return stream.Permanent(failure)
+}
+
+// parseRetryAfter reads seconds or an HTTP date; 0 when absent or bad.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		d = time.Duration(max(s, 0)) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = max(t.Sub(now), 0)
+	}
+	return min(d, maxRetryAfter)
+}
