@@ -17,6 +17,7 @@ import (
 	"github.com/flowhose/flowhose/enrich"
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/deadletter"
+	"github.com/flowhose/flowhose/sinks/detections"
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/ndjson"
 	"github.com/flowhose/flowhose/stream/decode"
@@ -159,6 +160,11 @@ type Sinks struct {
 	// start-up fails if the cluster cannot be reached to install the index
 	// template.
 	Elasticsearch sinks.Section[elasticsearch.Config] `yaml:"elasticsearch"`
+	// Detections runs the rule engine (scans, sweeps, brute force, reject
+	// bursts, exposed ports, threat-intel matches, exfiltration) beside
+	// the other sinks and sends its alerts to webhook, Slack, PagerDuty
+	// or SNS (see stream/detect/README.md).
+	Detections sinks.Section[detections.Config] `yaml:"detections"`
 }
 
 // Factories lists every sink with its defaults and constructor, in the
@@ -168,6 +174,7 @@ func (s *Sinks) Factories() []sinks.Factory {
 	return []sinks.Factory{
 		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
 		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
+		sinks.Register("detections", &s.Detections, detections.DefaultConfig, detections.Open),
 	}
 }
 
