@@ -24,8 +24,8 @@ func Sample() *detect.Alert {
 	w := time.Date(2026, 5, 28, 21, 0, 0, 0, time.UTC)
 	return &detect.Alert{
 		ID: "3f6c1b0e9d2a4c5b8e7f6a5b4c3d2e1f", Rule: detect.RuleRejectBurst, Severity: "high",
-		Summary: "reject_burst (high): flows 150 ≥ 100 in 5m0s for source.ip=91.240.118.5",
-		Key:     []detect.KeyField{{Field: "source.ip", Value: "91.240.118.5"}},
+		Summary:     "reject_burst (high): flows 150 ≥ 100 in 5m0s for source.ip=91.240.118.5",
+		Key:         []detect.KeyField{{Field: "source.ip", Value: "91.240.118.5"}},
 		WindowStart: w, WindowEnd: w.Add(5 * time.Minute), Measure: "flows", Count: 150, Threshold: 100,
 		FirstSeen: w.Add(3 * time.Second), LastSeen: w.Add(150 * time.Second),
 		Asset: detect.Asset{InterfaceID: "eni-0web", InstanceID: "i-0web", InstanceName: "web-1", SubnetID: "subnet-0app",
