@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flowhose/flowhose/stream/detect/detecttest"
 )
 
 func TestCustomRuleFromYAML(t *testing.T) {
@@ -34,11 +36,11 @@ func TestCustomRuleFromYAML(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.CustomRules = rules
-	var g traffic
+	var g detecttest.Traffic
 	for i := range 4 {
-		g.flow(t0+int64(i), "10.0.3.7", 45000, fmt.Sprintf("10.0.2.%d", 20+i), 5432, 6, 30, 9000, "ACCEPT")
+		g.Flow(detecttest.T0+int64(i), "10.0.3.7", 45000, fmt.Sprintf("10.0.2.%d", 20+i), 5432, 6, 30, 9000, "ACCEPT")
 	}
-	alerts := run(t, cfg, g.recs)
+	alerts := run(t, cfg, g.Recs)
 	if len(alerts) != 1 || alerts[0].Rule != "prod_db_from_outside_vpc" || alerts[0].Count != 3 || alerts[0].Severity != "critical" {
 		t.Fatalf("alerts = %+v", alerts)
 	}
@@ -86,11 +88,11 @@ func TestKeyCapEvicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var g traffic
+	var g detecttest.Traffic
 	for i := range 5000 {
-		g.flow(t0+int64(i%60), fmt.Sprintf("91.%d.%d.%d", i>>16, i>>8&255, i&255), 41000, "10.0.1.10", 23, 6, 1, 40, "REJECT")
+		g.Flow(detecttest.T0+int64(i%60), fmt.Sprintf("91.%d.%d.%d", i>>16, i>>8&255, i&255), 41000, "10.0.1.10", 23, 6, 1, 40, "REJECT")
 	}
-	e.Process(g.recs, func(Alert) {})
+	e.Process(g.Recs, func(Alert) {})
 	for _, r := range e.rules {
 		if len(r.states) > cfg.MaxKeys {
 			t.Errorf("%s tracks %d keys, cap %d", r.Name, len(r.states), cfg.MaxKeys)
