@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,9 +99,13 @@ func (c Config) Validate() error {
 }
 
 type batch struct {
-	recs []stream.Record
+	recs *[]stream.Record // from buffers
 	at   time.Time
 }
+
+// buffers recycles the copies of batches: a fresh copy per batch made
+// the collector, not the engine, the main cost of detection.
+var buffers = sync.Pool{New: func() any { return new([]stream.Record) }}
 
 // Sink feeds the rule engine from the pipeline.
 type Sink struct {
@@ -198,12 +201,15 @@ func (s *Sink) Accept(_ context.Context, b *stream.Batch) error {
 		s.queued.Add(-n)
 		s.dropped.Add(float64(n))
 	default:
+		buf := buffers.Get().(*[]stream.Record)
+		*buf = append((*buf)[:0], b.Records...)
 		select {
-		case s.queue <- batch{recs: slices.Clone(b.Records), at: time.Now()}:
+		case s.queue <- batch{recs: buf, at: time.Now()}:
 			s.depth.Set(float64(s.queued.Load()))
 		default:
 			s.queued.Add(-n)
 			s.dropped.Add(float64(n))
+			release(buf)
 		}
 	}
 	s.mu.RUnlock()
@@ -216,10 +222,19 @@ func (s *Sink) run() {
 	for b := range s.queue {
 		if !s.abandon.Load() {
 			s.lag.Set(time.Since(b.at).Seconds())
-			s.engine.Process(b.recs, s.emit)
+			s.engine.Process(*b.recs, s.emit)
 		}
-		s.depth.Set(float64(s.queued.Add(-int64(len(b.recs)))))
+		s.depth.Set(float64(s.queued.Add(-int64(len(*b.recs)))))
+		release(b.recs)
 	}
+}
+
+// release clears a copy, so that it keeps no input buffer alive, and
+// returns it to the pool.
+func release(buf *[]stream.Record) {
+	clear(*buf)
+	*buf = (*buf)[:0]
+	buffers.Put(buf)
 }
 
 func (s *Sink) emit(a detect.Alert) {

@@ -189,14 +189,17 @@ func (c Config) builtins() []Rule {
 		}
 		return out
 	}
+	// need repeats what the conditions require as facts, so that most
+	// records are turned away by one mask (see BenchmarkEngineBenign).
 	probe := func(name string, t Tuning, srcClass string, key []string, count string) Rule {
+		need := factTCP | factProbe | factNotReply | map[string]facts{"public": factSrcPublic, "private": factSrcPrivate}[srcClass]
 		return Rule{Name: name, Severity: t.Severity, Window: t.Window, Threshold: t.Threshold,
-			Key: key, Count: count, MaxPackets: 2, OrRejected: true,
+			Key: key, Count: count, MaxPackets: 2, OrRejected: true, need: need,
 			When: []filter.Condition{cond("protocol", "tcp", "source.class", srcClass)}}
 	}
-	tuned := func(name string, t Tuning, key []string, count string, when ...filter.Condition) Rule {
+	tuned := func(name string, t Tuning, need facts, key []string, count string, when ...filter.Condition) Rule {
 		return Rule{Name: name, Severity: t.Severity, Window: t.Window, Threshold: t.Threshold,
-			Key: key, Count: count, When: when}
+			Key: key, Count: count, When: when, need: need | factNotReply}
 	}
 	pair := []string{"source.ip", "destination.ip"}
 	sweep := []string{"source.ip", "destination.port", "protocol"}
@@ -209,16 +212,16 @@ func (c Config) builtins() []Rule {
 		{b.PortScanOutbound.Enabled, probe(RulePortScanOutbound, b.PortScanOutbound, "private", pair, "distinct destination.port")},
 		{b.PortSweepInbound.Enabled, probe(RulePortSweepInbound, b.PortSweepInbound, "public", sweep, "distinct destination.ip")},
 		{b.PortSweepOutbound.Enabled, probe(RulePortSweepOutbound, b.PortSweepOutbound, "private", sweep, "distinct destination.ip")},
-		{b.BruteForce.Enabled, tuned(RuleBruteForce, b.BruteForce.Tuning, []string{"source.ip", "destination.ip", "destination.port"}, "flows",
+		{b.BruteForce.Enabled, tuned(RuleBruteForce, b.BruteForce.Tuning, factTCP, []string{"source.ip", "destination.ip", "destination.port"}, "flows",
 			filter.Condition{"protocol": {"tcp"}, "destination.port": b.BruteForce.Ports})},
-		{b.RejectBurst.Enabled, tuned(RuleRejectBurst, b.RejectBurst, []string{"source.ip"}, "flows", cond("action", "REJECT"))},
-		{b.ExposedPortProbed.Enabled, tuned(RuleExposedPortProbed, b.ExposedPortProbed.Tuning, []string{"destination.ip", "destination.port"}, "flows",
+		{b.RejectBurst.Enabled, tuned(RuleRejectBurst, b.RejectBurst, factReject, []string{"source.ip"}, "flows", cond("action", "REJECT"))},
+		{b.ExposedPortProbed.Enabled, tuned(RuleExposedPortProbed, b.ExposedPortProbed.Tuning, factAccept|factSrcPublic|factDstPrivate, []string{"destination.ip", "destination.port"}, "flows",
 			filter.Condition{"action": {"ACCEPT"}, "source.class": {"public"}, "destination.class": {"private"},
 				"destination.port": b.ExposedPortProbed.Ports})},
 		{b.ThreatIntel.Enabled && len(b.ThreatIntel.Files) > 0, Rule{Name: RuleThreatIntel, Severity: b.ThreatIntel.Severity,
 			Window: b.ThreatIntel.Window, Threshold: b.ThreatIntel.Threshold, Key: pair, Count: "flows", Replies: true}},
-		{b.ExfiltrationPeer.Enabled, tuned(RuleExfiltrationPeer, b.ExfiltrationPeer, pair, "bytes", toInternet)},
-		{b.ExfiltrationTotal.Enabled, tuned(RuleExfiltrationTotal, b.ExfiltrationTotal, []string{"source.ip"}, "bytes", toInternet)},
+		{b.ExfiltrationPeer.Enabled, tuned(RuleExfiltrationPeer, b.ExfiltrationPeer, factSrcPrivate|factToInternet, pair, "bytes", toInternet)},
+		{b.ExfiltrationTotal.Enabled, tuned(RuleExfiltrationTotal, b.ExfiltrationTotal, factSrcPrivate|factToInternet, []string{"source.ip"}, "bytes", toInternet)},
 	}
 	var out []Rule
 	for _, x := range all {

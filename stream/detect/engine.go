@@ -58,8 +58,10 @@ const (
 )
 
 // key is a rule's counter key; fields outside the rule's mask are zero.
+// Addresses are kept as 16-byte arrays, not netip.Addr: the key then has
+// no pointer for the collector to scan and compares as plain memory.
 type key struct {
-	src, dst netip.Addr
+	src, dst [16]byte
 	port     uint16
 	proto    uint8
 }
@@ -149,8 +151,9 @@ func (e *Engine) Process(recs []stream.Record, emit func(Alert)) {
 			}
 		}
 		e.now = max(e.now, t)
+		f := factsOf(r)
 		for _, c := range e.rules {
-			if c.matches(r, e) {
+			if c.matches(r, f, e) {
 				c.observe(r, t, e, emit)
 			}
 		}
@@ -158,15 +161,17 @@ func (e *Engine) Process(recs []stream.Record, emit func(Alert)) {
 	e.records.Add(float64(len(recs)))
 }
 
-func (c *rule) matches(r *stream.Record, e *Engine) bool {
+func (c *rule) matches(r *stream.Record, f facts, e *Engine) bool {
+	if f&c.need != c.need {
+		return false
+	}
+	if !c.Replies && f&factNotReply == 0 {
+		return false
+	}
+	if c.MaxPackets > 0 && r.Packets > c.MaxPackets && (!c.OrRejected || f&factReject == 0) {
+		return false
+	}
 	if c.keep != nil && !c.keep.Keep(r) {
-		return false
-	}
-	if !c.Replies && r.Has(stream.FieldSrcPort) && r.Has(stream.FieldDstPort) &&
-		r.SrcPort < r.DstPort && r.DstPort >= ephemeralLow {
-		return false
-	}
-	if c.MaxPackets > 0 && r.Packets > c.MaxPackets && (!c.OrRejected || r.Action != "REJECT") {
 		return false
 	}
 	if c.listed {
@@ -177,18 +182,13 @@ func (c *rule) matches(r *stream.Record, e *Engine) bool {
 	return true
 }
 
-// ephemeralLow is the lowest ephemeral port of common systems (Linux's
-// 32768): a flow from a lower port to one at or above it is taken for the
-// answer of a connection the destination opened.
-const ephemeralLow = 32768
-
 func (c *rule) keyOf(r *stream.Record) key {
 	var k key
 	if c.keyMask&keySrc != 0 {
-		k.src = r.SrcAddr.Unmap()
+		k.src = r.SrcAddr.As16()
 	}
 	if c.keyMask&keyDst != 0 {
-		k.dst = r.DstAddr.Unmap()
+		k.dst = r.DstAddr.As16()
 	}
 	if c.keyMask&keyPort != 0 {
 		k.port = r.DstPort
@@ -322,7 +322,7 @@ func (c *rule) raise(k key, st *state, r *stream.Record, e *Engine, emit func(Al
 	}
 	switch c.Name {
 	case RuleRejectBurst:
-		a.NetworkACLEntry = naclEntry(a.Asset.SubnetID, k.src, st.protos, st.portLo, st.portHi)
+		a.NetworkACLEntry = naclEntry(a.Asset.SubnetID, netip.AddrFrom16(k.src).Unmap(), st.protos, st.portLo, st.portHi)
 	case RuleThreatIntel:
 		addr := r.DstAddr
 		l, ok := e.intel.lookup(addr)
@@ -344,9 +344,9 @@ func (c *rule) keyFields(k key) []KeyField {
 		var v string
 		switch f {
 		case "source.ip":
-			v = k.src.String()
+			v = netip.AddrFrom16(k.src).Unmap().String()
 		case "destination.ip":
-			v = k.dst.String()
+			v = netip.AddrFrom16(k.dst).Unmap().String()
 		case "destination.port":
 			v = strconv.Itoa(int(k.port))
 		case "protocol":

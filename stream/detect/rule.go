@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flowhose/flowhose/sinks/filter"
+	"github.com/flowhose/flowhose/stream"
 )
 
 // Rule is one detection as data: records matching When (and, unless
@@ -46,6 +47,66 @@ type Rule struct {
 	// Replies also counts flows that look like answers (source port below
 	// an ephemeral destination port), which scans and sweeps must skip.
 	Replies bool `yaml:"replies,omitempty"`
+
+	// need is what a built-in rule's conditions imply about a record, as
+	// facts checked with one mask before the conditions themselves.
+	need facts
+}
+
+// facts are cheap properties of a record, computed once for all rules.
+type facts uint16
+
+const (
+	factTCP facts = 1 << iota
+	factReject
+	factAccept
+	factNotReply
+	factProbe // at most two packets, or rejected
+	factSrcPublic
+	factSrcPrivate
+	factDstPrivate
+	factToInternet
+)
+
+func factsOf(r *stream.Record) facts {
+	var f facts
+	if r.Has(stream.FieldProtocol) && r.Protocol == 6 {
+		f |= factTCP
+	}
+	if r.Has(stream.FieldAction) {
+		switch r.Action {
+		case "REJECT":
+			f |= factReject | factProbe
+		case "ACCEPT":
+			f |= factAccept
+		}
+	}
+	if !isReply(r) {
+		f |= factNotReply
+	}
+	if r.Packets <= 2 {
+		f |= factProbe
+	}
+	switch r.Enrichment.Src.Class {
+	case stream.AddrPublic:
+		f |= factSrcPublic
+	case stream.AddrPrivate:
+		f |= factSrcPrivate
+	}
+	if r.Enrichment.Dst.Class == stream.AddrPrivate {
+		f |= factDstPrivate
+	}
+	if r.Enrichment.Cost == stream.CostInternet {
+		f |= factToInternet
+	}
+	return f
+}
+
+// isReply reports a flow from a lower port to an ephemeral one (Linux's
+// range starts at 32768): taken for the answer of a connection the
+// destination opened.
+func isReply(r *stream.Record) bool {
+	return r.Has(stream.FieldSrcPort) && r.Has(stream.FieldDstPort) && r.SrcPort < r.DstPort && r.DstPort >= 32768
 }
 
 // Rules is a list of user rules; in the environment it is one YAML value.
