@@ -114,4 +114,3 @@ func TestValidatePrefixesKeys(t *testing.T) {
 		}
 	}
 }
-
