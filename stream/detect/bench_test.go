@@ -12,16 +12,17 @@ import (
 	"github.com/flowhose/flowhose/stream/detect/detecttest"
 )
 
-// keyedTraffic is n records from n distinct internet sources to a
-// thousand targets, with every rule's filter met by some of them: probes
-// (rejects, one-packet flows), logins, exposed ports, uploads.
-func keyedTraffic(n int) []stream.Record {
+// keyedTraffic is n records over span seconds from n distinct internet
+// sources to a thousand targets, with every rule's filter met by some of
+// them: probes (rejects, one-packet flows), logins, exposed ports,
+// uploads.
+func keyedTraffic(n int, span int64) []stream.Record {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var g detecttest.Traffic
 	for i := range n {
 		src := fmt.Sprintf("%d.%d.%d.%d", 31+i>>16, i>>8&255, i&255, 1+rng.IntN(250))
 		dst := fmt.Sprintf("10.0.%d.%d", rng.IntN(4), 1+rng.IntN(250))
-		t := detecttest.T0 + int64(i)*3600/int64(n)
+		t := detecttest.T0 + int64(i)*span/int64(n)
 		switch i % 5 {
 		case 0:
 			g.Flow(t, src, uint16(40000+rng.IntN(20000)), dst, uint16(1+rng.IntN(1024)), 6, 1, 40, "REJECT")
@@ -55,7 +56,7 @@ func allRules(b *testing.B) (Config, *Intel) {
 // BenchmarkEngine: records/s through every built-in rule with 100,000
 // distinct source addresses.
 func BenchmarkEngine(b *testing.B) {
-	recs := keyedTraffic(100_000)
+	recs := keyedTraffic(100_000, 3600)
 	cfg, intel := allRules(b)
 	e, err := New(cfg, intel, nil)
 	if err != nil {
@@ -69,11 +70,12 @@ func BenchmarkEngine(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// BenchmarkMemoryAtCap fills every rule to max_keys (100,000) and reports
-// the heap the engine then holds.
+// BenchmarkMemoryAtCap fills the rules to max_keys (100,000) within one
+// window, so that none expires, and reports the heap the engine then holds
+// and the keys it tracks.
 func BenchmarkMemoryAtCap(b *testing.B) {
 	cfg, intel := allRules(b)
-	recs := keyedTraffic(600_000)
+	recs := keyedTraffic(600_000, 290)
 	for b.Loop() {
 		runtime.GC()
 		var before, after runtime.MemStats

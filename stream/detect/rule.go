@@ -143,8 +143,8 @@ func (r Rule) validate() []error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf(key+": "+format, args...))
 	}
-	if r.Name == "" || strings.ContainsAny(r.Name, " \t\n|") {
-		bad("name", "must be set, without blanks or '|', got %q", r.Name)
+	if r.Name == "" || strings.TrimLeft(r.Name, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+		bad("name", "must be lower-case letters, digits and _, got %q", r.Name)
 	}
 	if !slices.Contains(Severities, r.Severity) {
 		bad("severity", "must be one of %s, got %q", strings.Join(Severities, ", "), r.Severity)
