@@ -227,4 +227,11 @@ var keyDocs = map[string]string{
 	"sinks.detections.sns.topic_arn":                       "TopicARN is the topic alerts are published to; a FIFO topic (.fifo) de-duplicates on the alert id.",
 	"sinks.detections.sns.region":                          "Region is the topic's region; empty takes it from the ARN.",
 	"sinks.detections.sns.endpoint":                        "Endpoint overrides the SNS endpoint (VPC interface endpoints, tests).",
+	"sinks.detections.elasticsearch":                       "Elasticsearch indexes alerts (document id = alert id), for Kibana.",
+	"sinks.detections.elasticsearch.enabled":               "Enabled turns the destination on.",
+	"sinks.detections.elasticsearch.url":                   "URL is a node of the cluster.",
+	"sinks.detections.elasticsearch.index":                 "Index receives one document per alert (@timestamp is its last_seen).",
+	"sinks.detections.elasticsearch.username":              "Username and Password enable basic authentication.",
+	"sinks.detections.elasticsearch.password":              "Username and Password enable basic authentication.",
+	"sinks.detections.elasticsearch.api_key":               "APIKey is a base64 \"id:key\" API key; it wins over basic auth.",
 }

@@ -42,7 +42,8 @@ func Post(ctx context.Context, c *http.Client, url string, body []byte, header h
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	failure := fmt.Errorf("POST %s: %s: %s", where, resp.Status, strings.TrimSpace(string(answer)))
+	failure := &StatusError{Status: resp.StatusCode,
+		err: fmt.Errorf("POST %s: %s: %s", where, resp.Status, strings.TrimSpace(string(answer)))}
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
 		if wantOK != "" && code == http.StatusOK && strings.TrimSpace(string(answer)) != wantOK {
@@ -54,6 +55,14 @@ func Post(ctx context.Context, c *http.Client, url string, body []byte, header h
 	}
 	return stream.Permanent(failure)
 }
+
+// StatusError is an answer Post did not take for a delivery.
+type StatusError struct {
+	Status int
+	err    error
+}
+
+func (e *StatusError) Error() string { return e.err.Error() }
 
 // parseRetryAfter reads seconds or an HTTP date; 0 when absent or bad.
 func parseRetryAfter(v string, now time.Time) time.Duration {

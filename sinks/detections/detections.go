@@ -21,6 +21,7 @@ import (
 
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/alert"
+	"github.com/flowhose/flowhose/sinks/alert/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/alert/pagerduty"
 	"github.com/flowhose/flowhose/sinks/alert/slack"
 	"github.com/flowhose/flowhose/sinks/alert/sns"
@@ -50,6 +51,8 @@ type Config struct {
 	PagerDuty alert.Section[pagerduty.Config] `yaml:"pagerduty"`
 	// SNS publishes alerts to an Amazon SNS topic.
 	SNS alert.Section[sns.Config] `yaml:"sns"`
+	// Elasticsearch indexes alerts (document id = alert id), for Kibana.
+	Elasticsearch alert.Section[elasticsearch.Config] `yaml:"elasticsearch"`
 }
 
 // destinations lists every alert destination; the one place they are
@@ -60,6 +63,7 @@ func (c *Config) destinations() []alert.Factory {
 		alert.Register("slack", &c.Slack, slack.DefaultConfig, slack.Open),
 		alert.Register("pagerduty", &c.PagerDuty, pagerduty.DefaultConfig, pagerduty.Open),
 		alert.Register("sns", &c.SNS, sns.DefaultConfig, sns.Open),
+		alert.Register("elasticsearch", &c.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
 	}
 }
 
