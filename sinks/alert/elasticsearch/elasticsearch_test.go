@@ -57,7 +57,9 @@ func TestIndexedOnceOnRealNode(t *testing.T) {
 		Source  struct {
 			Timestamp time.Time `json:"@timestamp"`
 			Rule      string
-			Asset     struct{ InstanceName string `json:"instance_name"` }
+			Asset     struct {
+				InstanceName string `json:"instance_name"`
+			}
 		} `json:"_source"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
