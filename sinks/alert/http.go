@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -76,4 +77,14 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		d = max(t.Sub(now), 0)
 	}
 	return min(d, maxRetryAfter)
+}
+
+// CheckURL is the validation of a destination's URL setting: absolute,
+// http or https. The value is not quoted: webhook URLs (Slack's) carry
+// their secret in the path.
+func CheckURL(key, value string) error {
+	if u, err := url.Parse(value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s: must be an absolute http or https URL", key)
+	}
+	return nil
 }

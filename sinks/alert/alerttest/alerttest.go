@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -113,4 +114,20 @@ func Deliver(t *testing.T, d alert.Destination, alerts ...*detect.Alert) []strea
 		t.Fatal(err)
 	}
 	return dl.Failures()
+}
+
+// ServiceURL returns the URL of a test service from the environment
+// variable env (FLOWHOSE_TEST_MOTO_URL, FLOWHOSE_TEST_ES_URL), skipping the
+// test when it is unset, or failing it when FLOWHOSE_REQUIRE_SERVICES says
+// the services must run.
+func ServiceURL(t *testing.T, env string) string {
+	t.Helper()
+	u := os.Getenv(env)
+	if u == "" {
+		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
+			t.Fatalf("%s is unset but FLOWHOSE_REQUIRE_SERVICES is set: run scripts/services start", env)
+		}
+		t.Skipf("%s unset: run scripts/services start", env)
+	}
+	return u
 }

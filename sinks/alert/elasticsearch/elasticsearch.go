@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowhose/flowhose/config/redact"
 	"github.com/flowhose/flowhose/sinks/alert"
 	"github.com/flowhose/flowhose/stream/detect"
 )
@@ -44,8 +43,8 @@ var indexName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,254}$`)
 // Validate checks the URL and the index name.
 func (c Config) Validate() error {
 	var errs []error
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("url: must be an absolute http or https URL, got %q", redact.URL(c.URL)))
+	if err := alert.CheckURL("url", c.URL); err != nil {
+		errs = append(errs, err)
 	}
 	if !indexName.MatchString(c.Index) {
 		errs = append(errs, fmt.Errorf("index: must be a lower-case index name, got %q", c.Index))

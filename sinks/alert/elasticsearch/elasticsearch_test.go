@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,22 +13,10 @@ import (
 	"github.com/flowhose/flowhose/sinks/alert/alerttest"
 )
 
-func esURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("FLOWHOSE_TEST_ES_URL")
-	if u == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_ES_URL is unset but FLOWHOSE_REQUIRE_SERVICES is set: run scripts/services start")
-		}
-		t.Skip("FLOWHOSE_TEST_ES_URL unset: run scripts/services start")
-	}
-	return u
-}
-
 // TestIndexedOnceOnRealNode delivers the same alert twice (a redelivery or
 // a second replica) to a real node: one document, with its @timestamp.
 func TestIndexedOnceOnRealNode(t *testing.T) {
-	u := esURL(t)
+	u := alerttest.ServiceURL(t, "FLOWHOSE_TEST_ES_URL")
 	cfg := DefaultConfig()
 	cfg.URL, cfg.Index = u, "flowhose-alerts-test-"+time.Now().Format("150405.000000")
 	t.Cleanup(func() {

@@ -9,9 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 
-	"github.com/flowhose/flowhose/config/redact"
 	"github.com/flowhose/flowhose/sinks/alert"
 	"github.com/flowhose/flowhose/stream/detect"
 )
@@ -37,8 +35,8 @@ func (c Config) Validate() error {
 	if len(c.RoutingKey) != 32 {
 		errs = append(errs, fmt.Errorf("routing_key: must be 32 characters, got %d", len(c.RoutingKey)))
 	}
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("url: must be an absolute http or https URL, got %q", redact.URL(c.URL)))
+	if err := alert.CheckURL("url", c.URL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Source == "" {
 		errs = append(errs, errors.New("source: must not be empty"))

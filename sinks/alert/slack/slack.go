@@ -31,8 +31,8 @@ func DefaultConfig() Config { return Config{} }
 // Validate checks the URLs.
 func (c Config) Validate() error {
 	var errs []error
-	if u, err := url.Parse(c.WebhookURL); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		errs = append(errs, errors.New("webhook_url: must be an absolute http or https URL"))
+	if err := alert.CheckURL("webhook_url", c.WebhookURL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.KibanaURL != "" && !strings.HasPrefix(c.KibanaURL, "http://") && !strings.HasPrefix(c.KibanaURL, "https://") {
 		errs = append(errs, fmt.Errorf("kibana_url: must start with http:// or https://, got %q", c.KibanaURL))

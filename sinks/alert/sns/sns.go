@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,8 +41,8 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("topic_arn: %w", err))
 	}
 	if c.Endpoint != "" {
-		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("endpoint: must be an absolute http or https URL, got %q", c.Endpoint))
+		if err := alert.CheckURL("endpoint", c.Endpoint); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

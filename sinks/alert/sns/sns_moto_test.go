@@ -3,7 +3,6 @@ package sns
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,24 +18,12 @@ import (
 	"github.com/flowhose/flowhose/stream/detect"
 )
 
-func motoURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("FLOWHOSE_TEST_MOTO_URL")
-	if u == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_MOTO_URL is unset but FLOWHOSE_REQUIRE_SERVICES is set: start it with scripts/services start moto")
-		}
-		t.Skip("FLOWHOSE_TEST_MOTO_URL unset: run scripts/services start moto")
-	}
-	return u
-}
-
 var creds = config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", ""))
 
 // TestPublishReachesSubscribedQueue publishes through moto's SNS and reads
 // the alert back from an SQS queue subscribed to the topic.
 func TestPublishReachesSubscribedQueue(t *testing.T) {
-	url := motoURL(t)
+	url := alerttest.ServiceURL(t, "FLOWHOSE_TEST_MOTO_URL")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ac, err := config.LoadDefaultConfig(ctx, config.WithRegion("eu-west-1"), creds)

@@ -13,12 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/flowhose/flowhose/config/redact"
 	"github.com/flowhose/flowhose/sinks/alert"
 	"github.com/flowhose/flowhose/stream/detect"
 )
@@ -39,8 +37,8 @@ func DefaultConfig() Config { return Config{} }
 // Validate checks the URL and the secret's form.
 func (c Config) Validate() error {
 	var errs []error
-	if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("url: must be an absolute http or https URL, got %q", redact.URL(c.URL)))
+	if err := alert.CheckURL("url", c.URL); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := standardKey(c.Secret); err != nil {
 		errs = append(errs, fmt.Errorf("secret: %w", err))
