@@ -3,6 +3,7 @@ package alert
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/detect"
 )
 
 // maxRetryAfter caps a Retry-After a receiver asks for: a broken header
@@ -87,4 +89,27 @@ func CheckURL(key, value string) error {
 		return fmt.Errorf("%s: must be an absolute http or https URL", key)
 	}
 	return nil
+}
+
+// JSONPoster is a destination that posts the JSON of what Body makes of
+// each alert to URL (Slack, PagerDuty).
+type JSONPoster struct {
+	Dest   string
+	URL    string
+	Client *http.Client
+	Body   func(*detect.Alert) any
+	// WantOK is the body a 200 must carry, if any.
+	WantOK string
+}
+
+// Name is the destination's name.
+func (p *JSONPoster) Name() string { return p.Dest }
+
+// Send posts a.
+func (p *JSONPoster) Send(ctx context.Context, a *detect.Alert) error {
+	body, err := json.Marshal(p.Body(a))
+	if err != nil {
+		return fmt.Errorf("encode %s message: %w", p.Dest, err)
+	}
+	return Post(ctx, p.Client, p.URL, body, nil, p.WantOK)
 }

@@ -5,10 +5,8 @@ package pagerduty
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/flowhose/flowhose/sinks/alert"
 	"github.com/flowhose/flowhose/stream/detect"
@@ -44,24 +42,10 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-type destination struct {
-	cfg    Config
-	client *http.Client
-}
-
 // Open builds the destination.
 func Open(_ context.Context, cfg Config, deps alert.Deps) (alert.Destination, error) {
-	return &destination{cfg: cfg, client: deps.HTTP}, nil
-}
-
-func (d *destination) Name() string { return "pagerduty" }
-
-func (d *destination) Send(ctx context.Context, a *detect.Alert) error {
-	body, err := json.Marshal(Event(a, d.cfg))
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
-	}
-	return alert.Post(ctx, d.client, d.cfg.URL, body, nil, "")
+	return &alert.JSONPoster{Dest: "pagerduty", URL: cfg.URL, Client: deps.HTTP,
+		Body: func(a *detect.Alert) any { return Event(a, cfg) }}, nil
 }
 
 // Limits of the Events API v2.

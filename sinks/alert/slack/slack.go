@@ -4,10 +4,8 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -40,28 +38,14 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-type destination struct {
-	cfg    Config
-	client *http.Client
-}
-
 // Open builds the destination.
 func Open(_ context.Context, cfg Config, deps alert.Deps) (alert.Destination, error) {
-	return &destination{cfg: cfg, client: deps.HTTP}, nil
+	return &alert.JSONPoster{Dest: "slack", URL: cfg.WebhookURL, Client: deps.HTTP, WantOK: "ok",
+		Body: func(a *detect.Alert) any { return Message(a, cfg.KibanaURL) }}, nil
 }
-
-func (d *destination) Name() string { return "slack" }
 
 // maxSectionText is Slack's limit on a section block's text.
 const maxSectionText = 3000
-
-func (d *destination) Send(ctx context.Context, a *detect.Alert) error {
-	body, err := json.Marshal(Message(a, d.cfg.KibanaURL))
-	if err != nil {
-		return fmt.Errorf("encode message: %w", err)
-	}
-	return alert.Post(ctx, d.client, d.cfg.WebhookURL, body, nil, "ok")
-}
 
 type text struct {
 	Type string `json:"type"`
