@@ -33,7 +33,7 @@ func (d *distinct) add(h uint64, exactCap int) uint64 {
 		d.exact = append(d.exact, h)
 		return uint64(len(d.exact))
 	}
-	d.sketch = new(hll)
+	d.sketch = newHLL()
 	for _, v := range d.exact {
 		d.sketch.add(v)
 	}
@@ -49,14 +49,26 @@ func (d *distinct) reset() {
 	d.sketch = nil
 }
 
-// hll is a HyperLogLog sketch's registers.
-type hll [hllRegisters]uint8
+// hll is a HyperLogLog sketch: its registers, and the harmonic sum and
+// zero count over them kept up to date, so that an estimate after every
+// add costs no pass over the registers.
+type hll struct {
+	reg   [hllRegisters]uint8
+	sum   float64 // Σ 2^-reg
+	zeros int
+}
+
+func newHLL() *hll { return &hll{sum: hllRegisters, zeros: hllRegisters} }
 
 func (s *hll) add(h uint64) {
 	i := h >> (64 - hllBits)
 	rank := uint8(bits.LeadingZeros64(h<<hllBits|1<<(hllBits-1))) + 1
-	if rank > s[i] {
-		s[i] = rank
+	if old := s.reg[i]; rank > old {
+		if old == 0 {
+			s.zeros--
+		}
+		s.sum += math.Ldexp(1, -int(rank)) - math.Ldexp(1, -int(old))
+		s.reg[i] = rank
 	}
 }
 
@@ -64,18 +76,10 @@ func (s *hll) add(h uint64) {
 // counting) correction; the large-range correction is moot with 64-bit
 // hashes.
 func (s *hll) estimate() uint64 {
-	var sum float64
-	zeros := 0
-	for _, r := range s {
-		sum += 1 / float64(uint64(1)<<r)
-		if r == 0 {
-			zeros++
-		}
-	}
 	const m = float64(hllRegisters)
-	e := 0.7213 / (1 + 1.079/m) * m * m / sum
-	if e <= 2.5*m && zeros > 0 {
-		e = m * math.Log(m/float64(zeros))
+	e := 0.7213 / (1 + 1.079/m) * m * m / s.sum
+	if e <= 2.5*m && s.zeros > 0 {
+		e = m * math.Log(m/float64(s.zeros))
 	}
 	return uint64(e + 0.5)
 }

@@ -61,8 +61,9 @@ func (g *Traffic) Flow(t int64, src string, sport uint16, dst string, dport uint
 // BenignHour is an hour of busy, harmless traffic from T0: a web tier
 // behind a load balancer with its health checks, a NAT gateway, S3 and
 // DynamoDB transfers, DNS, a database pool and internet background
-// noise. rng varies its shape (target count, rates, peers).
-func BenignHour(rng *rand.Rand) *Traffic {
+// noise. rng varies its shape (target count, rates, peers). It hands the
+// records to each ten seconds at a time, in a slice it reuses.
+func BenignHour(rng *rand.Rand, each func([]stream.Record)) {
 	g := &Traffic{}
 	eph := func() uint16 { return uint16(32768 + rng.IntN(28000)) }
 	public := func() string {
@@ -71,6 +72,10 @@ func BenignHour(rng *rand.Rand) *Traffic {
 	}
 	targets := 8 + rng.IntN(30)
 	for s := int64(0); s < 3600; s += 10 {
+		if len(g.Recs) > 0 {
+			each(g.Recs)
+			g.Recs = g.Recs[:0]
+		}
 		t := int64(T0) + s
 		// Busy web tier: clients to the load balancer, the balancer to
 		// its targets, and the targets' answers.
@@ -117,5 +122,5 @@ func BenignHour(rng *rand.Rand) *Traffic {
 			g.Flow(t, public(), eph(), fmt.Sprintf("10.0.0.%d", 10+rng.IntN(3)), []uint16{23, 445, 3389, 22, 8080}[rng.IntN(5)], 6, 1, 40, "REJECT")
 		}
 	}
-	return g
+	each(g.Recs)
 }
