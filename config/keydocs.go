@@ -201,7 +201,7 @@ var keyDocs = map[string]string{
 	"sinks.detections.rules.exfiltration_total.window":     "Window is the counting window.",
 	"sinks.detections.rules.exfiltration_total.threshold":  "Threshold is the count within a window that raises the alert.",
 	"sinks.detections.custom_rules":                        "CustomRules are user rules beside the built-ins, a YAML list of {name, severity, window, key, count, threshold, when, max_packets, or_rejected, replies} (see stream/detect/README.md).",
-	"sinks.detections.queue_records":                       "QueueRecords bounds the records waiting for the rule engine (with the input buffers they were cut from); a batch that does not fit is skipped by detection and counted in flowhose_detect_dropped_records_total.",
+	"sinks.detections.queue_records":                       "QueueRecords bounds the records waiting for the rule engine: about 1 KiB each (a record's copy) plus the input its line was cut from, outside pipeline.memory_budget. A batch that does not fit is skipped by detection and counted in flowhose_detect_dropped_records_total.",
 	"sinks.detections.log_alerts":                          "LogAlerts writes every alert to the log (level warn).",
 	"sinks.detections.delivery":                            "Delivery bounds each destination's queue and retries.",
 	"sinks.detections.delivery.queue_size":                 "QueueSize is how many alerts wait per destination; past it a new alert is dead-lettered at once.",

@@ -34,10 +34,10 @@ import (
 // in front of it, and where alerts go.
 type Config struct {
 	detect.Config `yaml:",inline"`
-	// QueueRecords bounds the records waiting for the rule engine (with
-	// the input buffers they were cut from); a batch that does not fit is
-	// skipped by detection and counted in
-	// flowhose_detect_dropped_records_total.
+	// QueueRecords bounds the records waiting for the rule engine: about
+	// 1 KiB each (a record's copy) plus the input its line was cut from,
+	// outside pipeline.memory_budget. A batch that does not fit is skipped
+	// by detection and counted in flowhose_detect_dropped_records_total.
 	QueueRecords int `yaml:"queue_records"`
 	// LogAlerts writes every alert to the log (level warn).
 	LogAlerts bool `yaml:"log_alerts"`
@@ -75,7 +75,7 @@ const (
 
 // DefaultConfig has every built-in rule on and alerts only in the log.
 func DefaultConfig() Config {
-	c := Config{Config: detect.DefaultConfig(), QueueRecords: 65536, LogAlerts: true, Delivery: alert.DefaultRetry()}
+	c := Config{Config: detect.DefaultConfig(), QueueRecords: 16384, LogAlerts: true, Delivery: alert.DefaultRetry()}
 	for _, f := range c.destinations() {
 		f.SetDefault()
 	}
