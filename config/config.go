@@ -17,6 +17,7 @@ import (
 	"github.com/flowhose/flowhose/enrich"
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/deadletter"
+	"github.com/flowhose/flowhose/sinks/detections"
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/kafka"
 	"github.com/flowhose/flowhose/sinks/ndjson"
@@ -172,6 +173,11 @@ type Sinks struct {
 	// line) to a topic, keyed by a document field; when enabled, start-up
 	// fails if the topic cannot be reached.
 	Kafka sinks.Section[kafka.Config] `yaml:"kafka"`
+	// Detections runs the rule engine (scans, sweeps, brute force, reject
+	// bursts, exposed ports, threat-intel matches, exfiltration) beside
+	// the other sinks and sends its alerts to webhook, Slack, PagerDuty
+	// or SNS (see stream/detect/README.md).
+	Detections sinks.Section[detections.Config] `yaml:"detections"`
 }
 
 // Factories lists every sink with its defaults and constructor, in the
@@ -182,6 +188,7 @@ func (s *Sinks) Factories() []sinks.Factory {
 		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
 		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
 		sinks.Register("kafka", &s.Kafka, kafka.DefaultConfig, kafka.Open),
+		sinks.Register("detections", &s.Detections, detections.DefaultConfig, detections.Open),
 	}
 }
 
