@@ -1,0 +1,427 @@
+package kafka
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/decode/decodetest"
+	"github.com/flowhose/flowhose/stream/sinktest"
+	"github.com/flowhose/flowhose/stream/source"
+)
+
+// testBrokers is the real broker of scripts/services; tests skip without
+// it unless FLOWHOSE_REQUIRE_SERVICES=1.
+func testBrokers(t *testing.T) string {
+	t.Helper()
+	b := os.Getenv("FLOWHOSE_TEST_KAFKA_BROKERS")
+	if b == "" {
+		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") == "1" {
+			t.Fatal("FLOWHOSE_TEST_KAFKA_BROKERS is not set (source /work/main/.services/env after scripts/services start)")
+		}
+		t.Skip("FLOWHOSE_TEST_KAFKA_BROKERS is not set")
+	}
+	return b
+}
+
+// newTopic creates a topic of its own for one test.
+func newTopic(t *testing.T, broker string, partitions int) string {
+	t.Helper()
+	name := fmt.Sprintf("flowhose-%s-%d", strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()), time.Now().UnixNano())
+	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
+	res, err := c.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(16 << 20)}},
+	}}})
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if err := res.Errors[name]; err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	return name
+}
+
+// toPartition sends each message to the partition it names.
+var toPartition = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
+
+func produce(t *testing.T, broker, topic string, msgs []kafka.Message) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: topic, Balancer: toPartition, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond, BatchBytes: 32 << 20, BatchSize: 1000}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for len(msgs) > 0 {
+		n := min(len(msgs), 500)
+		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		msgs = msgs[n:]
+	}
+}
+
+// groupOffsets returns the group's committed offsets (-1 for none) and
+// the partitions' end offsets.
+func groupOffsets(t *testing.T, broker, group, topic string, partitions int) (committed, end []int64) {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
+	ids := make([]int, partitions)
+	reqs := make([]kafka.OffsetRequest, partitions)
+	for i := range ids {
+		ids[i] = i
+		reqs[i] = kafka.LastOffsetOf(i)
+	}
+	ctx := context.Background()
+	f, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ids}})
+	if err != nil {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	l, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		t.Fatalf("list offsets: %v", err)
+	}
+	committed, end = make([]int64, partitions), make([]int64, partitions)
+	for _, p := range f.Topics[topic] {
+		committed[p.Partition] = p.CommittedOffset
+	}
+	for _, p := range l.Topics[topic] {
+		end[p.Partition] = p.LastOffset
+	}
+	return committed, end
+}
+
+// line is flow-log record i: its bytes field is i, so records can be
+// counted apart.
+func line(i int) string {
+	return fmt.Sprintf("2 123456789012 eni-0a1b2c3d4e5f60718 10.0.%d.%d 10.1.0.1 %d 443 6 10 %d 1700000000 1700000060 ACCEPT OK",
+		i/250%250, i%250+1, 1024+i%50000, i)
+}
+
+func lines(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(line(from + i))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func gz(t testing.TB, s string) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// envelopeMessages builds messages holding records from..from+n-1 in
+// every envelope the decoders accept, round-robin over partitions.
+func envelopeMessages(t testing.TB, from, n, partitions int) []kafka.Message {
+	var msgs []kafka.Message
+	kind := 0
+	for i := from; i < from+n; kind++ {
+		var v []byte
+		k := min(1+kind%7, from+n-i)
+		switch kind % 6 {
+		case 0: // one line
+			k = 1
+			v = []byte(line(i))
+		case 1: // many lines
+			v = []byte(lines(i, k))
+		case 2: // gzip
+			v = gz(t, lines(i, k))
+		case 3: // {"message":…} wrappers
+			var b strings.Builder
+			for j := range k {
+				fmt.Fprintf(&b, "{\"message\":%q}\n", line(i+j))
+			}
+			v = []byte(b.String())
+		case 4: // CloudWatch Logs subscription document, gzip
+			doc := decodetest.CloudWatchDocument{MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "flows", LogStream: "eni-0a1b2c3d4e5f60718-all"}
+			for j := range k {
+				doc.LogEvents = append(doc.LogEvents, decodetest.CloudWatchEvent{ID: strconv.Itoa(i + j), Timestamp: 1700000000000, Message: line(i + j)})
+			}
+			b, err := json.Marshal(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v = gz(t, string(b))
+		case 5: // a wrapper with whitespace, decoded by encoding/json
+			var b strings.Builder
+			for j := range k {
+				fmt.Fprintf(&b, "{ \"message\" : %q }\n", line(i+j))
+			}
+			v = []byte(b.String())
+		}
+		msgs = append(msgs, kafka.Message{Partition: len(msgs) % partitions, Value: v})
+		i += k
+	}
+	return msgs
+}
+
+// harness runs the source into a pipeline with recording doubles.
+type harness struct {
+	c        *consumer
+	pipeline *stream.Pipeline
+	dl       *sinktest.DeadLetter
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+func testConfig(broker, topic string) Config {
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{broker}
+	cfg.Topics = []string{topic}
+	cfg.GroupID = "g-" + topic
+	cfg.CommitInterval = 100 * time.Millisecond
+	cfg.RetryBackoff = 20 * time.Millisecond
+	cfg.MaxRetryBackoff = 200 * time.Millisecond
+	cfg.SessionTimeout = 10 * time.Second
+	cfg.HeartbeatInterval = time.Second
+	cfg.RebalanceTimeout = 10 * time.Second
+	cfg.DrainTimeout = 5 * time.Second
+	return cfg
+}
+
+func startSource(t *testing.T, cfg Config, sinks ...stream.Sink) *harness {
+	t.Helper()
+	h := &harness{dl: &sinktest.DeadLetter{}, done: make(chan error, 1)}
+	p, err := stream.New(stream.Options{Workers: 4, QueueDepth: 16, Sinks: sinks, DeadLetter: h.dl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pipeline = p
+	c, err := newConsumer(cfg, source.Deps{Pipeline: p, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.c = c
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- c.run(ctx) }()
+	t.Cleanup(func() { h.stop(t) })
+	return h
+}
+
+// stop ends the source as serve does, then closes the pipeline.
+func (h *harness) stop(t *testing.T) {
+	t.Helper()
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("run did not return within 30s of cancellation")
+	}
+	if err := h.pipeline.Close(context.Background()); err != nil {
+		t.Errorf("close pipeline: %v", err)
+	}
+}
+
+// recordIDs counts the records a sink received by their bytes field.
+func recordIDs(recs []stream.Record) map[uint64]int {
+	ids := map[uint64]int{}
+	for _, r := range recs {
+		ids[r.Bytes]++
+	}
+	return ids
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitCommitted waits until the group has committed every partition's end
+// offset.
+func waitCommitted(t *testing.T, broker, group, topic string, partitions int) {
+	t.Helper()
+	var committed, end []int64
+	eventually(t, 30*time.Second, "committed offsets never reached the end offsets", func() bool {
+		committed, end = groupOffsets(t, broker, group, topic, partitions)
+		for i := range end {
+			if committed[i] != end[i] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestDeliversEveryEnvelopeExactlyOnce(t *testing.T) {
+	broker := testBrokers(t)
+	const n, partitions = 3000, 4
+	topic := newTopic(t, broker, partitions)
+	produce(t, broker, topic, envelopeMessages(t, 0, n, partitions))
+	sink := sinktest.NewSink("rec")
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 100
+	h := startSource(t, cfg, sink)
+	eventually(t, 60*time.Second, "not every record arrived", func() bool { return len(recordIDs(sink.Records())) == n })
+	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
+	h.stop(t)
+	recs := sink.Records()
+	ids := recordIDs(recs)
+	if len(recs) != n || len(ids) != n {
+		t.Fatalf("sink got %d records, %d distinct; want %d each", len(recs), len(ids), n)
+	}
+	for i := range n {
+		if ids[uint64(i)] != 1 {
+			t.Fatalf("record %d received %d times", i, ids[uint64(i)])
+		}
+	}
+	if fs := h.dl.Failures(); len(fs) != 0 {
+		t.Fatalf("dead letters: %+v", fs[0])
+	}
+	var withOrigin int
+	for _, r := range recs {
+		if r.Origin.LogGroup == "flows" {
+			withOrigin++
+		}
+	}
+	if withOrigin == 0 {
+		t.Error("no record carries the CloudWatch Logs origin")
+	}
+}
+
+// failingSink fails every batch holding a record whose bytes field is in
+// its set, while it is on.
+type failingSink struct {
+	*sinktest.Sink
+	on   atomic.Bool
+	mu   sync.Mutex
+	ids  map[uint64]bool
+	hits atomic.Int64
+}
+
+func (s *failingSink) Accept(ctx context.Context, b *stream.Batch) error {
+	if s.on.Load() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, r := range b.Records {
+			if s.ids == nil || s.ids[r.Bytes] {
+				s.hits.Add(1)
+				b.Ack.Done(errors.New("failing sink: down"))
+				return nil
+			}
+		}
+	}
+	return s.Sink.Accept(ctx, b)
+}
+
+// TestFailingBatchHoldsTheCommit fails one message's records while later
+// messages of its partition are delivered: the partition's committed offset
+// stays at that message until the sink recovers; then everything arrives
+// and commits.
+func TestFailingBatchHoldsTheCommit(t *testing.T) {
+	broker := testBrokers(t)
+	const partitions = 2
+	topic := newTopic(t, broker, partitions)
+	var msgs []kafka.Message
+	for i := range 400 {
+		msgs = append(msgs, kafka.Message{Partition: i % partitions, Value: []byte(line(i))})
+	}
+	produce(t, broker, topic, msgs)
+	// Record 100 is message offset 50 of partition 0.
+	sink := &failingSink{Sink: sinktest.NewSink("rec"), ids: map[uint64]bool{100: true}}
+	sink.on.Store(true)
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 10
+	cfg.MaxInFlightMessages = 60
+	h := startSource(t, cfg, sink)
+	eventually(t, 60*time.Second, "the failing batch was not retried", func() bool { return sink.hits.Load() >= 5 })
+	time.Sleep(500 * time.Millisecond) // commit intervals pass
+	committed, _ := groupOffsets(t, broker, cfg.GroupID, topic, partitions)
+	if committed[0] > 50 {
+		t.Fatalf("partition 0 committed %d past the undelivered message at offset 50", committed[0])
+	}
+	if committed[1] != 200 {
+		t.Errorf("partition 1 committed %d, want 200 (nothing failed there)", committed[1])
+	}
+	if n, _ := h.c.limiter.inFlight(); n > cfg.MaxInFlightMessages {
+		t.Errorf("%d messages in flight, over max_in_flight_messages %d", n, cfg.MaxInFlightMessages)
+	}
+	sink.on.Store(false)
+	eventually(t, 30*time.Second, "records missing after the sink recovered", func() bool { return len(recordIDs(sink.Records())) == 400 })
+	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
+}
+
+// TestBadMessagesDeadLettered puts bad messages between good ones: each is
+// dead-lettered with its topic/partition/offset and counts as delivered.
+func TestBadMessagesDeadLettered(t *testing.T) {
+	broker := testBrokers(t)
+	topic := newTopic(t, broker, 1)
+	truncated := gz(t, lines(1000, 50))
+	bad := map[string][]byte{
+		"not gzip":    {0x1f, 0x8b, 0x08, 0x00, 'n', 'o', 't', ' ', 'g', 'z', 'i', 'p'},
+		"truncated":   truncated[:len(truncated)/2],
+		"non-UTF-8":   []byte("2 123456789012 eni-0 10.0.0.1 10.0.0.2 1 2 6 1 \xff\xfe 1 2 ACCEPT OK"),
+		"empty":       {},
+		"10 MB":       bytes.Repeat([]byte("x"), 10<<20),
+		"binary junk": {0x00, 0x01, 0x02, 0xff},
+	}
+	var msgs []kafka.Message
+	badAt := map[int64]string{}
+	good := 0
+	for name, v := range bad {
+		msgs = append(msgs, kafka.Message{Value: []byte(line(good))})
+		good++
+		badAt[int64(len(msgs))] = name
+		msgs = append(msgs, kafka.Message{Value: v})
+	}
+	msgs = append(msgs, kafka.Message{Value: []byte(line(good))})
+	good++
+	produce(t, broker, topic, msgs)
+	sink := sinktest.NewSink("rec")
+	cfg := testConfig(broker, topic)
+	h := startSource(t, cfg, sink)
+	waitCommitted(t, broker, cfg.GroupID, topic, 1)
+	h.stop(t)
+	if ids := recordIDs(sink.Records()); len(ids) != good {
+		t.Errorf("sink got %d good records, want %d", len(ids), good)
+	}
+	refs := map[string]bool{}
+	for _, f := range h.dl.Failures() {
+		refs[f.Ref] = true
+		if f.Source != "kafka" {
+			t.Errorf("failure source %q", f.Source)
+		}
+	}
+	for off, name := range badAt {
+		if ref := topic + "/0/" + strconv.FormatInt(off, 10); !refs[ref] {
+			t.Errorf("%s message at offset %d not dead-lettered as %s; got %v", name, off, ref, refs)
+		}
+	}
+}
