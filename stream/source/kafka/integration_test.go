@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,104 +21,8 @@ import (
 	"github.com/flowhose/flowhose/stream/decode/decodetest"
 	"github.com/flowhose/flowhose/stream/sinktest"
 	"github.com/flowhose/flowhose/stream/source"
+	"github.com/flowhose/flowhose/stream/source/kafka/kafkatest"
 )
-
-// testBrokers is the real broker of scripts/services; tests skip without
-// it unless FLOWHOSE_REQUIRE_SERVICES=1.
-func testBrokers(t *testing.T) string {
-	t.Helper()
-	b := os.Getenv("FLOWHOSE_TEST_KAFKA_BROKERS")
-	if b == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") == "1" {
-			t.Fatal("FLOWHOSE_TEST_KAFKA_BROKERS is not set (source /work/main/.services/env after scripts/services start)")
-		}
-		t.Skip("FLOWHOSE_TEST_KAFKA_BROKERS is not set")
-	}
-	return b
-}
-
-// newTopic creates a topic of its own for one test.
-func newTopic(t *testing.T, broker string, partitions int) string {
-	t.Helper()
-	name := fmt.Sprintf("flowhose-%s-%d", strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()), time.Now().UnixNano())
-	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
-	res, err := c.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
-		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(16 << 20)}},
-	}}})
-	if err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	if err := res.Errors[name]; err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	return name
-}
-
-// toPartition sends each message to the partition it names.
-var toPartition = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
-
-func produce(t *testing.T, broker, topic string, msgs []kafka.Message) {
-	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: topic, Balancer: toPartition, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, BatchBytes: 32 << 20, BatchSize: 1000}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for len(msgs) > 0 {
-		n := min(len(msgs), 500)
-		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
-			t.Fatalf("produce: %v", err)
-		}
-		msgs = msgs[n:]
-	}
-}
-
-// groupOffsets returns the group's committed offsets (-1 for none) and
-// the partitions' end offsets.
-func groupOffsets(t *testing.T, broker, group, topic string, partitions int) (committed, end []int64) {
-	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
-	ids := make([]int, partitions)
-	reqs := make([]kafka.OffsetRequest, partitions)
-	for i := range ids {
-		ids[i] = i
-		reqs[i] = kafka.LastOffsetOf(i)
-	}
-	ctx := context.Background()
-	f, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ids}})
-	if err != nil {
-		t.Fatalf("offset fetch: %v", err)
-	}
-	l, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		t.Fatalf("list offsets: %v", err)
-	}
-	committed, end = make([]int64, partitions), make([]int64, partitions)
-	for _, p := range f.Topics[topic] {
-		committed[p.Partition] = p.CommittedOffset
-	}
-	for _, p := range l.Topics[topic] {
-		end[p.Partition] = p.LastOffset
-	}
-	return committed, end
-}
-
-// line is flow-log record i: its bytes field is i, so records can be
-// counted apart.
-func line(i int) string {
-	return fmt.Sprintf("2 123456789012 eni-0a1b2c3d4e5f60718 10.0.%d.%d 10.1.0.1 %d 443 6 10 %d 1700000000 1700000060 ACCEPT OK",
-		i/250%250, i%250+1, 1024+i%50000, i)
-}
-
-func lines(from, n int) string {
-	var b strings.Builder
-	for i := range n {
-		b.WriteString(line(from + i))
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
 
 func gz(t testing.TB, s string) []byte {
 	var buf bytes.Buffer
@@ -144,21 +47,21 @@ func envelopeMessages(t testing.TB, from, n, partitions int) []kafka.Message {
 		switch kind % 6 {
 		case 0: // one line
 			k = 1
-			v = []byte(line(i))
+			v = []byte(kafkatest.Line(i))
 		case 1: // many lines
-			v = []byte(lines(i, k))
+			v = []byte(kafkatest.Lines(i, k))
 		case 2: // gzip
-			v = gz(t, lines(i, k))
+			v = gz(t, kafkatest.Lines(i, k))
 		case 3: // {"message":…} wrappers
 			var b strings.Builder
 			for j := range k {
-				fmt.Fprintf(&b, "{\"message\":%q}\n", line(i+j))
+				fmt.Fprintf(&b, "{\"message\":%q}\n", kafkatest.Line(i+j))
 			}
 			v = []byte(b.String())
 		case 4: // CloudWatch Logs subscription document, gzip
 			doc := decodetest.CloudWatchDocument{MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "flows", LogStream: "eni-0a1b2c3d4e5f60718-all"}
 			for j := range k {
-				doc.LogEvents = append(doc.LogEvents, decodetest.CloudWatchEvent{ID: strconv.Itoa(i + j), Timestamp: 1700000000000, Message: line(i + j)})
+				doc.LogEvents = append(doc.LogEvents, decodetest.CloudWatchEvent{ID: strconv.Itoa(i + j), Timestamp: 1700000000000, Message: kafkatest.Line(i + j)})
 			}
 			b, err := json.Marshal(doc)
 			if err != nil {
@@ -168,7 +71,7 @@ func envelopeMessages(t testing.TB, from, n, partitions int) []kafka.Message {
 		case 5: // a wrapper with whitespace, decoded by encoding/json
 			var b strings.Builder
 			for j := range k {
-				fmt.Fprintf(&b, "{ \"message\" : %q }\n", line(i+j))
+				fmt.Fprintf(&b, "{ \"message\" : %q }\n", kafkatest.Line(i+j))
 			}
 			v = []byte(b.String())
 		}
@@ -268,23 +171,16 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 // offset.
 func waitCommitted(t *testing.T, broker, group, topic string, partitions int) {
 	t.Helper()
-	var committed, end []int64
 	eventually(t, 30*time.Second, "committed offsets never reached the end offsets", func() bool {
-		committed, end = groupOffsets(t, broker, group, topic, partitions)
-		for i := range end {
-			if committed[i] != end[i] {
-				return false
-			}
-		}
-		return true
+		return kafkatest.AllCommitted(broker, group, topic, partitions)
 	})
 }
 
 func TestDeliversEveryEnvelopeExactlyOnce(t *testing.T) {
-	broker := testBrokers(t)
+	broker := kafkatest.Broker(t)
 	const n, partitions = 3000, 4
-	topic := newTopic(t, broker, partitions)
-	produce(t, broker, topic, envelopeMessages(t, 0, n, partitions))
+	topic := kafkatest.NewTopic(t, broker, partitions)
+	kafkatest.Produce(t, broker, topic, envelopeMessages(t, 0, n, partitions))
 	sink := sinktest.NewSink("rec")
 	cfg := testConfig(broker, topic)
 	cfg.BatchSize = 100
@@ -346,14 +242,14 @@ func (s *failingSink) Accept(ctx context.Context, b *stream.Batch) error {
 // stays at that message until the sink recovers; then everything arrives
 // and commits.
 func TestFailingBatchHoldsTheCommit(t *testing.T) {
-	broker := testBrokers(t)
+	broker := kafkatest.Broker(t)
 	const partitions = 2
-	topic := newTopic(t, broker, partitions)
+	topic := kafkatest.NewTopic(t, broker, partitions)
 	var msgs []kafka.Message
 	for i := range 400 {
-		msgs = append(msgs, kafka.Message{Partition: i % partitions, Value: []byte(line(i))})
+		msgs = append(msgs, kafka.Message{Partition: i % partitions, Value: []byte(kafkatest.Line(i))})
 	}
-	produce(t, broker, topic, msgs)
+	kafkatest.Produce(t, broker, topic, msgs)
 	// Record 100 is message offset 50 of partition 0.
 	sink := &failingSink{Sink: sinktest.NewSink("rec"), ids: map[uint64]bool{100: true}}
 	sink.on.Store(true)
@@ -363,7 +259,7 @@ func TestFailingBatchHoldsTheCommit(t *testing.T) {
 	h := startSource(t, cfg, sink)
 	eventually(t, 60*time.Second, "the failing batch was not retried", func() bool { return sink.hits.Load() >= 5 })
 	time.Sleep(500 * time.Millisecond) // commit intervals pass
-	committed, _ := groupOffsets(t, broker, cfg.GroupID, topic, partitions)
+	committed, _ := kafkatest.GroupOffsets(t, broker, cfg.GroupID, topic, partitions)
 	if committed[0] > 50 {
 		t.Fatalf("partition 0 committed %d past the undelivered message at offset 50", committed[0])
 	}
@@ -381,9 +277,9 @@ func TestFailingBatchHoldsTheCommit(t *testing.T) {
 // TestBadMessagesDeadLettered puts bad messages between good ones: each is
 // dead-lettered with its topic/partition/offset and counts as delivered.
 func TestBadMessagesDeadLettered(t *testing.T) {
-	broker := testBrokers(t)
-	topic := newTopic(t, broker, 1)
-	truncated := gz(t, lines(1000, 50))
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	truncated := gz(t, kafkatest.Lines(1000, 50))
 	bad := map[string][]byte{
 		"not gzip":    {0x1f, 0x8b, 0x08, 0x00, 'n', 'o', 't', ' ', 'g', 'z', 'i', 'p'},
 		"truncated":   truncated[:len(truncated)/2],
@@ -396,14 +292,14 @@ func TestBadMessagesDeadLettered(t *testing.T) {
 	badAt := map[int64]string{}
 	good := 0
 	for name, v := range bad {
-		msgs = append(msgs, kafka.Message{Value: []byte(line(good))})
+		msgs = append(msgs, kafka.Message{Value: []byte(kafkatest.Line(good))})
 		good++
 		badAt[int64(len(msgs))] = name
 		msgs = append(msgs, kafka.Message{Value: v})
 	}
-	msgs = append(msgs, kafka.Message{Value: []byte(line(good))})
+	msgs = append(msgs, kafka.Message{Value: []byte(kafkatest.Line(good))})
 	good++
-	produce(t, broker, topic, msgs)
+	kafkatest.Produce(t, broker, topic, msgs)
 	sink := sinktest.NewSink("rec")
 	cfg := testConfig(broker, topic)
 	h := startSource(t, cfg, sink)
