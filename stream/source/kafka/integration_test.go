@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -320,4 +323,41 @@ func TestBadMessagesDeadLettered(t *testing.T) {
 			t.Errorf("%s message at offset %d not dead-lettered as %s; got %v", name, off, ref, refs)
 		}
 	}
+}
+
+// TestBrokerRestartRecovers restarts the broker (scripts/services restart
+// kafka: same ports and data) while the source consumes, and produces more
+// once it is back: everything is delivered and committed without
+// intervention. Set FLOWHOSE_TEST_KAFKA_NO_RESTART=1 to spare a broker
+// others are using.
+func TestBrokerRestartRecovers(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	pidfile := os.Getenv("FLOWHOSE_TEST_KAFKA_PIDFILE")
+	if pidfile == "" {
+		t.Skip("FLOWHOSE_TEST_KAFKA_PIDFILE unset: the broker was not started by scripts/services")
+	}
+	if os.Getenv("FLOWHOSE_TEST_KAFKA_NO_RESTART") != "" {
+		t.Skip("FLOWHOSE_TEST_KAFKA_NO_RESTART is set")
+	}
+	// <root>/.services/kafka.pid belongs to <root>/scripts/services.
+	script := filepath.Join(filepath.Dir(filepath.Dir(pidfile)), "scripts", "services")
+	const partitions, first, second = 4, 20_000, 5_000
+	topic := kafkatest.NewTopic(t, broker, partitions)
+	kafkatest.Produce(t, broker, topic, envelopeMessages(t, 0, first, partitions))
+	sink := sinktest.NewSink("rec")
+	sink.SetDelay(2 * time.Millisecond) // consuming outlasts the restart's start
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 50
+	startSource(t, cfg, sink)
+	eventually(t, 30*time.Second, "nothing delivered", func() bool { return len(sink.Records()) > 0 })
+	if out, err := exec.Command(script, "restart", "kafka").CombinedOutput(); err != nil {
+		t.Fatalf("restart: %v: %s", err, out)
+	}
+	before := len(recordIDs(sink.Records()))
+	kafkatest.Produce(t, broker, topic, envelopeMessages(t, first, second, partitions))
+	eventually(t, 120*time.Second, "records missing after the broker restart", func() bool {
+		return len(recordIDs(sink.Records())) == first+second
+	})
+	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
+	t.Logf("%d of %d records delivered when the broker was back", before, first)
 }
