@@ -32,8 +32,10 @@ type consumer struct {
 	budget   *membudget.Budget
 	dialer   *kafka.Dialer
 	limiter  *limiter
-	m        *metrics
-	log      *slog.Logger
+	// records holds the record arrays of settled batches.
+	records sync.Pool // of *[]stream.Record
+	m       *metrics
+	log     *slog.Logger
 }
 
 // Open builds the source; Run joins the group and consumes.

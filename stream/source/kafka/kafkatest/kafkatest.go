@@ -33,7 +33,13 @@ func Broker(t testing.TB) string {
 // 16 MiB.
 func NewTopic(t testing.TB, broker string, partitions int) string {
 	t.Helper()
-	name := fmt.Sprintf("flowhose-%s-%d", strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()), time.Now().UnixNano())
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' {
+			return r
+		}
+		return '-'
+	}, t.Name())
+	name := fmt.Sprintf("flowhose-%.200s-%d", safe, time.Now().UnixNano())
 	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
 	res, err := c.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
