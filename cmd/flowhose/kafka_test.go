@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,21 +16,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/stream/source/kafka/kafkatest"
 )
-
-// esBase is the real Elasticsearch of scripts/services.
-func esBase(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("FLOWHOSE_TEST_ES_URL")
-	if u == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_ES_URL is unset but FLOWHOSE_REQUIRE_SERVICES is set: run scripts/services start")
-		}
-		t.Skip("FLOWHOSE_TEST_ES_URL unset; run scripts/services start and source .services/env")
-	}
-	return u
-}
 
 // esDocs counts the documents of a data stream (0 before it exists).
 func esDocs(t *testing.T, base, index string) int {
@@ -88,7 +75,7 @@ func newKafkaScenario(t *testing.T, partitions int) *kafkaScenario {
 	if testing.Short() {
 		t.Skip("builds and runs the binary against Kafka and Elasticsearch")
 	}
-	s := &kafkaScenario{broker: kafkatest.Broker(t), es: esBase(t), partitions: partitions, dir: t.TempDir()}
+	s := &kafkaScenario{broker: kafkatest.Broker(t), es: servicetest.Env(t, "FLOWHOSE_TEST_ES_URL"), partitions: partitions, dir: t.TempDir()}
 	s.topic = kafkatest.NewTopic(t, s.broker, partitions)
 	s.group = "g-" + s.topic
 	s.namespace = strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name())) + fmt.Sprint("_", time.Now().UnixNano())
@@ -194,17 +181,6 @@ func (s *kafkaScenario) messages(from, n, perMessage int) []kafka.Message {
 	return msgs
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestKafkaKill9AndRestartLosesNothing kills flowhose with SIGKILL while
 // it consumes, produces more, and starts it again: every record ends up in
 // Elasticsearch once (redelivered ones carry the same document ids) and
@@ -214,7 +190,7 @@ func TestKafkaKill9AndRestartLosesNothing(t *testing.T) {
 	const first, second = 40_000, 10_000
 	s.produceRecords(t, 0, first, 100)
 	p := s.start(t, "a")
-	waitFor(t, 60*time.Second, "no document indexed", func() bool { return esDocs(t, s.es, s.index()) > 0 })
+	servicetest.Eventually(t, 60*time.Second, "no document indexed", func() bool { return esDocs(t, s.es, s.index()) > 0 })
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +201,7 @@ func TestKafkaKill9AndRestartLosesNothing(t *testing.T) {
 	}
 	s.produceRecords(t, first, second, 1)
 	s.start(t, "a")
-	waitFor(t, 120*time.Second, "the group never committed the end offsets", func() bool {
+	servicetest.Eventually(t, 120*time.Second, "the group never committed the end offsets", func() bool {
 		return kafkatest.AllCommitted(s.broker, s.group, s.topic, s.partitions)
 	})
 	if got := esDocs(t, s.es, s.index()); got != first+second {
@@ -241,7 +217,7 @@ func TestKafkaTwoReplicasSurvivorTakesOver(t *testing.T) {
 	s := newKafkaScenario(t, 4)
 	a := s.start(t, "a")
 	b := s.start(t, "b")
-	waitFor(t, 30*time.Second, "the two members never shared the partitions", func() bool {
+	servicetest.Eventually(t, 30*time.Second, "the two members never shared the partitions", func() bool {
 		return a.metric(t, "flowhose_kafka_assigned_partitions") == "2" && b.metric(t, "flowhose_kafka_assigned_partitions") == "2"
 	})
 	const rounds, perRound = 40, 1000
@@ -258,7 +234,7 @@ func TestKafkaTwoReplicasSurvivorTakesOver(t *testing.T) {
 		}
 		done <- nil
 	}()
-	waitFor(t, 60*time.Second, "nothing produced", func() bool { return produced.Load() >= rounds*perRound/3 })
+	servicetest.Eventually(t, 60*time.Second, "nothing produced", func() bool { return produced.Load() >= rounds*perRound/3 })
 	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -268,10 +244,10 @@ func TestKafkaTwoReplicasSurvivorTakesOver(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	waitFor(t, 30*time.Second, "the survivor did not take every partition", func() bool {
+	servicetest.Eventually(t, 30*time.Second, "the survivor did not take every partition", func() bool {
 		return a.metric(t, "flowhose_kafka_assigned_partitions") == "4"
 	})
-	waitFor(t, 120*time.Second, "the group never committed the end offsets", func() bool {
+	servicetest.Eventually(t, 120*time.Second, "the group never committed the end offsets", func() bool {
 		return kafkatest.AllCommitted(s.broker, s.group, s.topic, s.partitions)
 	})
 	if got := esDocs(t, s.es, s.index()); got != rounds*perRound {

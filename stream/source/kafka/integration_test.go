@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode/decodetest"
 	"github.com/flowhose/flowhose/stream/sinktest"
@@ -158,23 +159,11 @@ func recordIDs(recs []stream.Record) map[uint64]int {
 	return ids
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // waitCommitted waits until the group has committed every partition's end
 // offset.
 func waitCommitted(t *testing.T, broker, group, topic string, partitions int) {
 	t.Helper()
-	eventually(t, 30*time.Second, "committed offsets never reached the end offsets", func() bool {
+	servicetest.Eventually(t, 30*time.Second, "committed offsets never reached the end offsets", func() bool {
 		return kafkatest.AllCommitted(broker, group, topic, partitions)
 	})
 }
@@ -188,7 +177,7 @@ func TestDeliversEveryEnvelopeExactlyOnce(t *testing.T) {
 	cfg := testConfig(broker, topic)
 	cfg.BatchSize = 100
 	h := startSource(t, cfg, sink)
-	eventually(t, 60*time.Second, "not every record arrived", func() bool { return len(recordIDs(sink.Records())) == n })
+	servicetest.Eventually(t, 60*time.Second, "not every record arrived", func() bool { return len(recordIDs(sink.Records())) == n })
 	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
 	h.stop(t)
 	recs := sink.Records()
@@ -260,7 +249,7 @@ func TestFailingBatchHoldsTheCommit(t *testing.T) {
 	cfg.BatchSize = 10
 	cfg.MaxInFlightMessages = 60
 	h := startSource(t, cfg, sink)
-	eventually(t, 60*time.Second, "the failing batch was not retried", func() bool { return sink.hits.Load() >= 5 })
+	servicetest.Eventually(t, 60*time.Second, "the failing batch was not retried", func() bool { return sink.hits.Load() >= 5 })
 	time.Sleep(500 * time.Millisecond) // commit intervals pass
 	committed, _ := kafkatest.GroupOffsets(t, broker, cfg.GroupID, topic, partitions)
 	if committed[0] > 50 {
@@ -273,7 +262,7 @@ func TestFailingBatchHoldsTheCommit(t *testing.T) {
 		t.Errorf("%d messages in flight, over max_in_flight_messages %d", n, cfg.MaxInFlightMessages)
 	}
 	sink.on.Store(false)
-	eventually(t, 30*time.Second, "records missing after the sink recovered", func() bool { return len(recordIDs(sink.Records())) == 400 })
+	servicetest.Eventually(t, 30*time.Second, "records missing after the sink recovered", func() bool { return len(recordIDs(sink.Records())) == 400 })
 	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
 }
 
@@ -349,13 +338,13 @@ func TestBrokerRestartRecovers(t *testing.T) {
 	cfg := testConfig(broker, topic)
 	cfg.BatchSize = 50
 	startSource(t, cfg, sink)
-	eventually(t, 30*time.Second, "nothing delivered", func() bool { return len(sink.Records()) > 0 })
+	servicetest.Eventually(t, 30*time.Second, "nothing delivered", func() bool { return len(sink.Records()) > 0 })
 	if out, err := exec.Command(script, "restart", "kafka").CombinedOutput(); err != nil {
 		t.Fatalf("restart: %v: %s", err, out)
 	}
 	before := len(recordIDs(sink.Records()))
 	kafkatest.Produce(t, broker, topic, envelopeMessages(t, first, second, partitions))
-	eventually(t, 120*time.Second, "records missing after the broker restart", func() bool {
+	servicetest.Eventually(t, 120*time.Second, "records missing after the broker restart", func() bool {
 		return len(recordIDs(sink.Records())) == first+second
 	})
 	waitCommitted(t, broker, cfg.GroupID, topic, partitions)

@@ -114,16 +114,22 @@ func (c *consumer) run(ctx context.Context) error {
 		}
 		c.startGeneration(ctx, gen, &partitions)
 	}
-	// Partitions settle and commit within the generation still running,
-	// then the member leaves, which hands the partitions over at once.
+	// Closing the group ends the generation and waits for its goroutines:
+	// the partitions settle and commit within it, then the member leaves,
+	// which hands the partitions over at once. (Waiting for the partitions
+	// first would let the group join a new generation as soon as they
+	// return, a rebalance for nothing.)
+	err = group.Close()
 	partitions.Wait()
-	return group.Close()
+	return err
 }
 
 // kafkaLogger routes kafka-go's printf logging to slog.
 func kafkaLogger(log *slog.Logger, level slog.Level) kafka.LoggerFunc {
 	return func(format string, args ...any) {
-		log.Log(context.Background(), level, "kafka-go: "+fmt.Sprintf(format, args...))
+		if log.Enabled(context.Background(), level) {
+			log.Log(context.Background(), level, "kafka-go: "+fmt.Sprintf(format, args...))
+		}
 	}
 }
 

@@ -6,27 +6,21 @@ package kafkatest
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/flowhose/flowhose/internal/servicetest"
 )
 
-// Broker is the broker's address from FLOWHOSE_TEST_KAFKA_BROKERS; tests
-// skip without it unless FLOWHOSE_REQUIRE_SERVICES is set.
+// Broker is the broker's address from FLOWHOSE_TEST_KAFKA_BROKERS (see
+// servicetest.Env).
 func Broker(t testing.TB) string {
 	t.Helper()
-	b := os.Getenv("FLOWHOSE_TEST_KAFKA_BROKERS")
-	if b == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_KAFKA_BROKERS is unset but FLOWHOSE_REQUIRE_SERVICES is set: run scripts/services start")
-		}
-		t.Skip("FLOWHOSE_TEST_KAFKA_BROKERS unset; run scripts/services start and source .services/env")
-	}
-	return b
+	return servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_BROKERS")
 }
 
 // NewTopic creates a topic of its own for one test, taking messages up to
