@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +25,15 @@ import (
 )
 
 var benchRecords = flag.Int("kafka-bench-records", 200_000, "records per run of BenchmarkKafkaSource")
+
+// cpuTime is the CPU time the process has used so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // lineCounter counts the NDJSON documents written through it.
 type lineCounter struct{ n atomic.Int64 }
@@ -52,6 +62,8 @@ func benchApp(b *testing.B) (*app, *lineCounter) {
 // ECS encoding into a discarding sink: from a file as `flowhose replay`
 // reads it, and from the real broker through the Kafka source, with 1 and
 // 100 lines per message (4 partitions, produced before the clock starts).
+// cpu-ns/record is flowhose's own CPU time (the broker runs on the same
+// machine and is not counted).
 // Run it with -benchtime=1x (scripts/bench-kafka source).
 func BenchmarkKafkaSource(b *testing.B) {
 	n := *benchRecords
@@ -60,10 +72,12 @@ func BenchmarkKafkaSource(b *testing.B) {
 		if err := os.WriteFile(path, []byte(kafkatest.Lines(0, n)), 0o600); err != nil {
 			b.Fatal(err)
 		}
+		var cpu time.Duration
 		for b.Loop() {
 			b.StopTimer() // start-up (enrichment data) is not the hot path
 			a, out := benchApp(b)
 			b.StartTimer()
+			before := cpuTime(b)
 			opts, err := a.cfg.DecodeOptions("")
 			if err != nil {
 				b.Fatal(err)
@@ -76,6 +90,7 @@ func BenchmarkKafkaSource(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
+			cpu += cpuTime(b) - before
 			if err := a.close(context.Background()); err != nil {
 				b.Fatal(err)
 			}
@@ -85,6 +100,7 @@ func BenchmarkKafkaSource(b *testing.B) {
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/record")
 	})
 	for _, perMessage := range []int{1, 100} {
 		b.Run("kafka/lines="+strconv.Itoa(perMessage), func(b *testing.B) {
@@ -97,6 +113,7 @@ func BenchmarkKafkaSource(b *testing.B) {
 			}
 			kafkatest.Produce(b, broker, topic, msgs)
 			b.ResetTimer()
+			var cpu time.Duration
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
 				a, out := benchApp(b)
@@ -117,6 +134,7 @@ func BenchmarkKafkaSource(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
+				before := cpuTime(b)
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan error, 1)
 				go func() { done <- src.Run(ctx) }()
@@ -128,6 +146,7 @@ func BenchmarkKafkaSource(b *testing.B) {
 					time.Sleep(time.Millisecond)
 				}
 				b.StopTimer()
+				cpu += cpuTime(b) - before
 				cancel()
 				if err := <-done; err != nil {
 					b.Fatal(err)
@@ -138,6 +157,7 @@ func BenchmarkKafkaSource(b *testing.B) {
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/record")
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowhose/flowhose/stream"
@@ -35,9 +36,12 @@ type partition struct {
 	st  *partitionState
 	ref string // "topic/partition/"
 	dec *decode.Decoder
+	// messages is this partition's topic's series of the messages counter.
+	messages prometheus.Counter
 
-	pending   *batch          // decoding, not yet handed over
-	held      *kafka.Message  // fetched, waiting for room
+	pending   *batch        // decoding, not yet handed over
+	held      kafka.Message // fetched, waiting for room when holding
+	holding   bool
 	heldSince time.Time       // when held was first refused, zero if it was not
 	inFlight  int             // batches handed over, not yet collected
 	retrying  []*batch        // failed, waiting for their backoff
@@ -83,7 +87,7 @@ func (c *consumer) consume(runCtx, genCtx context.Context, g *generation, tp top
 	unwatch := context.AfterFunc(genCtx, cancelStop)
 	defer unwatch()
 	p := &partition{c: c, g: g, tp: tp, st: st, dec: dec, notify: make(chan struct{}, 1),
-		ref: tp.topic + "/" + strconv.Itoa(tp.partition) + "/"}
+		ref: tp.topic + "/" + strconv.Itoa(tp.partition) + "/", messages: c.m.messages.WithLabelValues(tp.topic)}
 	p.drop, p.cancel = context.WithCancel(context.Background())
 
 	r := kafka.NewReader(kafka.ReaderConfig{
@@ -146,31 +150,40 @@ func (p *partition) fetch(stop context.Context, r *kafka.Reader, out chan<- kafk
 func (p *partition) loop(stop context.Context, fetched <-chan kafka.Message) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// armed is when the timer fires; most messages leave it unchanged
+	// (the pending batch's deadline), and resetting it for each of them
+	// showed in profiles.
+	var armed time.Time
 	for {
 		in := fetched
-		if p.held != nil {
+		if p.holding {
 			in = nil // paused: the held message goes first
 		}
-		if next, ok := p.nextWake(); ok {
+		if next, ok := p.nextWake(); !ok {
+			if !armed.IsZero() {
+				timer.Stop()
+				armed = time.Time{}
+			}
+		} else if !next.Equal(armed) {
 			timer.Reset(time.Until(next))
-		} else {
-			timer.Stop()
+			armed = next
 		}
 		select {
 		case <-stop.Done():
 			return
 		case m := <-in:
 			p.st.hwm.Store(m.HighWaterMark)
-			p.held = &m
+			p.held, p.holding = m, true
 			p.admit(stop)
 		case <-p.notify:
 			p.collect(stop)
 		case <-timer.C:
+			armed = time.Time{}
 			now := time.Now()
 			if p.pending != nil && !now.Before(p.pending.deadline) {
 				p.flush(stop)
 			}
-			if p.held != nil {
+			if p.holding {
 				p.admit(stop)
 			}
 			p.retryDue(stop, now)
@@ -191,7 +204,7 @@ func (p *partition) nextWake() (time.Time, bool) {
 	if p.pending != nil {
 		set(p.pending.deadline)
 	}
-	if p.held != nil {
+	if p.holding {
 		set(time.Now().Add(admitPoll))
 	}
 	for _, b := range p.retrying {
@@ -205,7 +218,7 @@ func (p *partition) nextWake() (time.Time, bool) {
 // (fetching pauses) and the pending batch is handed over, so that
 // what holds the room can settle.
 func (p *partition) admit(stop context.Context) {
-	m := p.held
+	m := &p.held
 	size := int64(len(m.Value))
 	if !p.c.limiter.tryTake(size) {
 		p.refused(stop)
@@ -223,7 +236,7 @@ func (p *partition) admit(stop context.Context) {
 		p.c.m.paused.Add(time.Since(p.heldSince).Seconds())
 		p.heldSince = time.Time{}
 	}
-	p.held = nil
+	p.held, p.holding = kafka.Message{}, false
 	if len(p.pending.out.Records) >= p.c.cfg.BatchSize {
 		p.flush(stop)
 	}
@@ -297,7 +310,7 @@ func (p *partition) decode(b *batch, m *kafka.Message) bool {
 	b.end = m.Offset + 1
 	b.msgs++
 	b.bytes += int64(len(m.Value))
-	p.c.m.messages.WithLabelValues(p.tp.topic).Inc()
+	p.messages.Inc()
 	p.c.m.bytes.Add(float64(len(m.Value)))
 	p.c.m.records.Add(float64(len(out.Records) - nr))
 	p.c.m.failures.Add(float64(len(out.Failures) - nf))
@@ -460,7 +473,7 @@ func (p *partition) abandon(b *batch) {
 // and not handed over is dropped, batches in flight get drain_timeout to
 // settle, and the delivered prefix is committed.
 func (p *partition) settle() {
-	p.held = nil
+	p.held, p.holding = kafka.Message{}, false
 	if !p.heldSince.IsZero() {
 		p.c.m.paused.Add(time.Since(p.heldSince).Seconds())
 	}
