@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowhose/flowhose/internal/servicetest"
@@ -349,4 +351,127 @@ func TestBrokerRestartRecovers(t *testing.T) {
 	})
 	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
 	t.Logf("%d of %d records delivered when the broker was back", before, first)
+}
+
+// ackedSink records records only once it acknowledges them. While it
+// holds, it keeps unsettled every batch with a record in [from, to).
+type ackedSink struct {
+	mu       sync.Mutex
+	from, to uint64
+	held     []*stream.Batch
+	acked    map[uint64]bool
+}
+
+func newAckedSink(from, to uint64) *ackedSink {
+	return &ackedSink{from: from, to: to, acked: map[uint64]bool{}}
+}
+
+func (s *ackedSink) Name() string { return "acked" }
+
+func (s *ackedSink) Accept(_ context.Context, b *stream.Batch) error {
+	s.mu.Lock()
+	for _, r := range b.Records {
+		if r.Bytes >= s.from && r.Bytes < s.to {
+			s.held = append(s.held, b)
+			s.mu.Unlock()
+			return nil
+		}
+	}
+	for _, r := range b.Records {
+		s.acked[r.Bytes] = true
+	}
+	s.mu.Unlock()
+	b.Ack.Done(nil)
+	return nil
+}
+
+// release stops holding and acknowledges what was held.
+func (s *ackedSink) release() {
+	s.mu.Lock()
+	s.from, s.to = 0, 0
+	held := s.held
+	s.held = nil
+	for _, b := range held {
+		for _, r := range b.Records {
+			s.acked[r.Bytes] = true
+		}
+	}
+	s.mu.Unlock()
+	for _, b := range held {
+		b.Ack.Done(nil)
+	}
+}
+
+func (s *ackedSink) Close(context.Context) error {
+	s.mu.Lock()
+	held := s.held
+	s.held = nil
+	s.mu.Unlock()
+	for _, b := range held {
+		b.Ack.Done(sinktest.ErrClosed)
+	}
+	return nil
+}
+
+func (s *ackedSink) ids() map[uint64]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.acked)
+}
+
+// TestRevokedPartitionsCommitOnlyDelivered has member A's sink hold the
+// batches of records 100 to 139 (a hole in both partitions) and deliver
+// everything else, then starts member B, whose sink holds the same: the
+// rebalance revokes a partition from A with batches in flight. Whatever
+// the group has committed must have been acknowledged; once the sinks let
+// go, everything arrives and the end offsets are committed.
+func TestRevokedPartitionsCommitOnlyDelivered(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	const partitions, n = 2, 400
+	topic := kafkatest.NewTopic(t, broker, partitions)
+	var msgs []kafka.Message
+	for i := range n { // record i is at offset i/2 of partition i%2
+		msgs = append(msgs, kafka.Message{Partition: i % partitions, Value: []byte(kafkatest.Line(i))})
+	}
+	kafkatest.Produce(t, broker, topic, msgs)
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 10
+	cfg.DrainTimeout = time.Second
+	a := newAckedSink(100, 140)
+	cfg.ClientID = "a"
+	ha := startSource(t, cfg, a)
+	servicetest.Eventually(t, 30*time.Second, "A did not deliver around the hole", func() bool { return len(a.ids()) >= n-40 })
+	time.Sleep(3 * cfg.CommitInterval)
+	b := newAckedSink(100, 140)
+	cfg.ClientID = "b"
+	hb := startSource(t, cfg, b)
+	servicetest.Eventually(t, 60*time.Second, "the rebalance never gave each member one partition", func() bool {
+		return testutil.ToFloat64(ha.c.m.assigned) == 1 && testutil.ToFloat64(hb.c.m.assigned) == 1 &&
+			testutil.ToFloat64(ha.c.m.rebalances) >= 2
+	})
+	time.Sleep(3 * cfg.CommitInterval)
+	committed, _ := kafkatest.GroupOffsets(t, broker, cfg.GroupID, topic, partitions)
+	delivered := a.ids()
+	maps.Copy(delivered, b.ids())
+	for p, c := range committed {
+		for off := range max(c, 0) {
+			if id := uint64(off*partitions) + uint64(p); !delivered[id] {
+				t.Fatalf("partition %d committed %d past offset %d, whose record was never acknowledged", p, c, off)
+			}
+		}
+		if c < 50 {
+			t.Errorf("partition %d committed %d, want the 50 offsets before the hole", p, c)
+		}
+	}
+	if testutil.ToFloat64(ha.c.m.abandoned) == 0 {
+		t.Error("A abandoned nothing at the revocation, though its sink held batches")
+	}
+	a.release()
+	b.release()
+	servicetest.Eventually(t, 60*time.Second, "records missing once the sinks let go", func() bool {
+		all := a.ids()
+		maps.Copy(all, b.ids())
+		return len(all) == n
+	})
+	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
 }

@@ -44,6 +44,7 @@ type partition struct {
 	holding   bool
 	heldSince time.Time       // when held was first refused, zero if it was not
 	inFlight  int             // batches handed over, not yet collected
+	inFlightN int             // their messages
 	retrying  []*batch        // failed, waiting for their backoff
 	drop      context.Context // Batch.Ctx: ends when the partition gives up what is left
 	cancel    context.CancelFunc
@@ -351,6 +352,7 @@ func (p *partition) flush(stop context.Context) {
 func (p *partition) submit(stop context.Context, b *batch) {
 	b.attempt++
 	p.inFlight++
+	p.inFlightN += b.msgs
 	ack := stream.NewAckThen(b.settled)
 	sb := &stream.Batch{Records: b.out.Records, Failures: b.out.Failures, Ack: ack, Ctx: p.drop}
 	if err := p.c.pipeline.Submit(stop, sb); err != nil {
@@ -406,6 +408,7 @@ func (p *partition) collect(stop context.Context) {
 	p.mu.Unlock()
 	for _, b := range q {
 		p.inFlight--
+		p.inFlightN -= b.msgs
 		switch {
 		case b.err == nil:
 			p.st.tracker.settle(b.run)
@@ -497,6 +500,7 @@ wait:
 		case <-deadline.C:
 			p.c.log.Warn("kafka partition: batches still in flight after drain_timeout; left uncommitted",
 				"topic", p.tp.topic, "partition", p.tp.partition, "batches", p.inFlight)
+			p.c.m.abandoned.Add(float64(p.inFlightN))
 			break wait
 		}
 	}
@@ -506,8 +510,9 @@ wait:
 	late := p.settledQ
 	p.settledQ = nil
 	p.mu.Unlock()
+	// Counted as abandoned above, when the wait gave up on them.
 	for _, b := range late {
-		p.abandon(b)
+		b.release()
 	}
 	// Batches still queued in the pipeline are settled without being
 	// delivered: the next reader delivers them.
