@@ -475,3 +475,39 @@ func TestRevokedPartitionsCommitOnlyDelivered(t *testing.T) {
 	})
 	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
 }
+
+// TestBackPressurePausesFetching holds every batch at the sink: the source
+// takes max_in_flight_messages and then pauses (counting the time), with
+// no more messages taken however long the sink stalls; once the sink lets
+// go, the rest is consumed.
+func TestBackPressurePausesFetching(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	const partitions, n = 2, 2000
+	topic := kafkatest.NewTopic(t, broker, partitions)
+	var msgs []kafka.Message
+	for i := range n {
+		msgs = append(msgs, kafka.Message{Partition: i % partitions, Value: []byte(kafkatest.Line(i))})
+	}
+	kafkatest.Produce(t, broker, topic, msgs)
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 10
+	cfg.MaxInFlightMessages = 50
+	sink := newAckedSink(0, n)
+	h := startSource(t, cfg, sink)
+	taken := func() float64 { return testutil.ToFloat64(h.c.m.messages) }
+	servicetest.Eventually(t, 30*time.Second, "the in-flight limit was never reached", func() bool {
+		n, _ := h.c.limiter.inFlight()
+		return n == cfg.MaxInFlightMessages
+	})
+	before := taken()
+	time.Sleep(time.Second)
+	if after := taken(); after != before || after > float64(cfg.MaxInFlightMessages) {
+		t.Fatalf("took %v then %v messages while the sink held everything, limit %d", before, after, cfg.MaxInFlightMessages)
+	}
+	if testutil.ToFloat64(h.c.m.paused) == 0 {
+		t.Error("no paused time counted")
+	}
+	sink.release()
+	servicetest.Eventually(t, 30*time.Second, "records missing once the sink let go", func() bool { return len(sink.ids()) == n })
+	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
+}

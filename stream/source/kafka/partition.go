@@ -243,11 +243,14 @@ func (p *partition) admit(stop context.Context) {
 	}
 }
 
-// refused notes that the held message must wait.
+// refused notes that the held message must wait, counting the paused
+// time as it goes so that a long pause shows while it lasts.
 func (p *partition) refused(stop context.Context) {
-	if p.heldSince.IsZero() {
-		p.heldSince = time.Now()
+	now := time.Now()
+	if !p.heldSince.IsZero() {
+		p.c.m.paused.Add(now.Sub(p.heldSince).Seconds())
 	}
+	p.heldSince = now
 	if p.pending != nil && p.pending.msgs > 0 {
 		p.flush(stop)
 	}
