@@ -187,7 +187,7 @@ func (s *kafkaScenario) messages(from, n, perMessage int) []kafka.Message {
 // the group commits the end offsets.
 func TestKafkaKill9AndRestartLosesNothing(t *testing.T) {
 	s := newKafkaScenario(t, 4)
-	const first, second = 40_000, 10_000
+	const first, second = 20_000, 5_000
 	s.produceRecords(t, 0, first, 100)
 	p := s.start(t, "a")
 	servicetest.Eventually(t, 60*time.Second, "no document indexed", func() bool { return esDocs(t, s.es, s.index()) > 0 })
