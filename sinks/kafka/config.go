@@ -9,6 +9,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/flowhose/flowhose/sinks/internal/retry"
 	"github.com/flowhose/flowhose/stream/kafkaconn"
 )
 
@@ -65,7 +66,8 @@ type Config struct {
 	// also the largest message: a larger one is dead-lettered unsent.
 	// Keep it at most the topic's max.message.bytes (broker default
 	// 1 MiB); a batch over the broker's limit is refused and its messages
-	// are resent one by one.
+	// are resent one by one. kafka-go allocates room for BatchMessages
+	// messages (about 150 bytes each) for every record batch it starts.
 	BatchMessages int   `yaml:"batch_messages"`
 	BatchBytes    int64 `yaml:"batch_bytes"`
 	// Linger is how long a partition's batch waits for more messages
@@ -77,14 +79,7 @@ type Config struct {
 	// RequestTimeout bounds one produce or metadata request.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 
-	// RetryInitial is the first retry delay; it doubles up to RetryMax,
-	// each delay drawn at random between half and all of it.
-	RetryInitial time.Duration `yaml:"retry_initial"`
-	RetryMax     time.Duration `yaml:"retry_max"`
-	// RetryFor bounds how long a batch's messages are retried (broker or
-	// network errors) before the batch fails with a retryable error for
-	// the source to redeliver. 0 retries until Close gives up.
-	RetryFor time.Duration `yaml:"retry_for"`
+	retry.Policy `yaml:",inline"`
 }
 
 // DefaultConfig writes ECS documents keyed by source.ip to the topic
@@ -98,14 +93,12 @@ func DefaultConfig() Config {
 		Dataset:         "aws.vpcflow",
 		Namespace:       "default",
 		Compression:     "zstd",
-		BatchMessages:   10000,
+		BatchMessages:   1000,
 		BatchBytes:      1 << 20,
 		Linger:          10 * time.Millisecond,
 		InFlightBatches: 8,
 		RequestTimeout:  30 * time.Second,
-		RetryInitial:    100 * time.Millisecond,
-		RetryMax:        30 * time.Second,
-		RetryFor:        5 * time.Minute,
+		Policy:          retry.DefaultPolicy(),
 	}
 }
 
@@ -152,14 +145,6 @@ func (c Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		add("request_timeout: must be positive, got %s", c.RequestTimeout)
 	}
-	if c.RetryInitial <= 0 {
-		add("retry_initial: must be positive, got %s", c.RetryInitial)
-	}
-	if c.RetryMax < c.RetryInitial {
-		add("retry_max: must be at least retry_initial (%s), got %s", c.RetryInitial, c.RetryMax)
-	}
-	if c.RetryFor < 0 {
-		add("retry_for: must be 0 (until close) or positive, got %s", c.RetryFor)
-	}
+	errs = append(errs, c.Policy.Validate())
 	return errors.Join(errs...)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,9 @@ type Sink struct {
 	key       keyFunc // nil: no key
 
 	slots chan struct{} // one per batch being written
+	// perRecord is the size of the last batch's encoding per record, to
+	// allocate the next one's buffer once instead of growing it.
+	perRecord atomic.Int64
 
 	mu     sync.Mutex // guards closed and the Add of writes
 	closed bool
@@ -127,7 +131,7 @@ func Open(ctx context.Context, cfg Config, deps sinks.Deps) (stream.Sink, error)
 	ctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
 	defer cancel()
 	if err := s.checkTopic(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("kafka: %w", err), s.Close(context.Background()))
+		return nil, errors.Join(err, s.Close(context.Background()))
 	}
 	return s, nil
 }
@@ -206,7 +210,9 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 func (s *Sink) encode(recs []stream.Record) []kafkago.Message {
 	type span struct{ key, val, id int }
 	ends := make([]span, len(recs))
-	var buf []byte
+	// A little over the last batch's size, so that a batch of slightly
+	// larger documents does not copy the whole buffer once more.
+	buf := make([]byte, 0, int64(len(recs))*s.perRecord.Load()*9/8)
 	for i := range recs {
 		r := &recs[i]
 		e := &ends[i]
@@ -226,6 +232,7 @@ func (s *Sink) encode(recs []stream.Record) []kafkago.Message {
 		buf = ecs.AppendID(buf, r)
 		e.id = len(buf)
 	}
+	s.perRecord.Store(int64(len(buf) / len(recs)))
 	msgs := make([]kafkago.Message, len(recs))
 	headers := make([]kafkago.Header, len(recs))
 	off := 0
@@ -306,7 +313,10 @@ func (s *Sink) write(recs []stream.Record, msgs []kafkago.Message) error {
 		}
 		if len(isolate) > 0 {
 			// Refused with its batch: alone, each message is either
-			// accepted or refused for itself.
+			// accepted or refused for itself. Every batch refused is a
+			// sign that batch_bytes exceeds the topic's limit.
+			s.log.Warn("broker refused a record batch, resending its messages one by one",
+				"messages", len(isolate), "topic", s.cfg.Topic)
 			errs = s.send(s.single, msgs, isolate)
 			for j, i := range isolate {
 				err := errs[j]

@@ -99,8 +99,11 @@ func (c Config) Validate() error {
 	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify) {
 		errs = append(errs, errors.New("tls.enabled: must be true when other tls keys are set"))
 	}
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		errs = append(errs, errors.New("tls.cert_file, tls.key_file: set both or neither"))
+	if t.CertFile != "" && t.KeyFile == "" {
+		errs = append(errs, errors.New("tls.key_file: required with tls.cert_file"))
+	}
+	if t.KeyFile != "" && t.CertFile == "" {
+		errs = append(errs, errors.New("tls.cert_file: required with tls.key_file"))
 	}
 	s := c.SASL
 	switch s.Mechanism {
@@ -109,8 +112,11 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("sasl.mechanism: must be set when sasl.username or sasl.password is"))
 		}
 	case SASLPlain, SASLSCRAMSHA256, SASLSCRAMSHA512:
-		if s.Username == "" || s.Password == "" {
-			errs = append(errs, fmt.Errorf("sasl.username, sasl.password: both required with mechanism %q", s.Mechanism))
+		if s.Username == "" {
+			errs = append(errs, fmt.Errorf("sasl.username: required with mechanism %q", s.Mechanism))
+		}
+		if s.Password == "" {
+			errs = append(errs, fmt.Errorf("sasl.password: required with mechanism %q", s.Mechanism))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("sasl.mechanism: must be %q, %q, %q or empty, got %q",

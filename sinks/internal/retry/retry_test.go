@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,5 +25,17 @@ func TestSleepEndsWithContext(t *testing.T) {
 	}
 	if !Sleep(context.Background(), time.Millisecond) {
 		t.Fatal("Sleep did not report a full wait")
+	}
+}
+
+func TestPolicyValidate(t *testing.T) {
+	if err := DefaultPolicy().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	err := Policy{RetryInitial: 0, RetryMax: -1, RetryFor: -1}.Validate()
+	for _, want := range []string{"retry_initial: must be positive", "retry_max: must be at least", "retry_for: must be 0"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
 	}
 }
