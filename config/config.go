@@ -24,7 +24,7 @@ import (
 	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
-	"github.com/flowhose/flowhose/stream/source/kafka"
+	kafkasource "github.com/flowhose/flowhose/stream/source/kafka"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
@@ -136,7 +136,7 @@ type Sources struct {
 	Transform source.Section[transform.Config] `yaml:"transform"`
 	// Kafka consumes flow logs from Kafka topics as one consumer group,
 	// committing only what every sink has acknowledged.
-	Kafka source.Section[kafka.Config] `yaml:"kafka"`
+	Kafka source.Section[kafkasource.Config] `yaml:"kafka"`
 	// File configures `flowhose replay`, which is its only user and so
 	// needs no switch.
 	File file.Config `yaml:"file"`
@@ -148,7 +148,7 @@ func (s *Sources) Factories() []source.Factory {
 	return []source.Factory{
 		source.Register("firehose", &s.Firehose, firehose.DefaultConfig, firehose.Open),
 		source.Register("transform", &s.Transform, transform.DefaultConfig, transform.Open),
-		source.Register("kafka", &s.Kafka, kafka.DefaultConfig, kafka.Open),
+		source.Register("kafka", &s.Kafka, kafkasource.DefaultConfig, kafkasource.Open),
 	}
 }
 
