@@ -218,7 +218,7 @@ func TestKafkaTwoReplicasSurvivorTakesOver(t *testing.T) {
 	a := s.start(t, "a")
 	b := s.start(t, "b")
 	servicetest.Eventually(t, 30*time.Second, "the two members never shared the partitions", func() bool {
-		return a.metric(t, "flowhose_kafka_assigned_partitions") == "2" && b.metric(t, "flowhose_kafka_assigned_partitions") == "2"
+		return a.metric(t, "flowhose_kafka_source_assigned_partitions") == "2" && b.metric(t, "flowhose_kafka_source_assigned_partitions") == "2"
 	})
 	const rounds, perRound = 40, 1000
 	var produced atomic.Int64
@@ -245,7 +245,7 @@ func TestKafkaTwoReplicasSurvivorTakesOver(t *testing.T) {
 		t.Fatalf("produce: %v", err)
 	}
 	servicetest.Eventually(t, 30*time.Second, "the survivor did not take every partition", func() bool {
-		return a.metric(t, "flowhose_kafka_assigned_partitions") == "4"
+		return a.metric(t, "flowhose_kafka_source_assigned_partitions") == "4"
 	})
 	servicetest.Eventually(t, 120*time.Second, "the group never committed the end offsets", func() bool {
 		return kafkatest.AllCommitted(s.broker, s.group, s.topic, s.partitions)
