@@ -25,6 +25,7 @@ import (
 	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
+	kafkasource "github.com/flowhose/flowhose/stream/source/kafka"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
@@ -91,10 +92,12 @@ type Pipeline struct {
 	// QueueDepth is how many batches wait for a worker before sources
 	// block (back-pressure).
 	QueueDepth int `yaml:"queue_depth"`
-	// MemoryBudget bounds the bytes that all HTTP requests hold at once
-	// (body, decompressed data, decoded records, encoded output, and the
-	// batches still queued for them); a request that would go over it gets
-	// 503 and Firehose retries it, one that alone needs more gets 413. 0
+	// MemoryBudget bounds the bytes that all HTTP requests and Kafka
+	// batches hold at once (body, decompressed data, decoded records,
+	// encoded output, and the batches still queued for them); a request
+	// that would go over it gets 503 and Firehose retries it, one that
+	// alone needs more gets 413; a Kafka partition pauses until there is
+	// room. 0
 	// picks half the container's memory limit, or 1 GiB without one; the
 	// Go runtime's memory limit is then set to 90% of the container limit
 	// (or twice the budget) unless GOMEMLIMIT is set.
@@ -132,6 +135,9 @@ type Sources struct {
 	// HTTP when enabled (it has no authentication of its own: it takes
 	// the Firehose endpoint's access keys); in AWS Lambda it always runs.
 	Transform source.Section[transform.Config] `yaml:"transform"`
+	// Kafka consumes flow logs from Kafka topics as one consumer group,
+	// committing only what every sink has acknowledged.
+	Kafka source.Section[kafkasource.Config] `yaml:"kafka"`
 	// File configures `flowhose replay`, which is its only user and so
 	// needs no switch.
 	File file.Config `yaml:"file"`
@@ -143,6 +149,7 @@ func (s *Sources) Factories() []source.Factory {
 	return []source.Factory{
 		source.Register("firehose", &s.Firehose, firehose.DefaultConfig, firehose.Open),
 		source.Register("transform", &s.Transform, transform.DefaultConfig, transform.Open),
+		source.Register("kafka", &s.Kafka, kafkasource.DefaultConfig, kafkasource.Open),
 	}
 }
 
