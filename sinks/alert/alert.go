@@ -6,6 +6,7 @@ package alert
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,4 +103,25 @@ func retryAfterOf(err error) time.Duration {
 		return r.after
 	}
 	return 0
+}
+
+// EncodeWithin is the alert as JSON in at most limit bytes: without its
+// sample ids and tags when the whole alert is larger, an error when even
+// that is too large (a permanent failure for the destination).
+func EncodeWithin(a *detect.Alert, limit int) ([]byte, error) {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode alert: %w", err)
+	}
+	if len(body) > limit {
+		slim := *a
+		slim.SampleIDs, slim.Asset.Tags = nil, nil
+		if body, err = json.Marshal(&slim); err != nil {
+			return nil, fmt.Errorf("encode alert: %w", err)
+		}
+	}
+	if len(body) > limit {
+		return nil, fmt.Errorf("alert of %d bytes exceeds the destination's %d even without samples and tags", len(body), limit)
+	}
+	return body, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,5 +155,40 @@ func TestGivesUpAfterMaxElapsed(t *testing.T) {
 	}
 	if f := dl.Failures(); len(f) != 1 || f[0].Reason != "503" || f[0].Input == "" {
 		t.Errorf("dead letters %+v", f)
+	}
+}
+
+// closingDest records when it is closed, and what it had sent by then.
+type closingDest struct {
+	dest
+	sent        atomic.Int32
+	sentAtClose int32
+	closed      atomic.Int32
+}
+
+func (d *closingDest) Send(ctx context.Context, a *detect.Alert) error {
+	d.sent.Add(1)
+	return d.dest.Send(ctx, a)
+}
+
+func (d *closingDest) Close() error {
+	d.sentAtClose = d.sent.Load()
+	d.closed.Add(1)
+	return nil
+}
+
+// TestCloseClosesDestinations: a destination holding connections is
+// closed once, after its queued alerts were sent.
+func TestCloseClosesDestinations(t *testing.T) {
+	d := &closingDest{}
+	disp := alert.NewDispatcher([]alert.Destination{d}, alert.DefaultRetry(), &sinktest.DeadLetter{}, quiet(), nil)
+	for range 3 {
+		disp.Deliver(*alerttest.Sample())
+	}
+	if err := disp.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d.closed.Load() != 1 || d.sentAtClose != 3 {
+		t.Fatalf("closed %d times after %d alerts, want once after 3", d.closed.Load(), d.sentAtClose)
 	}
 }

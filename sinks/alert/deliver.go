@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -153,20 +154,30 @@ func (d *Dispatcher) deadLetter(dest Destination, a *detect.Alert, reason error)
 }
 
 // Close stops taking alerts and delivers the queued ones until ctx ends;
-// then it dead-letters whatever is left. Deliver must not be called after.
+// then it dead-letters whatever is left, and closes the destinations that
+// hold connections (io.Closer). Deliver must not be called after.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	for _, w := range d.workers {
 		close(w.queue)
 	}
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
+	var cut error
 	select {
 	case <-done:
-		d.stop()
-		return nil
 	case <-ctx.Done():
 		d.stop() // attempts end and retries give up: the rest is dead-lettered
 		<-done
-		return fmt.Errorf("alert delivery cut short: %w", ctx.Err())
+		cut = fmt.Errorf("alert delivery cut short: %w", ctx.Err())
 	}
+	d.stop()
+	errs := []error{cut}
+	for _, w := range d.workers {
+		if c, ok := w.dest.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close alert destination %s: %w", w.dest.Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/alert"
 	"github.com/flowhose/flowhose/sinks/alert/elasticsearch"
+	alertkafka "github.com/flowhose/flowhose/sinks/alert/kafka"
 	"github.com/flowhose/flowhose/sinks/alert/pagerduty"
 	"github.com/flowhose/flowhose/sinks/alert/slack"
 	"github.com/flowhose/flowhose/sinks/alert/sns"
@@ -53,6 +54,8 @@ type Config struct {
 	SNS alert.Section[sns.Config] `yaml:"sns"`
 	// Elasticsearch indexes alerts (document id = alert id), for Kibana.
 	Elasticsearch alert.Section[elasticsearch.Config] `yaml:"elasticsearch"`
+	// Kafka writes alerts to a topic, keyed by alert id.
+	Kafka alert.Section[alertkafka.Config] `yaml:"kafka"`
 }
 
 // destinations lists every alert destination; the one place they are
@@ -64,6 +67,7 @@ func (c *Config) destinations() []alert.Factory {
 		alert.Register("pagerduty", &c.PagerDuty, pagerduty.DefaultConfig, pagerduty.Open),
 		alert.Register("sns", &c.SNS, sns.DefaultConfig, sns.Open),
 		alert.Register("elasticsearch", &c.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
+		alert.Register("kafka", &c.Kafka, alertkafka.DefaultConfig, alertkafka.Open),
 	}
 }
 

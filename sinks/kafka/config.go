@@ -3,7 +3,6 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -102,14 +101,11 @@ func DefaultConfig() Config {
 	}
 }
 
-// Kafka's rule for topic names.
-var topicRe = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
-
 // Validate reports every bad setting by its key relative to the section.
 func (c Config) Validate() error {
 	errs := []error{c.Config.Validate()}
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !topicRe.MatchString(c.Topic) || c.Topic == "." || c.Topic == ".." {
+	if !kafkaconn.ValidTopic(c.Topic) {
 		add("topic: must be 1 to 249 of a-z A-Z 0-9 . _ -, got %q", c.Topic)
 	}
 	switch c.Format {

@@ -128,34 +128,10 @@ func Open(ctx context.Context, cfg Config, deps sinks.Deps) (stream.Sink, error)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
-	defer cancel()
-	if err := s.checkTopic(ctx); err != nil {
+	if err := cfg.CheckTopic(ctx, s.w.Transport, cfg.Topic, cfg.RequestTimeout); err != nil {
 		return nil, errors.Join(err, s.Close(context.Background()))
 	}
 	return s, nil
-}
-
-// checkTopic fetches the topic's metadata.
-func (s *Sink) checkTopic(ctx context.Context) error {
-	c := &kafkago.Client{Addr: s.w.Addr, Transport: s.w.Transport, Timeout: s.cfg.RequestTimeout}
-	res, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{s.cfg.Topic}})
-	if err != nil {
-		return fmt.Errorf("metadata of topic %s from %v: %w", s.cfg.Topic, s.cfg.Brokers, err)
-	}
-	for _, t := range res.Topics {
-		if t.Name != s.cfg.Topic {
-			continue
-		}
-		if t.Error != nil {
-			return fmt.Errorf("topic %s: %w", s.cfg.Topic, t.Error)
-		}
-		if len(t.Partitions) == 0 {
-			return fmt.Errorf("topic %s has no partitions", s.cfg.Topic)
-		}
-		return nil
-	}
-	return fmt.Errorf("topic %s: %w", s.cfg.Topic, kafkago.UnknownTopicOrPartition)
 }
 
 // Name implements stream.Sink.

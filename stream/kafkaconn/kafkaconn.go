@@ -6,6 +6,7 @@
 package kafkaconn
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -143,6 +144,32 @@ func (c Config) Transport() (*kafka.Transport, error) {
 	}, nil
 }
 
+// CheckTopic asks the brokers for topic's metadata, so that brokers that
+// cannot be reached, a topic that does not exist or credentials that do
+// not work fail start-up loudly. The request is bounded by timeout.
+func (c Config) CheckTopic(ctx context.Context, tr kafka.RoundTripper, topic string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cl := &kafka.Client{Addr: c.Addr(), Transport: tr, Timeout: timeout}
+	res, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return fmt.Errorf("metadata of topic %s from %v: %w", topic, c.Brokers, err)
+	}
+	for _, t := range res.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return fmt.Errorf("topic %s: %w", topic, t.Error)
+		}
+		if len(t.Partitions) == 0 {
+			return fmt.Errorf("topic %s has no partitions", topic)
+		}
+		return nil
+	}
+	return fmt.Errorf("topic %s: %w", topic, kafka.UnknownTopicOrPartition)
+}
+
 // Dialer builds the dialer for kafka-go's Reader and ConsumerGroup, with
 // the same settings as Transport.
 func (c Config) Dialer() (*kafka.Dialer, error) {
@@ -219,4 +246,19 @@ func (s SASL) mechanism() (sasl.Mechanism, error) {
 		return m, nil
 	}
 	return nil, nil
+}
+
+// ValidTopic applies Kafka's rule for topic names.
+func ValidTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for _, c := range []byte(t) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }

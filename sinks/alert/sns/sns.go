@@ -4,7 +4,6 @@ package sns
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -127,19 +126,9 @@ func (d *destination) input(a *detect.Alert) (*sns.PublishInput, error) {
 	for k, v := range attrs {
 		attrBytes += len(k) + len(*v.DataType) + len(*v.StringValue)
 	}
-	body, err := json.Marshal(a)
+	body, err := alert.EncodeWithin(a, MaxMessageBytes-attrBytes)
 	if err != nil {
-		return nil, fmt.Errorf("encode alert: %w", err)
-	}
-	if len(body)+attrBytes > MaxMessageBytes {
-		slim := *a
-		slim.SampleIDs, slim.Asset.Tags = nil, nil
-		if body, err = json.Marshal(&slim); err != nil {
-			return nil, fmt.Errorf("encode alert: %w", err)
-		}
-	}
-	if len(body)+attrBytes > MaxMessageBytes {
-		return nil, fmt.Errorf("alert of %d bytes exceeds SNS's %d even without samples and tags", len(body), MaxMessageBytes)
+		return nil, err
 	}
 	subject := a.Rule + " (" + a.Severity + ")"
 	if len(a.Key) > 0 {

@@ -123,7 +123,7 @@ func (c Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, t := range c.Topics {
-		if !validTopic(t) {
+		if !kafkaconn.ValidTopic(t) {
 			errs = append(errs, fmt.Errorf("topics[%d]: must be 1 to 249 of [a-zA-Z0-9._-], got %q", i, t))
 		}
 		if seen[t] {
@@ -177,19 +177,4 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("drain_timeout: must be below rebalance_timeout (%s), or the group drops this member while it drains revoked partitions, got %s", c.RebalanceTimeout, c.DrainTimeout))
 	}
 	return errors.Join(errs...)
-}
-
-// validTopic applies Kafka's rule for topic names.
-func validTopic(t string) bool {
-	if t == "" || len(t) > 249 || t == "." || t == ".." {
-		return false
-	}
-	for _, c := range []byte(t) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
