@@ -182,8 +182,8 @@ type Sinks struct {
 	Kafka sinks.Section[kafka.Config] `yaml:"kafka"`
 	// Detections runs the rule engine (scans, sweeps, brute force, reject
 	// bursts, exposed ports, threat-intel matches, exfiltration) beside
-	// the other sinks and sends its alerts to webhook, Slack, PagerDuty
-	// or SNS (see stream/detect/README.md).
+	// the other sinks and sends its alerts to webhook, Slack, PagerDuty,
+	// SNS, Elasticsearch or Kafka (see stream/detect/README.md).
 	Detections sinks.Section[detections.Config] `yaml:"detections"`
 }
 

@@ -100,6 +100,61 @@ func Starters() []Starter {
 			}),
 		},
 		{
+			Name:    "firehose-kafka-keyed",
+			Summary: "parsing fleet of exact detections: Firehose → Elasticsearch and a Kafka topic keyed by source address (flowhose serve)",
+			intro: "The first of the two fleets of exact detections at scale (README.md): " +
+				"`flowhose serve` behind a load balancer receives Firehose, indexes into " +
+				"Elasticsearch, and writes every record's original line to a Kafka topic keyed by " +
+				"its source address, so that all of one address's flows land in one partition. " +
+				"The detection fleet (`flowhose config init kafka-detections`) reads that topic " +
+				"as one consumer group. Firehose gets its 200 only once both sinks have the " +
+				"request. For SASL set sinks.kafka.sasl.* from the environment.",
+			settings: settings(firehoseServe, elasticsearchOnly, map[string]setting{
+				"sinks.kafka.enabled":     {true, ""},
+				"sinks.kafka.brokers":     {[]string{"kafka-1.example.internal:9094"}, "Replace with your bootstrap brokers."},
+				"sinks.kafka.tls.enabled": {true, "Amazon MSK and most managed brokers take TLS only."},
+				"sinks.kafka.topic": {"flowhose-vpcflow-keyed", "Create it before starting; its partition count " +
+					"bounds the detection fleet's replicas, and changing it moves keys between them."},
+				"sinks.kafka.format": {"line", "The detection fleet decodes and enriches the line again: " +
+					"a line is ~100 bytes on the topic against ~1.5 KB for the document, and decoding " +
+					"plus enrichment cost a fraction of parsing the document back."},
+				"sinks.kafka.key": {"source.ip", "Every built-in rule but exposed_port_probed has the source " +
+					"address in its key, so each is evaluated whole in one replica; set the detection " +
+					"fleet's sinks.detections.partitioned_by to the same field."},
+			}),
+		},
+		{
+			Name:    "kafka-detections",
+			Summary: "detection fleet of exact detections: the keyed Kafka topic → rule engine → alerts (flowhose serve)",
+			intro: "The second of the two fleets of exact detections at scale (README.md): replicas " +
+				"of `flowhose serve` in one consumer group read the topic the parsing fleet " +
+				"(`flowhose config init firehose-kafka-keyed`) keys by source address, so each " +
+				"source address is counted in exactly one replica. They enrich the lines again " +
+				"(give them the parsing fleet's enrich settings) and only run the rules: alerts go " +
+				"to a Kafka topic and the log; enable more destinations under sinks.detections.",
+			settings: map[string]setting{
+				"http.listen":               {":8080", "Only /healthz, /readyz and /metrics are served: no source listens on HTTP."},
+				"sources.firehose.enabled":  {false, "Kafka is the only source."},
+				"sources.kafka.enabled":     {true, ""},
+				"sources.kafka.brokers":     {[]string{"kafka-1.example.internal:9094"}, "Replace with your bootstrap brokers."},
+				"sources.kafka.tls.enabled": {true, "Amazon MSK and most managed brokers take TLS only."},
+				"sources.kafka.topics":      {[]string{"flowhose-vpcflow-keyed"}, "The parsing fleet's sinks.kafka.topic."},
+				"sources.kafka.group_id": {"flowhose-detections", "One group for the whole fleet: each partition, " +
+					"and so each key, is read by one replica. Up to one replica per partition does work."},
+				"sinks.ndjson.enabled":     {false, "The parsing fleet delivers the flows; this fleet only detects."},
+				"sinks.detections.enabled": {true, ""},
+				"sinks.detections.partitioned_by": {"source.ip", "The parsing fleet's sinks.kafka.key: the log " +
+					"names the rules exact under it at start-up."},
+				"sinks.detections.kafka.enabled":     {true, ""},
+				"sinks.detections.kafka.brokers":     {[]string{"kafka-1.example.internal:9094"}, ""},
+				"sinks.detections.kafka.tls.enabled": {true, ""},
+				"sinks.detections.kafka.topic": {"flowhose-alerts", "Keyed by alert id: an alert two replicas " +
+					"raised (after a rebalance) lands twice in one partition, with one id."},
+				"sinks.dead_letter.path": {"/var/lib/flowhose/deadletter.ndjson", "On a persistent volume: " +
+					"undeliverable alerts and undecodable lines end here."},
+			},
+		},
+		{
 			Name:    "lambda-transform",
 			Summary: "Firehose data transformation in AWS Lambda",
 			intro: "flowhose as the Firehose data-transformation Lambda function (runtime " +

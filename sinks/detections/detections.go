@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 	"github.com/flowhose/flowhose/sinks/alert/slack"
 	"github.com/flowhose/flowhose/sinks/alert/sns"
 	"github.com/flowhose/flowhose/sinks/alert/webhook"
+	"github.com/flowhose/flowhose/sinks/kafka"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/detect"
 )
@@ -42,6 +44,12 @@ type Config struct {
 	QueueRecords int `yaml:"queue_records"`
 	// LogAlerts writes every alert to the log (level warn).
 	LogAlerts bool `yaml:"log_alerts"`
+	// PartitionedBy is the field the input is partitioned by among the
+	// replicas of a detection fleet: the parsing fleet's sinks.kafka.key
+	// when this process reads that topic. At start-up the rules exact
+	// under it, and those counted per replica, are logged. Empty: every
+	// replica sees all its input's keys (one replica, or input not keyed).
+	PartitionedBy string `yaml:"partitioned_by"`
 	// Delivery bounds each destination's queue and retries.
 	Delivery alert.Retry `yaml:"delivery"`
 	// Webhook posts alerts as signed JSON.
@@ -98,6 +106,10 @@ func (c Config) Validate() error {
 				errs = append(errs, errors.New(prefix+strings.TrimRight(line, "\n")))
 			}
 		}
+	}
+	if c.PartitionedBy != "" && !slices.Contains(kafka.KeyFields(), c.PartitionedBy) {
+		errs = append(errs, fmt.Errorf("partitioned_by: must be empty or one of the Kafka sink's key fields (%s), got %q",
+			strings.Join(kafka.KeyFields(), ", "), c.PartitionedBy))
 	}
 	prefixed("delivery.", c.Delivery.Validate())
 	for _, f := range c.destinations() {
@@ -191,6 +203,15 @@ func open(ctx context.Context, cfg Config, deps sinks.Deps, client *http.Client)
 	}
 	go s.run()
 	deps.Logger.Info("detections on", "rules", engine.Rules(), "destinations", len(dests))
+	if cfg.PartitionedBy != "" {
+		exact, perReplica := cfg.ExactUnder(cfg.PartitionedBy)
+		level := slog.LevelInfo
+		if len(perReplica) > 0 {
+			level = slog.LevelWarn
+		}
+		deps.Logger.Log(ctx, level, "detections: input partitioned by "+cfg.PartitionedBy,
+			"exact", exact, "counted_per_replica", perReplica)
+	}
 	return s, nil
 }
 

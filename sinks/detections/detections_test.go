@@ -106,11 +106,34 @@ func TestValidatePrefixesKeys(t *testing.T) {
 	cfg.Slack.Enabled = true
 	cfg.PagerDuty.Enabled = true
 	cfg.Rules.PortScanInbound.Threshold = 0
+	cfg.PartitionedBy = "source"
 	err := cfg.Validate()
-	for _, want := range []string{"queue_records:", "delivery.max_elapsed:", "slack.webhook_url:", "pagerduty.routing_key:",
+	for _, want := range []string{"queue_records:", "partitioned_by:", "delivery.max_elapsed:", "slack.webhook_url:", "pagerduty.routing_key:",
 		"rules.port_scan_inbound.threshold:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
+	}
+}
+
+// TestPartitionedByLogsExactness: a replica told its input is keyed by
+// source.ip warns which rules count only its share of a key.
+func TestPartitionedByLogsExactness(t *testing.T) {
+	var log strings.Builder
+	d := deps(nil)
+	d.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	cfg := DefaultConfig()
+	cfg.PartitionedBy = "source.ip"
+	s, err := open(context.Background(), cfg, d, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := `level=WARN msg="detections: input partitioned by source.ip" exact="[port_scan_inbound port_scan_outbound port_sweep_inbound ` +
+		`port_sweep_outbound brute_force reject_burst exfiltration_peer exfiltration_total]" counted_per_replica=[exposed_port_probed]`
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, log.String())
 	}
 }

@@ -3,6 +3,7 @@ package detect
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -230,4 +231,23 @@ func (c Config) builtins() []Rule {
 		}
 	}
 	return out
+}
+
+// ExactUnder splits the enabled rules by whether they stay exact when the
+// input is partitioned by field among replicas (a Kafka topic keyed by it,
+// read by one consumer group). A rule is exact when field is one of its
+// key fields: every record of one of its keys then carries the same value
+// of field and reaches the same replica. Any other rule counts, in each
+// replica, only the share of a key's records that replica reads; with a
+// threshold of 1 it still fires, possibly in several replicas, with the
+// same alert id.
+func (c Config) ExactUnder(field string) (exact, perReplica []string) {
+	for _, r := range append(c.builtins(), c.CustomRules...) {
+		if slices.Contains(r.Key, field) {
+			exact = append(exact, r.Name)
+		} else {
+			perReplica = append(perReplica, r.Name)
+		}
+	}
+	return exact, perReplica
 }

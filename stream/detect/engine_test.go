@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -148,5 +149,27 @@ func TestIntelReloadsOnChange(t *testing.T) {
 	}
 	if _, ok := in.lookup(mustAddr("45.9.148.3")); !ok {
 		t.Error("a failed reload lost the loaded lists")
+	}
+}
+
+// TestExactUnder: which built-in rules a keyed topic keeps exact, for the
+// keys a deployment would choose (the table of the README).
+func TestExactUnder(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Rules.ThreatIntel.Files = []string{"intel.txt"}
+	cfg.CustomRules = Rules{{Name: "per_port", Key: []string{"destination.port"}}}
+	for _, c := range []struct {
+		field string
+		per   []string
+	}{
+		{"source.ip", []string{RuleExposedPortProbed, "per_port"}},
+		{"destination.ip", []string{RulePortSweepInbound, RulePortSweepOutbound, RuleRejectBurst, RuleExfiltrationTotal, "per_port"}},
+		{"network.community_id", []string{RulePortScanInbound, RulePortScanOutbound, RulePortSweepInbound, RulePortSweepOutbound,
+			RuleBruteForce, RuleRejectBurst, RuleExposedPortProbed, RuleThreatIntel, RuleExfiltrationPeer, RuleExfiltrationTotal, "per_port"}},
+	} {
+		exact, per := cfg.ExactUnder(c.field)
+		if !slices.Equal(per, c.per) || len(exact)+len(per) != 11 {
+			t.Errorf("%s: per replica %v, want %v (exact %v)", c.field, per, c.per, exact)
+		}
 	}
 }
