@@ -49,6 +49,22 @@ var (
 	}
 )
 
+// kafkaClient turns on the Kafka client of the section at prefix
+// (sources.kafka, sinks.kafka, sinks.detections.kafka), over TLS.
+func kafkaClient(prefix string) map[string]setting {
+	return map[string]setting{
+		prefix + ".enabled":     {true, ""},
+		prefix + ".brokers":     {[]string{"kafka-1.example.internal:9094"}, "Replace with your bootstrap brokers."},
+		prefix + ".tls.enabled": {true, "Amazon MSK and most managed brokers take TLS only."},
+	}
+}
+
+// kafkaServe is serve with the Kafka source as its only source.
+var kafkaServe = settings(kafkaClient("sources.kafka"), map[string]setting{
+	"http.listen":              {":8080", "Only /healthz, /readyz and /metrics are served: no source listens on HTTP."},
+	"sources.firehose.enabled": {false, "Kafka is the only source."},
+})
+
 // settings merges groups of settings; later groups win.
 func settings(groups ...map[string]setting) map[string]setting {
 	out := map[string]setting{}
@@ -87,14 +103,9 @@ func Starters() []Starter {
 				"Elasticsearch has confirmed every document before it. Replicas with the same " +
 				"group_id share the partitions. For SASL set sources.kafka.sasl.* from the " +
 				"environment.",
-			settings: settings(elasticsearchOnly, map[string]setting{
-				"http.listen":               {":8080", "Only /healthz, /readyz and /metrics are served: no source listens on HTTP."},
-				"sources.firehose.enabled":  {false, "Kafka is the only source."},
-				"sources.kafka.enabled":     {true, ""},
-				"sources.kafka.brokers":     {[]string{"kafka-1.example.internal:9094"}, "Replace with your bootstrap brokers."},
-				"sources.kafka.topics":      {[]string{"vpc-flow-logs"}, ""},
-				"sources.kafka.group_id":    {"flowhose", "Every replica with this id shares the topics' partitions: partitions bound the parallelism."},
-				"sources.kafka.tls.enabled": {true, "Amazon MSK and most managed brokers take TLS only."},
+			settings: settings(elasticsearchOnly, kafkaServe, map[string]setting{
+				"sources.kafka.topics":   {[]string{"vpc-flow-logs"}, ""},
+				"sources.kafka.group_id": {"flowhose", "Every replica with this id shares the topics' partitions: partitions bound the parallelism."},
 				"sinks.dead_letter.path": {"/var/lib/flowhose/deadletter.ndjson", "On a persistent volume: " +
 					"dead letters are committed input."},
 			}),
@@ -109,10 +120,7 @@ func Starters() []Starter {
 				"The detection fleet (`flowhose config init kafka-detections`) reads that topic " +
 				"as one consumer group. Firehose gets its 200 only once both sinks have the " +
 				"request. For SASL set sinks.kafka.sasl.* from the environment.",
-			settings: settings(firehoseServe, elasticsearchOnly, map[string]setting{
-				"sinks.kafka.enabled":     {true, ""},
-				"sinks.kafka.brokers":     {[]string{"kafka-1.example.internal:9094"}, "Replace with your bootstrap brokers."},
-				"sinks.kafka.tls.enabled": {true, "Amazon MSK and most managed brokers take TLS only."},
+			settings: settings(firehoseServe, elasticsearchOnly, kafkaClient("sinks.kafka"), map[string]setting{
 				"sinks.kafka.topic": {"flowhose-vpcflow-keyed", "Create it before starting; its partition count " +
 					"bounds the detection fleet's replicas, and changing it moves keys between them."},
 				"sinks.kafka.format": {"line", "The detection fleet decodes and enriches the line again: " +
@@ -132,27 +140,19 @@ func Starters() []Starter {
 				"source address is counted in exactly one replica. They enrich the lines again " +
 				"(give them the parsing fleet's enrich settings) and only run the rules: alerts go " +
 				"to a Kafka topic and the log; enable more destinations under sinks.detections.",
-			settings: map[string]setting{
-				"http.listen":               {":8080", "Only /healthz, /readyz and /metrics are served: no source listens on HTTP."},
-				"sources.firehose.enabled":  {false, "Kafka is the only source."},
-				"sources.kafka.enabled":     {true, ""},
-				"sources.kafka.brokers":     {[]string{"kafka-1.example.internal:9094"}, "Replace with your bootstrap brokers."},
-				"sources.kafka.tls.enabled": {true, "Amazon MSK and most managed brokers take TLS only."},
-				"sources.kafka.topics":      {[]string{"flowhose-vpcflow-keyed"}, "The parsing fleet's sinks.kafka.topic."},
+			settings: settings(kafkaServe, kafkaClient("sinks.detections.kafka"), map[string]setting{
+				"sources.kafka.topics": {[]string{"flowhose-vpcflow-keyed"}, "The parsing fleet's sinks.kafka.topic."},
 				"sources.kafka.group_id": {"flowhose-detections", "One group for the whole fleet: each partition, " +
 					"and so each key, is read by one replica. Up to one replica per partition does work."},
 				"sinks.ndjson.enabled":     {false, "The parsing fleet delivers the flows; this fleet only detects."},
 				"sinks.detections.enabled": {true, ""},
 				"sinks.detections.partitioned_by": {"source.ip", "The parsing fleet's sinks.kafka.key: the log " +
 					"names the rules exact under it at start-up."},
-				"sinks.detections.kafka.enabled":     {true, ""},
-				"sinks.detections.kafka.brokers":     {[]string{"kafka-1.example.internal:9094"}, ""},
-				"sinks.detections.kafka.tls.enabled": {true, ""},
 				"sinks.detections.kafka.topic": {"flowhose-alerts", "Keyed by alert id: an alert two replicas " +
 					"raised (after a rebalance) lands twice in one partition, with one id."},
 				"sinks.dead_letter.path": {"/var/lib/flowhose/deadletter.ndjson", "On a persistent volume: " +
 					"undeliverable alerts and undecodable lines end here."},
-			},
+			}),
 		},
 		{
 			Name:    "lambda-transform",
