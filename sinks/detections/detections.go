@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -176,6 +177,12 @@ func open(ctx context.Context, cfg Config, deps sinks.Deps, client *http.Client)
 		}
 		d, err := fac.Open(ctx, alert.Deps{HTTP: client, Logger: deps.Logger})
 		if err != nil {
+			// The destinations opened so far may hold connections.
+			for _, d := range dests {
+				if c, ok := d.(io.Closer); ok {
+					err = errors.Join(err, c.Close())
+				}
+			}
 			return nil, err
 		}
 		dests = append(dests, d)
