@@ -21,6 +21,7 @@ import (
 	"github.com/flowhose/flowhose/sinks/ndjson"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/source/file"
+	"github.com/flowhose/flowhose/stream/source/s3"
 	"github.com/flowhose/flowhose/stream/source/firehose"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
@@ -129,6 +130,17 @@ type Sources struct {
 	// File configures `flowhose replay`, which is its only user and so
 	// needs no switch.
 	File file.Config `yaml:"file"`
+	// S3 reads flow logs from S3: live through SQS notifications in
+	// `serve` (when enabled) and in `flowhose replay s3://…` backfills.
+	S3 S3 `yaml:"s3"`
+}
+
+// S3 is the S3 source with its switch.
+type S3 struct {
+	// Enabled starts the SQS consumer in `serve`; backfills with `flowhose
+	// replay s3://…` need no switch.
+	Enabled   bool `yaml:"enabled"`
+	s3.Config `yaml:",inline"`
 }
 
 // Transform is the Firehose data-transformation source with its switch.
@@ -207,6 +219,7 @@ func Default() Config {
 			Firehose:  Firehose{Enabled: true, Config: firehose.DefaultConfig()},
 			Transform: Transform{Config: transform.DefaultConfig()},
 			File:      file.DefaultConfig(),
+			S3:        S3{Config: s3.DefaultConfig()},
 		},
 		Enrich: enrich.DefaultConfig(),
 		Sinks:  defaultSinks(),

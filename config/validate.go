@@ -146,6 +146,11 @@ func (c Config) validateSources() []error {
 		errs = append(errs, fmt.Errorf("sources.firehose.access_keys: required when http.listen (%q) is not a loopback address: set keys, listen on 127.0.0.1, or set sources.firehose.allow_unauthenticated: true", c.HTTP.Listen))
 	}
 	errs = append(errs, prefixed("sources.file", c.Sources.File.Validate())...)
+	// Backfills use the section too, so it is validated when off.
+	errs = append(errs, prefixed("sources.s3", c.Sources.S3.Validate())...)
+	if c.Sources.S3.Enabled && c.Sources.S3.QueueURL == "" {
+		errs = append(errs, errors.New("sources.s3.queue_url: required when sources.s3.enabled is true"))
+	}
 	return errs
 }
 

@@ -38,6 +38,17 @@ type Summary struct {
 	Errors   int   // unreadable inputs plus batches that were not delivered
 }
 
+// Add adds o's counts to s.
+func (s *Summary) Add(o Summary) {
+	s.Files += o.Files
+	s.Lines += o.Lines
+	s.Records += o.Records
+	s.Failures += o.Failures
+	s.Skipped += o.Skipped
+	s.Batches += o.Batches
+	s.Errors += o.Errors
+}
+
 // Replayer reads files into a pipeline.
 type Replayer struct {
 	cfg      Config
