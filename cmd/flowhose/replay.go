@@ -27,10 +27,10 @@ type replaySummary struct {
 	Failed       int   `json:"failed"` // unreadable inputs and undelivered batches
 	// S3 backfills only: objects selected, skipped as already in the
 	// checkpoint, and skipped for want of a date in their key.
-	Objects  int      `json:"objects,omitempty"`
-	Resumed  int      `json:"resumed,omitempty"`
-	Undated  int      `json:"undated,omitempty"`
-	Errors   []string `json:"errors,omitempty"`
+	Objects int      `json:"objects,omitempty"`
+	Resumed int      `json:"resumed,omitempty"`
+	Undated int      `json:"undated,omitempty"`
+	Errors  []string `json:"errors,omitempty"`
 }
 
 // replayArgs are replay's operands and flags.
