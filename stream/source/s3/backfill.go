@@ -129,7 +129,7 @@ func (b *Backfill) Run(ctx context.Context, urls []string) (BackfillSummary, err
 					continue // drain: the lister stops too
 				}
 				name := objectName(o.bucket, o.key)
-				sum, err := b.replayer.RunInputs(ctx, []file.Input{objectInput(b.client, o.bucket, o.key)})
+				sum, err := b.replayer.RunInputs(ctx, []file.Input{objectInput(b.client, o.bucket, o.key, nil)})
 				complete := err == nil && sum.Errors == 0
 				if complete {
 					if cerr := cp.add(name); cerr != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/source/file"
@@ -59,8 +60,8 @@ func NewClients(ctx context.Context, cfg Config, opts ...func(*config.LoadOption
 func objectName(bucket, key string) string { return "s3://" + bucket + "/" + key }
 
 // objectInput is the replay input of one object, read with one GetObject
-// streamed as it is decoded.
-func objectInput(client *s3.Client, bucket, key string) file.Input {
+// streamed as it is decoded. bytes, when set, counts what is read.
+func objectInput(client *s3.Client, bucket, key string, bytes prometheus.Counter) file.Input {
 	return file.Input{Name: objectName(bucket, key), Open: func(ctx context.Context) (io.ReadCloser, error) {
 		out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 		if err != nil {
@@ -69,8 +70,23 @@ func objectInput(client *s3.Client, bucket, key string) file.Input {
 			}
 			return nil, err
 		}
-		return out.Body, nil
+		if bytes == nil {
+			return out.Body, nil
+		}
+		return countingBody{out.Body, bytes}, nil
 	}}
+}
+
+// countingBody counts the bytes read from an object.
+type countingBody struct {
+	io.ReadCloser
+	n prometheus.Counter
+}
+
+func (b countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(float64(n))
+	return n, err
 }
 
 // gone reports errors that no retry will cure: the object or bucket does

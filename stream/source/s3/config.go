@@ -48,7 +48,7 @@ type Config struct {
 // Limits enforced by Validate.
 const (
 	maxConcurrency   = 1024
-	minVisibility    = 10 * time.Second
+	minVisibility    = 2 * time.Second
 	maxVisibility    = 12 * time.Hour // SQS's own maximum
 	maxWaitTime      = 20 * time.Second
 	maxObjectsPerMsg = 10000
