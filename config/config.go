@@ -20,6 +20,7 @@ import (
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/ndjson"
 	"github.com/flowhose/flowhose/stream/decode"
+	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
 	"github.com/flowhose/flowhose/stream/source/s3"
@@ -120,43 +121,44 @@ type Decode struct {
 	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
 }
 
-// Sources holds each source's settings and switch.
+// Sources holds each source's section, sources.<name>, and the settings
+// of `flowhose replay`. A new source of `serve` adds its field here and its
+// line to Factories.
 type Sources struct {
-	// Firehose is the Firehose HTTP-endpoint destination (serve).
-	Firehose Firehose `yaml:"firehose"`
-	// Transform is the Firehose data-transformation handler (serve over
-	// HTTP, or AWS Lambda).
-	Transform Transform `yaml:"transform"`
+	// Firehose is the Firehose HTTP-endpoint destination.
+	Firehose source.Section[firehose.Config] `yaml:"firehose"`
+	// Transform is the Firehose data-transformation handler, served over
+	// HTTP when enabled (it has no authentication of its own: it takes
+	// the Firehose endpoint's access keys); in AWS Lambda it always runs.
+	Transform source.Section[transform.Config] `yaml:"transform"`
 	// File configures `flowhose replay`, which is its only user and so
 	// needs no switch.
 	File file.Config `yaml:"file"`
 	// S3 reads flow logs from S3: live through SQS notifications in
-	// `serve` (when enabled) and in `flowhose replay s3://…` backfills.
-	S3 S3 `yaml:"s3"`
+	// `serve` (when enabled), and in `flowhose replay s3://…` backfills,
+	// which need no switch.
+	S3 source.Section[s3.Config] `yaml:"s3"`
 }
 
-// S3 is the S3 source with its switch.
-type S3 struct {
-	// Enabled starts the SQS consumer in `serve`; backfills with `flowhose
-	// replay s3://…` need no switch.
-	Enabled   bool `yaml:"enabled"`
-	s3.Config `yaml:",inline"`
+// Factories lists every source of `serve` with its defaults and
+// constructor. It is the one place sources are registered.
+func (s *Sources) Factories() []source.Factory {
+	return []source.Factory{
+		source.Register("firehose", &s.Firehose, firehose.DefaultConfig, firehose.Open),
+		source.Register("transform", &s.Transform, transform.DefaultConfig, transform.Open),
+		source.Register("s3", &s.S3, s3.DefaultConfig, s3.Open),
+	}
 }
 
-// Transform is the Firehose data-transformation source with its switch.
-// The switch mounts it in `serve`; inside AWS Lambda it always runs.
-type Transform struct {
-	// Enabled mounts the handler in `serve` (it has no authentication of
-	// its own); in AWS Lambda it always runs.
-	Enabled          bool `yaml:"enabled"`
-	transform.Config `yaml:",inline"`
-}
-
-// Firehose is the Firehose HTTP-endpoint source with its switch.
-type Firehose struct {
-	// Enabled mounts the endpoint in `serve`.
-	Enabled         bool `yaml:"enabled"`
-	firehose.Config `yaml:",inline"`
+// defaultSources sets every source to its defaults; only the Firehose
+// endpoint is on.
+func defaultSources() Sources {
+	s := Sources{File: file.DefaultConfig()}
+	for _, f := range s.Factories() {
+		f.SetDefault()
+	}
+	s.Firehose.Enabled = true
+	return s
 }
 
 // Sinks holds each sink's section, sinks.<name>. The dead-letter file has
@@ -215,14 +217,9 @@ func Default() Config {
 			MaxLineBytes:         decode.DefaultMaxLineBytes,
 			MaxDecompressedBytes: decode.DefaultMaxDecompressedBytes,
 		},
-		Sources: Sources{
-			Firehose:  Firehose{Enabled: true, Config: firehose.DefaultConfig()},
-			Transform: Transform{Config: transform.DefaultConfig()},
-			File:      file.DefaultConfig(),
-			S3:        S3{Config: s3.DefaultConfig()},
-		},
-		Enrich: enrich.DefaultConfig(),
-		Sinks:  defaultSinks(),
+		Sources: defaultSources(),
+		Enrich:  enrich.DefaultConfig(),
+		Sinks:   defaultSinks(),
 	}
 }
 

@@ -131,25 +131,25 @@ func (c Config) validateSources() []error {
 		}
 		paths[path] = key
 	}
-	if fh := c.Sources.Firehose; fh.Enabled {
-		errs = append(errs, prefixed("sources.firehose", fh.Validate())...)
-		claim("sources.firehose.path", fh.Path)
-		if c.HTTP.WriteTimeout <= fh.AckTimeout {
-			errs = append(errs, fmt.Errorf("http.write_timeout: must exceed sources.firehose.ack_timeout (%s) or responses are cut off, got %s", fh.AckTimeout, c.HTTP.WriteTimeout))
+	for _, f := range c.Sources.Factories() {
+		if !f.Enabled() {
+			continue
+		}
+		errs = append(errs, prefixed("sources."+f.Name(), f.Validate())...)
+		if p := f.Path(); p != "" {
+			claim("sources."+f.Name()+".path", p)
 		}
 	}
-	if tr := c.Sources.Transform; tr.Enabled {
-		errs = append(errs, prefixed("sources.transform", tr.Validate())...)
-		claim("sources.transform.path", tr.Path)
+	if fh := c.Sources.Firehose; fh.Enabled && c.HTTP.WriteTimeout <= fh.Config.AckTimeout {
+		errs = append(errs, fmt.Errorf("http.write_timeout: must exceed sources.firehose.ack_timeout (%s) or responses are cut off, got %s", fh.Config.AckTimeout, c.HTTP.WriteTimeout))
 	}
-	if c.Unauthenticated() && !c.Sources.Firehose.AllowUnauthenticated && !loopback(c.HTTP.Listen) {
+	if c.Unauthenticated() && !c.Sources.Firehose.Config.AllowUnauthenticated && !loopback(c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("sources.firehose.access_keys: required when http.listen (%q) is not a loopback address: set keys, listen on 127.0.0.1, or set sources.firehose.allow_unauthenticated: true", c.HTTP.Listen))
 	}
 	errs = append(errs, prefixed("sources.file", c.Sources.File.Validate())...)
-	// Backfills use the section too, so it is validated when off.
-	errs = append(errs, prefixed("sources.s3", c.Sources.S3.Validate())...)
-	if c.Sources.S3.Enabled && c.Sources.S3.QueueURL == "" {
-		errs = append(errs, errors.New("sources.s3.queue_url: required when sources.s3.enabled is true"))
+	if !c.Sources.S3.Enabled {
+		// Backfills (replay s3://) use the section when it is off.
+		errs = append(errs, prefixed("sources.s3", c.Sources.S3.Config.ValidateBackfill())...)
 	}
 	return errs
 }
@@ -157,7 +157,7 @@ func (c Config) validateSources() []error {
 // Unauthenticated reports whether serve mounts an endpoint that Firehose
 // calls without any access key.
 func (c Config) Unauthenticated() bool {
-	return (c.Sources.Firehose.Enabled || c.Sources.Transform.Enabled) && len(c.Sources.Firehose.AccessKeys) == 0
+	return (c.Sources.Firehose.Enabled || c.Sources.Transform.Enabled) && len(c.Sources.Firehose.Config.AccessKeys) == 0
 }
 
 // loopback reports whether listen (host:port) accepts connections from

@@ -90,7 +90,7 @@ func parseReplayArgs(args []string, configPath string, stderr io.Writer) (string
 // and sinks. It fails when an input is unreadable, a batch is not
 // delivered or a line did not decode. When ctx ends (SIGTERM, SIGINT),
 // reading stops and the batches in flight get sources.file.drain_timeout
-// to be delivered; then the sinks are closed with an ended context, so
+// (sources.s3's for a backfill) to be delivered; then the sinks are closed with an ended context, so
 // that a sink retrying without end (Elasticsearch with retry_for 0) gives
 // up and fails them, and replay fails.
 func replay(ctx context.Context, configPath string, args replayArgs, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -112,7 +112,14 @@ func replay(ctx context.Context, configPath string, args replayArgs, stdin io.Re
 	if err != nil {
 		return errors.Join(err, a.close(context.Background()))
 	}
-	r, err := file.New(cfg.Sources.File, opts, a.pipeline, log)
+	// Backfills read objects with sources.s3's settings, files with
+	// sources.file's.
+	s3cfg, fileCfg, section := cfg.Sources.S3.Config, cfg.Sources.File, "sources.file"
+	backfill := strings.HasPrefix(paths[0], "s3://")
+	if backfill {
+		fileCfg, section = s3cfg.Config, "sources.s3"
+	}
+	r, err := file.New(fileCfg, opts, a.pipeline, log)
 	if err != nil {
 		return errors.Join(err, a.close(context.Background()))
 	}
@@ -121,12 +128,12 @@ func replay(ctx context.Context, configPath string, args replayArgs, stdin io.Re
 		sum, err := r.Run(ctx, paths)
 		return summaryOf(sum), err
 	}
-	if strings.HasPrefix(paths[0], "s3://") {
-		clients, err := s3src.NewClients(ctx, cfg.Sources.S3.Config)
+	if backfill {
+		clients, err := s3src.NewClients(ctx, s3cfg)
 		if err != nil {
 			return errors.Join(err, a.close(context.Background()))
 		}
-		bf := s3src.NewBackfill(cfg.Sources.S3.Config, clients.S3, r, log)
+		bf := s3src.NewBackfill(s3cfg, clients.S3, r, log)
 		bf.Since, bf.Until, bf.Checkpoint = args.since, args.until, args.checkpoint
 		if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 			bf.Progress = stderr
@@ -138,7 +145,7 @@ func replay(ctx context.Context, configPath string, args replayArgs, stdin io.Re
 			return out, err
 		}
 	}
-	timeout := cfg.Sources.File.DrainTimeout
+	timeout := fileCfg.DrainTimeout
 	drainCtx, stopDrain := drainContext(ctx, timeout)
 	defer stopDrain()
 	type result struct {
@@ -155,7 +162,7 @@ func replay(ctx context.Context, configPath string, args replayArgs, stdin io.Re
 	select {
 	case res = <-ran:
 	case <-drainCtx.Done():
-		undrained = fmt.Errorf("batches still undelivered after sources.file.drain_timeout %s: the sinks were closed and failed them", timeout)
+		undrained = fmt.Errorf("batches still undelivered after %s.drain_timeout %s: the sinks were closed and failed them", section, timeout)
 		log.Error("replay: drain timed out, closing the sinks", "drain_timeout", timeout.String())
 	}
 	// Once the run has returned every batch is settled and closing flushes

@@ -26,6 +26,7 @@ import (
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/membudget"
+	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/accesskey"
 )
 
@@ -596,4 +597,14 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, code int, requ
 		h.log.Warn("firehose request failed", "status", code, "request_id", requestID,
 			"source_arn", r.Header.Get(headerSourceARN), "remote", r.RemoteAddr, "err", err, "message", msg)
 	}
+}
+
+// Open builds the endpoint as a source of `flowhose serve`, mounted at
+// cfg.Path.
+func Open(_ context.Context, cfg Config, deps source.Deps) (source.Source, error) {
+	h, err := New(cfg, deps.Decode, Deps{Pipeline: deps.Pipeline, Budget: deps.Budget, Registerer: deps.Registerer, Log: deps.Logger})
+	if err != nil {
+		return source.Source{}, err
+	}
+	return source.Source{Path: cfg.Path, Handler: h}, nil
 }

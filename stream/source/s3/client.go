@@ -27,7 +27,7 @@ type Clients struct {
 // credential chain. opts are passed to config.LoadDefaultConfig (tests use
 // them for static credentials).
 func NewClients(ctx context.Context, cfg Config, opts ...func(*config.LoadOptions) error) (Clients, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateBackfill(); err != nil {
 		return Clients{}, fmt.Errorf("s3 source: %w", err)
 	}
 	if cfg.Region != "" {

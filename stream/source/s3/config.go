@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowhose/flowhose/config/redact"
+	"github.com/flowhose/flowhose/stream/source/file"
 )
 
 // Config configures reading flow logs from S3: the live SQS consumer
@@ -30,7 +31,7 @@ type Config struct {
 	PathStyle bool `yaml:"path_style"`
 	// Concurrency is how many objects a backfill reads at once, and how many
 	// SQS messages the live source works on at once. Each object has up to
-	// sources.file.max_in_flight batches in flight.
+	// max_in_flight batches in flight.
 	Concurrency int `yaml:"concurrency"`
 	// VisibilityTimeout is how long a received message stays hidden from
 	// other consumers; it is extended by as much every half of it while
@@ -43,6 +44,12 @@ type Config struct {
 	MaxObjectsPerMessage int `yaml:"max_objects_per_message"`
 	// MaxMessageBytes bounds the SQS message body that is parsed.
 	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// Objects are read as `flowhose replay` reads files, with these
+	// settings (batch_size, chunk_bytes, max_in_flight per object,
+	// max_spool_bytes, spool_dir); drain_timeout bounds the wait for
+	// batches in flight when a backfill is interrupted (the live source is
+	// bounded by http.shutdown_timeout instead).
+	file.Config `yaml:",inline"`
 }
 
 // Limits enforced by Validate.
@@ -58,12 +65,22 @@ const (
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{Concurrency: 4, VisibilityTimeout: 5 * time.Minute, WaitTime: 20 * time.Second,
-		MaxObjectsPerMessage: 100, MaxMessageBytes: maxMessageBytes}
+		MaxObjectsPerMessage: 100, MaxMessageBytes: maxMessageBytes, Config: file.DefaultConfig()}
 }
 
-// Validate reports every bad key.
+// Validate reports every bad key of the live source.
 func (c Config) Validate() error {
-	var errs []error
+	err := c.ValidateBackfill()
+	if c.QueueURL == "" {
+		err = errors.Join(err, errors.New("queue_url: required for the live source"))
+	}
+	return err
+}
+
+// ValidateBackfill reports every bad key a backfill uses; it needs no
+// queue.
+func (c Config) ValidateBackfill() error {
+	errs := []error{c.Config.Validate()}
 	if c.QueueURL != "" {
 		if u, err := url.Parse(c.QueueURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("queue_url: must be an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME), got %q", redact.URL(c.QueueURL)))

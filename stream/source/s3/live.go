@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/file"
 )
 
@@ -55,9 +56,6 @@ func NewConsumer(cfg Config, clients Clients, replayer *file.Replayer, reg prome
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("s3 source: %w", err)
 	}
-	if cfg.QueueURL == "" {
-		return nil, errors.New("s3 source: queue_url: required")
-	}
 	if clients.S3 == nil || clients.SQS == nil || replayer == nil {
 		return nil, errors.New("s3 source: S3 and SQS clients and a replayer are required")
 	}
@@ -74,6 +72,24 @@ func NewConsumer(cfg Config, clients Clients, replayer *file.Replayer, reg prome
 		bytes:   f.NewCounter(prometheus.CounterOpts{Name: "flowhose_s3_bytes_total", Help: "Bytes read from S3 objects, as stored (compressed)."}),
 		records: f.NewCounter(prometheus.CounterOpts{Name: "flowhose_s3_records_total", Help: "Flow-log records read from S3 objects."}),
 	}}, nil
+}
+
+// Open builds the live source of `serve`: a Consumer run as a background
+// loop. Objects are read with the section's file settings.
+func Open(ctx context.Context, cfg Config, deps source.Deps) (source.Source, error) {
+	clients, err := NewClients(ctx, cfg)
+	if err != nil {
+		return source.Source{}, err
+	}
+	r, err := file.New(cfg.Config, deps.Decode, deps.Pipeline, deps.Logger)
+	if err != nil {
+		return source.Source{}, err
+	}
+	c, err := NewConsumer(cfg, clients, r, deps.Registerer, deps.Logger)
+	if err != nil {
+		return source.Source{}, err
+	}
+	return source.Source{Run: c.Run}, nil
 }
 
 // Run receives and handles messages, Config.Concurrency at a time, until

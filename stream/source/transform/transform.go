@@ -26,6 +26,7 @@ import (
 	"github.com/flowhose/flowhose/stream/hec"
 	"github.com/flowhose/flowhose/stream/jsonenc"
 	"github.com/flowhose/flowhose/stream/membudget"
+	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/accesskey"
 )
 
@@ -440,4 +441,19 @@ func entrySize(idLen int, result string, dataLen int) int64 {
 		n += len(`,"data":""`) + base64.StdEncoding.EncodedLen(dataLen)
 	}
 	return int64(n)
+}
+
+// Open builds the HTTP handler as a source of `flowhose serve`, mounted at
+// cfg.Path and guarded by the Firehose endpoint's access keys (both are
+// called by Firehose, or by whoever holds its key). Its response is the
+// delivery: it answers from its own encoder, not the pipeline's sinks.
+func Open(_ context.Context, cfg Config, deps source.Deps) (source.Source, error) {
+	h, err := New(cfg, deps.Decode, Deps{
+		Enrichers: deps.Enrichers, DeadLetter: deps.DeadLetter, Budget: deps.Budget,
+		Keys: deps.Keys, Registerer: deps.Registerer, Log: deps.Logger,
+	})
+	if err != nil {
+		return source.Source{}, err
+	}
+	return source.Source{Path: cfg.Path, Handler: h}, nil
 }
