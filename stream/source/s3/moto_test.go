@@ -32,7 +32,7 @@ const (
 
 // motoURL returns the moto server's URL, skipping the test when none runs
 // (or failing it when FLOWHOSE_REQUIRE_SERVICES says one must).
-func motoURL(t *testing.T) string {
+func motoURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("FLOWHOSE_TEST_MOTO_URL")
 	if u == "" {
@@ -45,14 +45,14 @@ func motoURL(t *testing.T) string {
 }
 
 // motoConfig is the source configuration against moto.
-func motoConfig(t *testing.T) Config {
+func motoConfig(t testing.TB) Config {
 	u := motoURL(t)
 	cfg := DefaultConfig()
 	cfg.Region, cfg.S3Endpoint, cfg.SQSEndpoint, cfg.PathStyle = region, u, u, true
 	return cfg
 }
 
-func motoClients(t *testing.T, cfg Config) Clients {
+func motoClients(t testing.TB, cfg Config) Clients {
 	t.Helper()
 	c, err := NewClients(context.Background(), cfg, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")))
 	if err != nil {
@@ -69,7 +69,7 @@ func unique(name string) string {
 	return name + "-" + hex.EncodeToString(b[:])
 }
 
-func newBucket(t *testing.T, c Clients) string {
+func newBucket(t testing.TB, c Clients) string {
 	t.Helper()
 	bucket := unique("flowlogs")
 	if _, err := c.S3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
@@ -78,7 +78,7 @@ func newBucket(t *testing.T, c Clients) string {
 	return bucket
 }
 
-func put(t *testing.T, c Clients, bucket, key string, data []byte) {
+func put(t testing.TB, c Clients, bucket, key string, data []byte) {
 	t.Helper()
 	if _, err := c.S3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
