@@ -39,6 +39,7 @@ type parquetLines struct {
 	n        int // rows in buf
 	header   string
 	line     []byte
+	out      []byte // the chunk being built, reused: its text is copied out
 	maxBytes int64
 	maxLines int
 }
@@ -92,7 +93,7 @@ func recoverParquet(err *error) {
 // the last row.
 func (p *parquetLines) next() (c chunk, err error) {
 	defer recoverParquet(&err)
-	out := make([]byte, 0, 4096)
+	out := p.out[:0]
 	if p.header != "" {
 		out = append(out, p.header...)
 		c.lines++
@@ -114,6 +115,7 @@ func (p *parquetLines) next() (c chunk, err error) {
 		p.next0++
 		c.lines++
 	}
+	p.out = out
 	if c.lines == 0 {
 		return chunk{}, io.EOF
 	}
