@@ -24,9 +24,6 @@ import (
 // Stdin is the path that names standard input.
 const Stdin = "-"
 
-// maxReportedErrors bounds how many errors Run's error lists.
-const maxReportedErrors = 10
-
 // Summary counts what a replay did.
 type Summary struct {
 	Files    int   // inputs opened
@@ -95,19 +92,10 @@ type run struct {
 	// would fail the same way.
 	stop context.CancelCauseFunc
 
-	mu     sync.Mutex
-	errors int
-	errs   []error
+	errs ErrorList
 }
 
-func (rn *run) fail(err error) {
-	rn.mu.Lock()
-	defer rn.mu.Unlock()
-	rn.errors++
-	if len(rn.errs) < maxReportedErrors {
-		rn.errs = append(rn.errs, err)
-	}
-}
+func (rn *run) fail(err error) { rn.errs.Add(err) }
 
 // errPermanent is why reading stopped after a batch failed permanently.
 var errPermanent = errors.New("a batch failed permanently")
@@ -171,15 +159,8 @@ func (r *Replayer) RunInputs(ctx context.Context, inputs []Input) (Summary, erro
 		}
 	}
 	rn.wg.Wait()
-	rn.sum.Errors = rn.errors
-	errs := rn.errs
-	if stopped != nil {
-		errs = append([]error{stopped}, errs...)
-	}
-	if rn.errors > len(rn.errs) {
-		errs = append(errs, fmt.Errorf("and %d more errors", rn.errors-len(rn.errs)))
-	}
-	return rn.sum, errors.Join(errs...)
+	rn.sum.Errors = rn.errs.Len()
+	return rn.sum, rn.errs.Err(stopped)
 }
 
 // sourceError is an error of the input's own reader (a file system, a

@@ -19,9 +19,6 @@ import (
 	"github.com/flowhose/flowhose/stream/source/file"
 )
 
-// maxReportedErrors bounds how many errors Backfill.Run's error lists.
-const maxReportedErrors = 10
-
 // Backfill replays the objects under s3:// URLs: `flowhose replay
 // s3://bucket/prefix`.
 type Backfill struct {
@@ -111,7 +108,7 @@ func (b *Backfill) Run(ctx context.Context, urls []string) (BackfillSummary, err
 					return false
 				}
 			}, st); err != nil {
-				st.fail(fmt.Errorf("list %s: %w", objectName(t.bucket, t.prefix), err))
+				st.errs.Add(fmt.Errorf("list %s: %w", objectName(t.bucket, t.prefix), err))
 				st.add(func(s *BackfillSummary) { s.Unlisted++ })
 			}
 		}
@@ -144,7 +141,7 @@ func (b *Backfill) Run(ctx context.Context, urls []string) (BackfillSummary, err
 					}
 				})
 				if err != nil {
-					st.fail(err)
+					st.errs.Add(err)
 				}
 			}
 		}()
@@ -152,10 +149,11 @@ func (b *Backfill) Run(ctx context.Context, urls []string) (BackfillSummary, err
 	workers.Wait()
 	listed.Wait()
 	stopProgress()
+	var stopped error
 	if ctx.Err() != nil {
-		st.fail(fmt.Errorf("backfill interrupted: %w", context.Cause(ctx)))
+		stopped = fmt.Errorf("backfill interrupted: %w", context.Cause(ctx))
 	}
-	return st.sum, st.err()
+	return st.sum, st.errs.Err(stopped)
 }
 
 // backfillState is what a Run's goroutines share.
@@ -166,33 +164,13 @@ type backfillState struct {
 	sum       BackfillSummary
 	doneBytes int64
 	listed    bool
-	errs      []error
-	errCount  int
+	errs      file.ErrorList
 }
 
 func (st *backfillState) add(f func(*BackfillSummary)) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	f(&st.sum)
-}
-
-func (st *backfillState) fail(err error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.errCount++
-	if len(st.errs) < maxReportedErrors {
-		st.errs = append(st.errs, err)
-	}
-}
-
-func (st *backfillState) err() error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	errs := st.errs
-	if st.errCount > len(errs) {
-		errs = append(errs, fmt.Errorf("and %d more errors", st.errCount-len(errs)))
-	}
-	return errors.Join(errs...)
 }
 
 // progress draws the progress line until the returned function is called,

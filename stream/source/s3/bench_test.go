@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,7 +93,20 @@ func benchReplayer(b *testing.B) (*file.Replayer, func()) {
 	return r, func() { p.Close(context.Background()) }
 }
 
-func reportRecords(b *testing.B, sum file.Summary) {
+// benchInput replays the input made by setup (size bytes) once per
+// iteration and reports records/s.
+func benchInput(b *testing.B, size int, setup func(*testing.B) file.Input) {
+	in := setup(b)
+	r, done := benchReplayer(b)
+	defer done()
+	b.SetBytes(int64(size))
+	var sum file.Summary
+	for b.Loop() {
+		var err error
+		if sum, err = r.RunInputs(context.Background(), []file.Input{in}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	if sum.Records != benchRecords || sum.Errors != 0 || sum.Failures != 0 {
 		b.Fatalf("summary %+v", sum)
 	}
@@ -112,35 +126,18 @@ func BenchmarkBackfill(b *testing.B) {
 			if err := os.WriteFile(path, o.data, 0o600); err != nil {
 				b.Fatal(err)
 			}
-			r, done := benchReplayer(b)
-			defer done()
-			b.SetBytes(int64(len(o.data)))
-			var sum file.Summary
-			for b.Loop() {
-				var err error
-				if sum, err = r.Run(context.Background(), []string{path}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reportRecords(b, sum)
+			benchInput(b, len(o.data), func(*testing.B) file.Input {
+				return file.Input{Name: path, Open: func(context.Context) (io.ReadCloser, error) { return os.Open(path) }}
+			})
 		})
 		b.Run("moto/"+o.name, func(b *testing.B) {
-			cfg := motoConfig(b)
-			c := motoClients(b, cfg)
-			bucket := newBucket(b, c)
-			key := plainDay + o.name
-			put(b, c, bucket, key, o.data)
-			r, done := benchReplayer(b)
-			defer done()
-			b.SetBytes(int64(len(o.data)))
-			var sum file.Summary
-			for b.Loop() {
-				var err error
-				if sum, err = r.RunInputs(context.Background(), []file.Input{objectInput(c.S3, bucket, key, nil)}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reportRecords(b, sum)
+			benchInput(b, len(o.data), func(b *testing.B) file.Input {
+				cfg := motoConfig(b)
+				c := motoClients(b, cfg)
+				bucket := newBucket(b, c)
+				put(b, c, bucket, plainDay+o.name, o.data)
+				return objectInput(c.S3, bucket, plainDay+o.name, nil)
+			})
 		})
 	}
 }

@@ -92,13 +92,21 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// liveWorld is a bucket and a queue in moto, with the source's
+// configuration and clients for them.
+func liveWorld(t *testing.T) (cfg Config, c Clients, bucket, queueURL, queueARN string) {
+	t.Helper()
+	cfg = motoConfig(t)
+	c = motoClients(t, cfg)
+	bucket = newBucket(t, c)
+	queueURL, queueARN = newQueue(t, c)
+	return cfg, c, bucket, queueURL, queueARN
+}
+
 // TestLiveS3ToSQS: objects written to a bucket whose notifications go to
 // the queue are delivered, and their messages deleted.
 func TestLiveS3ToSQS(t *testing.T) {
-	cfg := motoConfig(t)
-	c := motoClients(t, cfg)
-	bucket := newBucket(t, c)
-	url, arn := newQueue(t, c)
+	cfg, c, bucket, url, arn := liveWorld(t)
 	notifyQueue(t, c, bucket, arn)
 	e := newEnv(t)
 	con := consumer(t, cfg, c, e, url)
@@ -116,10 +124,7 @@ func TestLiveS3ToSQS(t *testing.T) {
 // TestLiveSNSEnvelope reads notifications that reach the queue through an
 // SNS topic, wrapped in SNS's envelope.
 func TestLiveSNSEnvelope(t *testing.T) {
-	cfg := motoConfig(t)
-	c := motoClients(t, cfg)
-	bucket := newBucket(t, c)
-	url, arn := newQueue(t, c)
+	cfg, c, bucket, url, arn := liveWorld(t)
 	ac, err := config.LoadDefaultConfig(context.Background(), config.WithRegion(region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")))
 	if err != nil {
@@ -151,11 +156,8 @@ func TestLiveSNSEnvelope(t *testing.T) {
 // read and a message that is not a notification are dead-lettered, and
 // their messages deleted.
 func TestLiveFailingSink(t *testing.T) {
-	cfg := motoConfig(t)
+	cfg, c, bucket, url, _ := liveWorld(t)
 	cfg.VisibilityTimeout = 2 * time.Second
-	c := motoClients(t, cfg)
-	bucket := newBucket(t, c)
-	url, _ := newQueue(t, c)
 	key := plainDay + "f.log.gz"
 	put(t, c, bucket, key, gz(lines(header, lineAccept)))
 	send := func(body string) {
@@ -198,11 +200,8 @@ func TestLiveFailingSink(t *testing.T) {
 // visibility timeout: the consumer extends it, so a second consumer of the
 // queue does not get the message, and the records arrive once.
 func TestLiveExtendsVisibility(t *testing.T) {
-	cfg := motoConfig(t)
+	cfg, c, bucket, url, arn := liveWorld(t)
 	cfg.VisibilityTimeout = 2 * time.Second
-	c := motoClients(t, cfg)
-	bucket := newBucket(t, c)
-	url, arn := newQueue(t, c)
 	notifyQueue(t, c, bucket, arn)
 	e := newEnv(t)
 	e.sink.SetDelay(5 * time.Second)

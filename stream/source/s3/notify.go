@@ -14,21 +14,24 @@ type objectRef struct {
 	size        int64
 }
 
+// bucketObject is how S3 events and EventBridge events name an object.
+type bucketObject struct {
+	Bucket struct {
+		Name string `json:"name"`
+	} `json:"bucket"`
+	Object struct {
+		Key  string `json:"key"`
+		Size int64  `json:"size"`
+	} `json:"object"`
+}
+
 // s3Event is the part of an S3 event notification the source reads; keys
 // are URL-encoded in it, spaces as '+'.
 type s3Event struct {
 	Records []struct {
-		EventSource string `json:"eventSource"`
-		EventName   string `json:"eventName"`
-		S3          struct {
-			Bucket struct {
-				Name string `json:"name"`
-			} `json:"bucket"`
-			Object struct {
-				Key  string `json:"key"`
-				Size int64  `json:"size"`
-			} `json:"object"`
-		} `json:"s3"`
+		EventSource string       `json:"eventSource"`
+		EventName   string       `json:"eventName"`
+		S3          bucketObject `json:"s3"`
 	} `json:"Records"`
 	// Event is "s3:TestEvent" in the message S3 sends when notifications
 	// are configured.
@@ -39,19 +42,11 @@ type s3Event struct {
 // notification (Type, Message) and an EventBridge event (detail-type,
 // source, detail; keys not encoded).
 type envelope struct {
-	Type       string `json:"Type"`
-	Message    string `json:"Message"`
-	DetailType string `json:"detail-type"`
-	Source     string `json:"source"`
-	Detail     struct {
-		Bucket struct {
-			Name string `json:"name"`
-		} `json:"bucket"`
-		Object struct {
-			Key  string `json:"key"`
-			Size int64  `json:"size"`
-		} `json:"object"`
-	} `json:"detail"`
+	Type       string       `json:"Type"`
+	Message    string       `json:"Message"`
+	DetailType string       `json:"detail-type"`
+	Source     string       `json:"source"`
+	Detail     bucketObject `json:"detail"`
 }
 
 // parseNotification returns the created objects an SQS message names: an
