@@ -108,6 +108,9 @@ func (b *Backfill) Run(ctx context.Context, urls []string) (BackfillSummary, err
 					return false
 				}
 			}, st); err != nil {
+				if ctx.Err() != nil {
+					return // the interruption is reported once, by Run
+				}
 				st.errs.Add(fmt.Errorf("list %s: %w", objectName(t.bucket, t.prefix), err))
 				st.add(func(s *BackfillSummary) { s.Unlisted++ })
 			}
