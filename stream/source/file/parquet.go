@@ -27,21 +27,28 @@ const parquetRowsPerRead = 256
 // and a record read from Parquet has the same raw line, and so the same
 // document id, as the record read from the text file of the same flow log.
 //
-// Rows are read one row group at a time, page by page: the file is never
-// held in memory whole.
+// Rows are read one row group at a time, and each column page by page, all
+// columns in step: the file is never held in memory whole, and rows are
+// assembled from the columns' values directly rather than through the
+// library's generic row reconstruction, which cost more than the rest of
+// the reading together.
 type parquetLines struct {
 	groups   []parquet.RowGroup
-	group    int
-	rows     parquet.Rows // of groups[group-1], nil between groups
-	drained  bool         // rows has returned its last row
-	buf      []parquet.Row
-	next0    int // first unused row in buf
-	n        int // rows in buf
+	group    int         // row groups opened so far
+	cols     []columnRun // of groups[group-1]; nil between groups
+	next0    int         // first unused row of the columns' values
+	n        int         // rows in the columns' values
 	header   string
-	line     []byte
 	out      []byte // the chunk being built, reused: its text is copied out
 	maxBytes int64
 	maxLines int
+}
+
+// columnRun reads one column chunk's values, page after page.
+type columnRun struct {
+	pages parquet.Pages
+	vals  parquet.ValueReader // of the current page; nil before the first and after the last
+	buf   []parquet.Value
 }
 
 // openParquet reads the footer of a Parquet file of size bytes and checks
@@ -78,7 +85,7 @@ func openParquet(r io.ReaderAt, size int64, maxBytes int64, maxLines int) (p *pa
 		return nil, errors.New("parquet: no columns")
 	}
 	return &parquetLines{groups: f.RowGroups(), header: strings.Join(names, " ") + "\n",
-		buf: make([]parquet.Row, parquetRowsPerRead), maxBytes: maxBytes, maxLines: maxLines}, nil
+		maxBytes: maxBytes, maxLines: maxLines}, nil
 }
 
 // recoverParquet turns a panic of the Parquet library on a corrupt file
@@ -107,11 +114,18 @@ func (p *parquetLines) next() (c chunk, err error) {
 				return chunk{}, err
 			}
 		}
-		p.line = appendRow(p.line[:0], p.buf[p.next0])
-		if c.lines > 0 && int64(len(out)+len(p.line)) > p.maxBytes {
+		start := len(out)
+		for i := range p.cols {
+			if i > 0 {
+				out = append(out, ' ')
+			}
+			out = appendValue(out, p.cols[i].buf[p.next0])
+		}
+		out = append(out, '\n')
+		if c.lines > 0 && int64(len(out)) > p.maxBytes {
+			out = out[:start] // the row goes into the next chunk
 			break
 		}
-		out = append(out, p.line...)
 		p.next0++
 		c.lines++
 	}
@@ -123,70 +137,99 @@ func (p *parquetLines) next() (c chunk, err error) {
 	return c, nil
 }
 
-// fill reads the next rows into buf, moving on to the next row group when
-// one is done. A finished row group is closed only here, once its rows
-// have been used: their values may point into its page buffers.
+// fill reads up to parquetRowsPerRead more values of every column, moving
+// on to the next row group when one is done. The values of a page stay
+// valid until the next fill: pages are left to the collector rather than
+// released to the library's pools.
 func (p *parquetLines) fill() error {
 	for {
-		if p.rows != nil && p.drained {
-			p.close()
-		}
-		if p.rows == nil {
+		if p.cols == nil {
 			if p.group == len(p.groups) {
 				return io.EOF
 			}
-			p.rows = p.groups[p.group].Rows()
+			chunks := p.groups[p.group].ColumnChunks()
 			p.group++
+			p.cols = make([]columnRun, len(chunks))
+			for i, ch := range chunks {
+				p.cols[i] = columnRun{pages: ch.Pages(), buf: make([]parquet.Value, parquetRowsPerRead)}
+			}
 		}
-		n, err := p.rows.ReadRows(p.buf)
+		n := -1
+		for i := range p.cols {
+			m, err := p.cols[i].read()
+			if err != nil {
+				return fmt.Errorf("parquet: row group %d, column %d: %w", p.group, i+1, err)
+			}
+			if n >= 0 && m != n {
+				return fmt.Errorf("parquet: row group %d: column %d has %d values where column 1 has %d: corrupt, or not a flat schema", p.group, i+1, m, n)
+			}
+			n = m
+		}
 		p.next0, p.n = 0, n
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("parquet: row group %d: %w", p.group, err)
-		}
-		p.drained = err != nil || n == 0
 		if n > 0 {
 			return nil
 		}
+		p.close()
 	}
 }
 
-// close releases the row group being read.
-func (p *parquetLines) close() {
-	if p.rows != nil {
-		p.rows.Close()
-		p.rows, p.drained = nil, false
-	}
-}
-
-// appendRow appends a row as a flow-log line: values in column order,
-// separated by single spaces, `-` for nulls and empty strings.
-func appendRow(b []byte, row parquet.Row) []byte {
-	for i, v := range row {
-		if i > 0 {
-			b = append(b, ' ')
-		}
-		if v.IsNull() {
-			b = append(b, '-')
-			continue
-		}
-		switch v.Kind() {
-		case parquet.Boolean:
-			b = strconv.AppendBool(b, v.Boolean())
-		case parquet.Int32:
-			b = strconv.AppendInt(b, int64(v.Int32()), 10)
-		case parquet.Int64:
-			b = strconv.AppendInt(b, v.Int64(), 10)
-		case parquet.Float:
-			b = strconv.AppendFloat(b, float64(v.Float()), 'g', -1, 32)
-		case parquet.Double:
-			b = strconv.AppendFloat(b, v.Double(), 'g', -1, 64)
-		default: // byte arrays: the flow log's strings
-			if s := v.ByteArray(); len(s) > 0 {
-				b = append(b, s...)
-			} else {
-				b = append(b, '-')
+// read fills buf with the column's next values, across pages; it returns
+// fewer only at the end of the column chunk.
+func (r *columnRun) read() (int, error) {
+	n := 0
+	for n < len(r.buf) {
+		if r.vals == nil {
+			page, err := r.pages.ReadPage()
+			if errors.Is(err, io.EOF) {
+				return n, nil
 			}
+			if err != nil {
+				return n, err
+			}
+			r.vals = page.Values()
+		}
+		m, err := r.vals.ReadValues(r.buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) {
+			r.vals = nil
+		} else if err != nil {
+			return n, err
+		} else if m == 0 {
+			return n, errors.New("page yields no values")
 		}
 	}
-	return append(b, '\n')
+	return n, nil
+}
+
+// close ends the row group being read.
+func (p *parquetLines) close() {
+	for _, c := range p.cols {
+		c.pages.Close()
+	}
+	p.cols = nil
+}
+
+// appendValue appends a value as a flow-log token: `-` for nulls and
+// empty strings.
+func appendValue(b []byte, v parquet.Value) []byte {
+	if v.IsNull() {
+		return append(b, '-')
+	}
+	switch v.Kind() {
+	case parquet.Boolean:
+		return strconv.AppendBool(b, v.Boolean())
+	case parquet.Int32:
+		return strconv.AppendInt(b, int64(v.Int32()), 10)
+	case parquet.Int64:
+		return strconv.AppendInt(b, v.Int64(), 10)
+	case parquet.Float:
+		return strconv.AppendFloat(b, float64(v.Float()), 'g', -1, 32)
+	case parquet.Double:
+		return strconv.AppendFloat(b, v.Double(), 'g', -1, 64)
+	}
+	// Byte arrays: the flow log's strings.
+	if s := v.ByteArray(); len(s) > 0 {
+		return append(b, s...)
+	}
+	return append(b, '-')
 }

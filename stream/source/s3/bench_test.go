@@ -58,7 +58,7 @@ func benchObjects(b *testing.B) (text, pq []byte) {
 	w := bufio.NewWriter(zw)
 	w.WriteString(header + "\n")
 	var pb bytes.Buffer
-	pw := parquet.NewGenericWriter[flowRow](&pb, parquet.Compression(&pqgzip.Codec{}), parquet.MaxRowsPerRowGroup(50_000))
+	pw := parquet.NewGenericWriter[flowRow](&pb, parquet.Compression(&pqgzip.Codec{Level: 6}), parquet.MaxRowsPerRowGroup(50_000))
 	rows := make([]flowRow, 0, 1000)
 	for i := range benchRecords {
 		r := benchRow(i)
