@@ -18,6 +18,7 @@ import (
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/deadletter"
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
+	"github.com/flowhose/flowhose/sinks/kafka"
 	"github.com/flowhose/flowhose/sinks/ndjson"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/source"
@@ -173,6 +174,10 @@ type Sinks struct {
 	// start-up fails if the cluster cannot be reached to install the index
 	// template.
 	Elasticsearch sinks.Section[elasticsearch.Config] `yaml:"elasticsearch"`
+	// Kafka writes one message per record (ECS document or original
+	// line) to a topic, keyed by a document field; when enabled, start-up
+	// fails if the topic cannot be reached.
+	Kafka sinks.Section[kafka.Config] `yaml:"kafka"`
 }
 
 // Factories lists every sink with its defaults and constructor, in the
@@ -182,6 +187,7 @@ func (s *Sinks) Factories() []sinks.Factory {
 	return []sinks.Factory{
 		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
 		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
+		sinks.Register("kafka", &s.Kafka, kafka.DefaultConfig, kafka.Open),
 	}
 }
 

@@ -337,13 +337,14 @@ func TestRedacted(t *testing.T) {
 	c := Default()
 	c.Sinks.NDJSON.Config.Path = "https://alice:hunter2@example.com/x?api_key=swordfish&q=1"
 	c.Sinks.Elasticsearch.Config.APIKey = "opensesame"
+	c.Sinks.Kafka.Config.SASL.Password = "kafkapass"
 	c.Decode.Formats = []string{"${srcaddr}"}
 	r := c.Redacted()
 	out, err := c.YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"hunter2", "alice", "swordfish", "opensesame"} {
+	for _, secret := range []string{"hunter2", "alice", "swordfish", "opensesame", "kafkapass"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("%q not redacted:\n%s", secret, out)
 		}

@@ -165,6 +165,14 @@ type Decoder struct {
 	// default format, so Line may try lineV2 first.
 	v2   bool
 	toks [MaxFormatFields]string
+	// For gzip payloads, until Release: the inflater and the buffer
+	// payloads are inflated into.
+	inflater *inflater
+	plain    []byte
+	// Scratch of the JSON fast paths: where each envelope's line is, and
+	// a CloudWatch Logs document's strings gathered for one Keep.
+	spans []span
+	buf   []byte
 }
 
 // New validates opts and returns a Decoder.

@@ -68,12 +68,25 @@ func ReadAll(rd io.Reader, hint, limit int64, grow func(int64) error) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
+	buf, err = Append(buf, rd, limit, grow)
+	if err != nil {
+		PutBuffer(buf)
+		return nil, err
+	}
+	return buf, nil
+}
+
+// Append is ReadAll into buf, a buffer from GetBuffer (or nil) that is
+// already reserved, so that a caller reading many small inputs reserves
+// one buffer, not one per input. The limit counts buf's bytes too. It
+// returns the buffer it ended in even with an error: the caller still owns
+// it and hands it back with PutBuffer.
+func Append(buf []byte, rd io.Reader, limit int64, grow func(int64) error) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			bigger, err := GetBuffer(int(min(2*int64(cap(buf)), limit+1)), grow)
 			if err != nil {
-				PutBuffer(buf)
-				return nil, err
+				return buf, err
 			}
 			bigger = append(bigger, buf...)
 			PutBuffer(buf)
@@ -83,15 +96,13 @@ func ReadAll(rd io.Reader, hint, limit int64, grow func(int64) error) ([]byte, e
 		n, err := rd.Read(buf[len(buf):int(min(int64(cap(buf)), limit+1))])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > limit {
-			PutBuffer(buf)
-			return nil, fmt.Errorf("%w: over %d bytes", ErrOverLimit, limit)
+			return buf, fmt.Errorf("%w: over %d bytes", ErrOverLimit, limit)
 		}
 		if errors.Is(err, io.EOF) {
 			return buf, nil
 		}
 		if err != nil {
-			PutBuffer(buf)
-			return nil, err
+			return buf, err
 		}
 	}
 }
