@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,47 @@ func TestBackfillResume(t *testing.T) {
 	sum, err = bf.Run(context.Background(), []string{url})
 	if err != nil || sum.Resumed != 4 || sum.Objects != 0 || len(e.sink.Records()) != 0 {
 		t.Fatalf("complete: summary %+v, err %v", sum, err)
+	}
+}
+
+// TestBackfillStopped stops a backfill (SIGTERM's cancellation) after two
+// objects: the next run skips exactly the objects the checkpoint names and
+// reads the others.
+func TestBackfillStopped(t *testing.T) {
+	cfg := motoConfig(t)
+	cfg.Concurrency = 1
+	c := motoClients(t, cfg)
+	bucket := newBucket(t, c)
+	for i := range 6 {
+		put(t, c, bucket, plainDay+strconv.Itoa(i)+".log.gz", gz(lines(header, lineAccept)))
+	}
+	cp := filepath.Join(t.TempDir(), "checkpoint")
+	url := "s3://" + bucket + "/AWSLogs/"
+
+	e := newEnv(t)
+	e.sink.SetDelay(50 * time.Millisecond)
+	bf := NewBackfill(cfg, c.S3, e.r, nil)
+	bf.Checkpoint = cp
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			if data, _ := os.ReadFile(cp); strings.Count(string(data), "\n") >= 2 {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	first, err := bf.Run(ctx, []string{url})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || first.Done >= 6 {
+		t.Fatalf("stopped run: summary %+v, err %v", first, err)
+	}
+
+	e = newEnv(t)
+	bf = NewBackfill(cfg, c.S3, e.r, nil)
+	bf.Checkpoint = cp
+	second, err := bf.Run(context.Background(), []string{url})
+	if err != nil || second.Resumed != first.Done || second.Done != 6-first.Done || second.Records != int64(6-first.Done) {
+		t.Fatalf("resumed run: summary %+v after %+v, err %v", second, first, err)
 	}
 }
