@@ -3,9 +3,11 @@ package file
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -155,4 +157,25 @@ func FuzzParquet(f *testing.F) {
 		}
 		t.Fatal("no end after 65536 chunks")
 	})
+}
+
+// TestParquetFooterLength refuses a footer length beyond the file before
+// the library allocates it (up to 4 GiB per file).
+func TestParquetFooterLength(t *testing.T) {
+	data, err := os.ReadFile("../../../testdata/flowlogs/sample-v5.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = slices.Clone(data)
+	binary.LittleEndian.PutUint32(data[len(data)-8:], 0xfffffff0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = openParquet(bytes.NewReader(data), int64(len(data)), 1<<20, 100)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "footer of 4294967280 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("%d bytes allocated for a corrupt footer", grew)
+	}
 }
