@@ -112,12 +112,20 @@ func TestLiveS3ToSQS(t *testing.T) {
 	con := consumer(t, cfg, c, e, url)
 	put(t, c, bucket, plainDay+"a b.log.gz", gz(lines(header, lineAccept, lineReject)))
 	put(t, c, bucket, hiveHour+"b.log.parquet", readFile(t, "../../../testdata/flowlogs/sample-v2.parquet"))
-	eventually(t, "402 records and an empty queue", func() bool { return len(e.sink.Records()) == 402 && queueDepth(t, c, url) == 0 })
-	if n := testutil.ToFloat64(con.m.messages.WithLabelValues("deleted")); n < 2 {
-		t.Errorf("%v messages deleted, want the 2 notifications (and the test event)", n)
+	// Not a flow log, and not where VPC writes them: its lines are dead
+	// letters naming the object, and its message is deleted.
+	put(t, c, bucket, "uploads/notes.txt", []byte("meeting notes\n"))
+	eventually(t, "402 records, a dead letter and an empty queue", func() bool {
+		return len(e.sink.Records()) == 402 && len(e.dl.Failures()) == 1 && queueDepth(t, c, url) == 0
+	})
+	if f := e.dl.Failures()[0]; f.Ref != "s3://"+bucket+"/uploads/notes.txt" || f.Line != 1 || !strings.Contains(f.Reason, "fields") {
+		t.Errorf("dead letter = %+v", f)
 	}
-	if n := testutil.ToFloat64(con.m.objects); n != 2 {
-		t.Errorf("%v objects counted, want 2", n)
+	if n := testutil.ToFloat64(con.m.messages.WithLabelValues("deleted")); n < 3 {
+		t.Errorf("%v messages deleted, want the 3 notifications (and the test event)", n)
+	}
+	if n := testutil.ToFloat64(con.m.objects); n != 3 {
+		t.Errorf("%v objects counted, want 3", n)
 	}
 }
 
