@@ -23,6 +23,10 @@ import (
 // sqsMaxMessages is the most messages one ReceiveMessage call returns.
 const sqsMaxMessages = 10
 
+// receiveRetryWait is the pause after a failed receive call (the SDK has
+// retried it already).
+const receiveRetryWait = time.Second
+
 // settleTimeout bounds the delete or release of a message once its fate is
 // known, even when the consumer is stopping.
 const settleTimeout = 30 * time.Second
@@ -37,8 +41,6 @@ type Consumer struct {
 	replayer *file.Replayer
 	log      *slog.Logger
 	m        metrics
-	// retryWait is the pause after a failed receive call.
-	retryWait time.Duration
 }
 
 type metrics struct {
@@ -63,7 +65,7 @@ func NewConsumer(cfg Config, clients Clients, replayer *file.Replayer, reg prome
 		log = slog.Default()
 	}
 	f := promauto.With(reg)
-	return &Consumer{cfg: cfg, clients: clients, replayer: replayer, log: log, retryWait: time.Second, m: metrics{
+	return &Consumer{cfg: cfg, clients: clients, replayer: replayer, log: log, m: metrics{
 		messages: f.NewCounterVec(prometheus.CounterOpts{Name: "flowhose_s3_sqs_messages_total",
 			Help: "SQS messages by what was done with them: received, deleted, extended (visibility), released (made visible again at shutdown)."}, []string{"action"}),
 		failures: f.NewCounterVec(prometheus.CounterOpts{Name: "flowhose_s3_failures_total",
@@ -137,7 +139,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.m.failures.WithLabelValues("receive").Inc()
 			c.log.Error("s3 source: receive failed", "queue", c.cfg.QueueURL, "err", err)
 			select {
-			case <-time.After(c.retryWait):
+			case <-time.After(receiveRetryWait):
 			case <-ctx.Done():
 				return nil
 			}
