@@ -17,6 +17,7 @@ import (
 	"github.com/flowhose/flowhose/enrich"
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/deadletter"
+	"github.com/flowhose/flowhose/sinks/detections"
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/kafka"
 	"github.com/flowhose/flowhose/sinks/ndjson"
@@ -25,6 +26,7 @@ import (
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
 	"github.com/flowhose/flowhose/stream/source/s3"
+	kafkasource "github.com/flowhose/flowhose/stream/source/kafka"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
@@ -91,10 +93,12 @@ type Pipeline struct {
 	// QueueDepth is how many batches wait for a worker before sources
 	// block (back-pressure).
 	QueueDepth int `yaml:"queue_depth"`
-	// MemoryBudget bounds the bytes that all HTTP requests hold at once
-	// (body, decompressed data, decoded records, encoded output, and the
-	// batches still queued for them); a request that would go over it gets
-	// 503 and Firehose retries it, one that alone needs more gets 413. 0
+	// MemoryBudget bounds the bytes that all HTTP requests and Kafka
+	// batches hold at once (body, decompressed data, decoded records,
+	// encoded output, and the batches still queued for them); a request
+	// that would go over it gets 503 and Firehose retries it, one that
+	// alone needs more gets 413; a Kafka partition pauses until there is
+	// room. 0
 	// picks half the container's memory limit, or 1 GiB without one; the
 	// Go runtime's memory limit is then set to 90% of the container limit
 	// (or twice the budget) unless GOMEMLIMIT is set.
@@ -132,6 +136,9 @@ type Sources struct {
 	// HTTP when enabled (it has no authentication of its own: it takes
 	// the Firehose endpoint's access keys); in AWS Lambda it always runs.
 	Transform source.Section[transform.Config] `yaml:"transform"`
+	// Kafka consumes flow logs from Kafka topics as one consumer group,
+	// committing only what every sink has acknowledged.
+	Kafka source.Section[kafkasource.Config] `yaml:"kafka"`
 	// File configures `flowhose replay`, which is its only user and so
 	// needs no switch.
 	File file.Config `yaml:"file"`
@@ -148,6 +155,7 @@ func (s *Sources) Factories() []source.Factory {
 		source.Register("firehose", &s.Firehose, firehose.DefaultConfig, firehose.Open),
 		source.Register("transform", &s.Transform, transform.DefaultConfig, transform.Open),
 		source.Register("s3", &s.S3, s3.DefaultConfig, s3.Open),
+		source.Register("kafka", &s.Kafka, kafkasource.DefaultConfig, kafkasource.Open),
 	}
 }
 
@@ -178,6 +186,11 @@ type Sinks struct {
 	// line) to a topic, keyed by a document field; when enabled, start-up
 	// fails if the topic cannot be reached.
 	Kafka sinks.Section[kafka.Config] `yaml:"kafka"`
+	// Detections runs the rule engine (scans, sweeps, brute force, reject
+	// bursts, exposed ports, threat-intel matches, exfiltration) beside
+	// the other sinks and sends its alerts to webhook, Slack, PagerDuty
+	// or SNS (see stream/detect/README.md).
+	Detections sinks.Section[detections.Config] `yaml:"detections"`
 }
 
 // Factories lists every sink with its defaults and constructor, in the
@@ -188,6 +201,7 @@ func (s *Sinks) Factories() []sinks.Factory {
 		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
 		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
 		sinks.Register("kafka", &s.Kafka, kafka.DefaultConfig, kafka.Open),
+		sinks.Register("detections", &s.Detections, detections.DefaultConfig, detections.Open),
 	}
 }
 

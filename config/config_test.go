@@ -158,6 +158,16 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "kafka drain within the shutdown timeout",
+			env: map[string]string{
+				"FLOWHOSE_SOURCES_KAFKA_ENABLED":       "true",
+				"FLOWHOSE_SOURCES_KAFKA_TOPICS":        "flows",
+				"FLOWHOSE_SOURCES_KAFKA_DRAIN_TIMEOUT": "20s",
+				"FLOWHOSE_HTTP_SHUTDOWN_TIMEOUT":       "15s",
+			},
+			wantErrs: []string{"sources.kafka.drain_timeout: must be below http.shutdown_timeout (15s)"},
+		},
+		{
 			name: "two sources on one path",
 			env: map[string]string{
 				"FLOWHOSE_SOURCES_TRANSFORM_ENABLED": "true",
