@@ -25,8 +25,8 @@ import (
 	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
-	"github.com/flowhose/flowhose/stream/source/s3"
 	kafkasource "github.com/flowhose/flowhose/stream/source/kafka"
+	"github.com/flowhose/flowhose/stream/source/s3"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
