@@ -26,6 +26,7 @@ import (
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
 	kafkasource "github.com/flowhose/flowhose/stream/source/kafka"
+	"github.com/flowhose/flowhose/stream/source/s3"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
@@ -141,6 +142,10 @@ type Sources struct {
 	// File configures `flowhose replay`, which is its only user and so
 	// needs no switch.
 	File file.Config `yaml:"file"`
+	// S3 reads flow logs from S3: live through SQS notifications in
+	// `serve` (when enabled), and in `flowhose replay s3://…` backfills,
+	// which need no switch.
+	S3 source.Section[s3.Config] `yaml:"s3"`
 }
 
 // Factories lists every source of `serve` with its defaults and
@@ -149,6 +154,7 @@ func (s *Sources) Factories() []source.Factory {
 	return []source.Factory{
 		source.Register("firehose", &s.Firehose, firehose.DefaultConfig, firehose.Open),
 		source.Register("transform", &s.Transform, transform.DefaultConfig, transform.Open),
+		source.Register("s3", &s.S3, s3.DefaultConfig, s3.Open),
 		source.Register("kafka", &s.Kafka, kafkasource.DefaultConfig, kafkasource.Open),
 	}
 }

@@ -171,12 +171,31 @@ func Starters() []Starter {
 			},
 		},
 		{
+			Name:    "s3-elasticsearch",
+			Summary: "flow logs VPC writes to S3, live through SQS notifications → Elasticsearch (flowhose serve)",
+			intro: "The bucket sends its object-created notifications to an SQS queue (directly, " +
+				"through SNS or from EventBridge); `flowhose serve` reads each object it names " +
+				"(text or Parquet) into Elasticsearch and deletes the message only once every " +
+				"record is indexed. Give the queue a redrive policy: flowhose never deletes an " +
+				"undelivered message. For the past, run flowhose -config flowhose.yaml replay " +
+				"-since DATE -checkpoint FILE s3://BUCKET/PREFIX with the same file.",
+			settings: settings(elasticsearchOnly, map[string]setting{
+				"http.listen":              {":8080", "Health checks and metrics only: no Firehose endpoint is served."},
+				"sources.firehose.enabled": {false, "Flow logs come from S3 here."},
+				"sources.s3.enabled":       {true, ""},
+				"sources.s3.queue_url":     {"https://sqs.eu-west-1.amazonaws.com/123456789012/flowlogs-created", "Replace with your queue."},
+				"sources.s3.region":        {"eu-west-1", "The bucket's and the queue's region."},
+				"sources.s3.concurrency":   {4, "Messages worked on at once per replica; replicas may share the queue."},
+				"sinks.dead_letter.path":   {"/var/lib/flowhose/deadletter.ndjson", "On a persistent volume: dead letters (corrupt objects among them) are acknowledged input."},
+			}),
+		},
+		{
 			Name:    "replay-elasticsearch",
 			Summary: "replay or backfill flow-log files into Elasticsearch (flowhose replay)",
-			intro: "Replays S3-delivered flow-log files (plain or gzip, header lines detected) " +
-				"into Elasticsearch: flowhose -config flowhose.yaml replay FILE... (or - for " +
-				"standard input). Document ids derive from the records, so replaying a file " +
-				"again creates no duplicates.",
+			intro: "Replays S3-delivered flow-log files (plain or gzip text with header lines, " +
+				"Parquet, Firehose error records) into Elasticsearch: flowhose -config flowhose.yaml " +
+				"replay FILE... (or - for standard input, or s3://BUCKET/PREFIX... with sources.s3). " +
+				"Document ids derive from the records, so replaying a file again creates no duplicates.",
 			settings: settings(elasticsearchOnly, map[string]setting{
 				"sources.file.max_in_flight": {4, "Raise it for a faster backfill of a large cluster."},
 				"sinks.dead_letter.path": {"./flowhose-deadletter.ndjson", "replay exits 1 when it " +
