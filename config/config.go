@@ -19,6 +19,7 @@ import (
 	"github.com/flowhose/flowhose/sinks/deadletter"
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/ndjson"
+	"github.com/flowhose/flowhose/sinks/splunk"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
@@ -159,6 +160,9 @@ type Sinks struct {
 	// start-up fails if the cluster cannot be reached to install the index
 	// template.
 	Elasticsearch sinks.Section[elasticsearch.Config] `yaml:"elasticsearch"`
+	// Splunk sends events to Splunk's HTTP Event Collector, acknowledged
+	// upstream once Splunk has indexed them.
+	Splunk sinks.Section[splunk.Config] `yaml:"splunk"`
 }
 
 // Factories lists every sink with its defaults and constructor, in the
@@ -168,6 +172,7 @@ func (s *Sinks) Factories() []sinks.Factory {
 	return []sinks.Factory{
 		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
 		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
+		sinks.Register("splunk", &s.Splunk, splunk.DefaultConfig, splunk.Open),
 	}
 }
 

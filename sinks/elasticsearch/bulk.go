@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
+	"github.com/flowhose/flowhose/sinks/internal/retry"
 	"github.com/flowhose/flowhose/stream"
 )
 
@@ -143,14 +143,14 @@ func (w *worker) deliver(p part, begin time.Time) {
 			return
 		}
 
-		delay := backoff(s.cfg.RetryInitial, s.cfg.RetryMax, attempt)
+		delay := retry.Backoff(s.cfg.RetryInitial, s.cfg.RetryMax, attempt)
 		if s.cfg.RetryFor > 0 && time.Since(begin)+delay > s.cfg.RetryFor {
 			w.giveUp(attempt, cause)
 			return
 		}
 		s.log.Warn("retrying documents", "docs", len(w.retry), "attempt", attempt+1, "delay", delay, "err", cause)
 		s.m.retried.Add(float64(len(w.retry)))
-		if !sleep(s.ctx, delay) {
+		if !retry.Sleep(s.ctx, delay) {
 			w.giveUp(attempt, fmt.Errorf("sink closing: %w", cause))
 			return
 		}
@@ -343,29 +343,6 @@ func allCreated(body []byte, n int) bool {
 		}
 	}
 	return ok && string(b) == tail
-}
-
-// backoff is the delay before retry attempt+1: initial doubled per
-// attempt up to limit, drawn between half and all of it so that workers
-// and flowhose instances do not retry in step.
-func backoff(initial, limit time.Duration, attempt int) time.Duration {
-	d := limit
-	if attempt < 32 && initial<<attempt < limit && initial<<attempt > 0 {
-		d = initial << attempt
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits d or until ctx ends, and reports whether it waited d.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func truncate(b []byte, n int) string {

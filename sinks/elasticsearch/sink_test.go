@@ -711,16 +711,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestBackoffBounds(t *testing.T) {
-	for attempt := range 70 {
-		d := backoff(100*time.Millisecond, 30*time.Second, attempt)
-		lim := min(100*time.Millisecond<<min(attempt, 20), 30*time.Second)
-		if d < lim/2 || d > lim {
-			t.Fatalf("attempt %d: delay %s outside [%s, %s]", attempt, d, lim/2, lim)
-		}
-	}
-}
-
 func TestRepeatedItemRetriesShrink(t *testing.T) {
 	es := newFakeES(t, func(n int, docs []fakeDoc) (int, []int) {
 		switch n {

@@ -1,0 +1,31 @@
+// Package retry holds the backoff the network sinks retry with.
+package retry
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// Backoff is the delay before retry attempt+1: initial doubled per
+// attempt up to limit, drawn between half and all of it so that workers
+// and flowhose instances do not retry in step.
+func Backoff(initial, limit time.Duration, attempt int) time.Duration {
+	d := limit
+	if attempt < 32 && initial<<attempt < limit && initial<<attempt > 0 {
+		d = initial << attempt
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// Sleep waits d or until ctx ends, and reports whether it waited d.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
