@@ -169,7 +169,7 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		s.targets = append(s.targets, tg)
 	}
 	s.m = newMetrics(reg, s.targets)
-	s.bg.Add(cfg.Workers + 2)
+	s.bg.Add(cfg.Workers + 3)
 	for range cfg.Workers {
 		w := &worker{s: s, channel: newChannel()}
 		go w.run()
