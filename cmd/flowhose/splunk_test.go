@@ -21,6 +21,7 @@ import (
 // acks can be held back.
 type ackingHEC struct {
 	mu     sync.Mutex
+	token  string
 	hold   bool
 	next   uint64
 	events [][]byte // raw events of requests acknowledged true
@@ -30,7 +31,7 @@ type ackingHEC struct {
 func (h *ackingHEC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if r.Header.Get("Authorization") != "Splunk e2e-token" {
+	if r.Header.Get("Authorization") != "Splunk "+h.token {
 		w.WriteHeader(http.StatusForbidden)
 		io.WriteString(w, `{"text":"Invalid token","code":4}`)
 		return
@@ -81,7 +82,7 @@ func (h *ackingHEC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // A Firehose request goes to NDJSON and Splunk; it is answered 200 only
 // once Splunk has acknowledged its events, and then both have every record.
 func TestServeSplunkEndToEnd(t *testing.T) {
-	hec := &ackingHEC{hold: true, sent: map[uint64][][]byte{}}
+	hec := &ackingHEC{token: "e2e-token", hold: true, sent: map[uint64][][]byte{}}
 	srv := httptest.NewServer(hec)
 	defer srv.Close()
 	dir := t.TempDir()
@@ -142,5 +143,33 @@ sinks:
 	}
 	if code, m := s.get(t, "/metrics"); code != http.StatusOK || !strings.Contains(m, fmt.Sprintf("flowhose_splunk_events_delivered_total %d", len(events))) {
 		t.Errorf("/metrics lacks flowhose_splunk_events_delivered_total %d", len(events))
+	}
+
+	// A token HEC refuses: the request waits, readiness fails with the
+	// reason, and both recover once the token is accepted again.
+	hec.mu.Lock()
+	hec.token = "rotated"
+	hec.mu.Unlock()
+	go func() {
+		code, body, err := postFirehose(s.base)
+		done <- answer{code, body, err}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		code, body := s.get(t, "/readyz")
+		if code == http.StatusServiceUnavailable && strings.Contains(body, "code 4") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d %q while HEC refuses the token", code, body)
+		}
+	}
+	hec.mu.Lock()
+	hec.token = "e2e-token"
+	hec.mu.Unlock()
+	if a := <-done; a.err != nil || a.code != http.StatusOK {
+		t.Fatalf("Firehose answered %d %s %v after the token was fixed", a.code, a.body, a.err)
+	}
+	if code, body := s.get(t, "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d %q after the fix", code, body)
 	}
 }

@@ -40,6 +40,9 @@ type Sink struct {
 	dl      stream.DeadLetterWriter
 	m       *metrics
 	log     *slog.Logger
+	// misconfigured is the last configuration error HEC answered, nil
+	// once a request is accepted again: Ready reports it.
+	misconfigured atomic.Pointer[error]
 
 	mu     sync.Mutex // guards cur and closed; held while handing a request to the workers
 	cur    *request
@@ -194,6 +197,27 @@ func newChannel() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// Ready implements sinks.Readier: it reports the configuration error
+// (token, index, URL) HEC answered last, until a request passes again.
+func (s *Sink) Ready() error {
+	if err := s.misconfigured.Load(); err != nil {
+		return fmt.Errorf("HEC refuses the configuration: %w", *err)
+	}
+	return nil
+}
+
+// setMisconfigured records err (nil: cleared) for Ready and the metric.
+func (s *Sink) setMisconfigured(err error) {
+	if err == nil {
+		if s.misconfigured.Swap(nil) != nil {
+			s.m.configError.Set(0)
+		}
+		return
+	}
+	s.misconfigured.Store(&err)
+	s.m.configError.Set(1)
 }
 
 // Name implements stream.Sink.

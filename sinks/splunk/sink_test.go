@@ -246,6 +246,9 @@ func TestConfigurationErrorsKeepFailing(t *testing.T) {
 			ack := accept(t, s, recs)
 			eventually(t, "the configuration error to show", func() bool { return testutil.ToFloat64(s.m.configError) == 1 })
 			pendingFor(t, ack, 200*time.Millisecond)
+			if err := s.Ready(); err == nil {
+				t.Error("Ready() = nil while HEC refuses the configuration")
+			}
 			if len(dl.Failures()) != 0 {
 				t.Fatalf("dead-lettered %d events for a configuration error", len(dl.Failures()))
 			}
@@ -254,8 +257,8 @@ func TestConfigurationErrorsKeepFailing(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkAll(t, f, recs, !strings.Contains(tc.name, "ack disabled"))
-			if testutil.ToFloat64(s.m.configError) != 0 {
-				t.Error("config_error still 1 after the fix")
+			if testutil.ToFloat64(s.m.configError) != 0 || s.Ready() != nil {
+				t.Errorf("config_error %v, Ready() = %v after the fix", testutil.ToFloat64(s.m.configError), s.Ready())
 			}
 		})
 	}
@@ -562,6 +565,19 @@ func TestWithRoutingFilter(t *testing.T) {
 		}
 	}
 	checkAll(t, f, rejects, true)
+	f.set(func(f *fakeHEC) { f.Token = "rotated" })
+	ack := accept(t, out[0], recs)
+	eventually(t, "readiness to fail through the filter", func() bool { return sinks.Ready(out) != nil })
+	if err := sinks.Ready(out); !strings.Contains(err.Error(), "sink splunk: HEC refuses the configuration: HTTP 403, code 4") {
+		t.Errorf("Ready: %v", err)
+	}
+	f.set(func(f *fakeHEC) { f.Token = "00000000-1111-2222-3333-444444444444" })
+	if err := wait(t, ack); err != nil {
+		t.Fatal(err)
+	}
+	if err := sinks.Ready(out); err != nil {
+		t.Errorf("Ready after the fix: %v", err)
+	}
 }
 
 func TestValidate(t *testing.T) {

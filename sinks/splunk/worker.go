@@ -165,7 +165,7 @@ func (w *worker) deliver(p *request) {
 		}
 		switch out {
 		case sent:
-			s.m.configError.Set(0)
+			s.setMisconfigured(nil)
 			s.m.bytes.Add(float64(len(body)))
 			if s.cfg.Ack {
 				s.awaitAck(p, t, w.channel, *r.AckID)
@@ -175,11 +175,11 @@ func (w *worker) deliver(p *request) {
 			s.done(p, nil)
 			return
 		case refused:
-			s.m.configError.Set(0)
+			s.setMisconfigured(nil)
 			w.refuse(p, r, err)
 			return
 		case misconfigured:
-			s.m.configError.Set(1)
+			s.setMisconfigured(err)
 			s.log.Error("HEC refused the request for its configuration: fix it; events are kept and retried, not acknowledged",
 				"url", t.label, "events", len(p.items), "err", err)
 		}
