@@ -27,9 +27,19 @@ func (s *Sink) awaitAck(req *request, t *target, channel string, ackID uint64) {
 		ids = map[uint64]*request{}
 		t.pending[channel] = ids
 	}
+	old := ids[ackID]
 	ids[ackID] = req
 	t.mu.Unlock()
-	s.m.acksPending.Inc()
+	if old == nil {
+		s.m.acksPending.Inc()
+		return
+	}
+	// The node numbers ackIds from 0 again (it restarted and lost its
+	// ack state): the older request's ack can no longer be asked for.
+	s.log.Warn("HEC reused a pending ackId: sending the older request again (Splunk may index it twice)",
+		"url", t.label, "ack_id", ackID, "events", len(old.items))
+	s.m.resends.Inc()
+	s.resend <- old
 }
 
 // pollAcks asks, every ack_poll_interval, each URL about the ackIds its

@@ -614,3 +614,29 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// A node that restarts loses its ack state and numbers ackIds from 0
+// again: the request whose ackId is reused is resent, not forgotten.
+func TestReusedAckIDResends(t *testing.T) {
+	f := newFakeHEC(t)
+	f.HoldAcks = true
+	cfg := testConfig(f)
+	cfg.Workers = 1
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	recs := makeRecords(t, 20)
+	first := accept(t, s, recs[:10])
+	eventually(t, "the first request to wait for its ack", func() bool { return testutil.ToFloat64(s.m.acksPending) == 1 })
+	f.set(func(f *fakeHEC) {
+		f.pending, f.nextAck, f.HoldAcks = map[string]map[uint64][]hecEvent{}, map[string]uint64{}, false
+	})
+	second := accept(t, s, recs[10:])
+	for _, a := range []*stream.Ack{first, second} {
+		if err := wait(t, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkAll(t, f, recs, true)
+	if n := testutil.ToFloat64(s.m.resends); n != 1 {
+		t.Errorf("resends %v, want 1", n)
+	}
+}
