@@ -55,6 +55,10 @@ type Sink struct {
 	resend chan *request
 	// slots bounds the requests being sent or awaiting their ack.
 	slots chan struct{}
+	// free keeps settled requests, whose buffers have grown to a full
+	// request, for reuse: one per request that can exist at once. (A
+	// sync.Pool would drop them at every garbage collection.)
+	free chan *request
 	// outstanding counts requests handed to the workers and not settled.
 	outstanding sync.WaitGroup
 
@@ -103,7 +107,7 @@ type request struct {
 	buf     []byte // the root's events, back to back
 	items   []item // this request's, contiguous in buf
 	started time.Time
-	gz      []byte // the compressed body, made once and kept for resends
+	gz      []byte // the compressed body, made once (when empty) and kept for resends
 	root    *request
 	parts   atomic.Int32 // on the root: parts not settled
 
@@ -158,6 +162,7 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		reqs:    make(chan *request, cfg.QueuedRequests),
 		resend:  make(chan *request, cfg.Workers+cfg.MaxPendingAcks),
 		slots:   make(chan struct{}, cfg.MaxPendingAcks),
+		free:    make(chan *request, cfg.MaxPendingAcks+cfg.QueuedRequests+1),
 		ctx:     ctx,
 		cancel:  cancel,
 		stop:    make(chan struct{}),
@@ -256,8 +261,7 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 // flush_events.
 func (s *Sink) appendEvent(bs *batchState, r *stream.Record) {
 	if s.cur == nil {
-		s.cur = &request{started: time.Now()}
-		s.cur.root = s.cur
+		s.cur = s.newRequest()
 	}
 	req := s.cur
 	off := len(req.buf)
@@ -266,8 +270,8 @@ func (s *Sink) appendEvent(bs *batchState, r *stream.Record) {
 	if len(req.buf) > s.cfg.FlushBytes && len(req.items) > 0 {
 		// Move the event to a request of its own, so no request passes
 		// flush_bytes unless one event alone does.
-		next := &request{started: time.Now(), buf: append([]byte(nil), req.buf[off:]...)}
-		next.root = next
+		next := s.newRequest()
+		next.buf = append(next.buf, req.buf[off:]...)
 		req.buf = req.buf[:off]
 		s.flushLocked()
 		s.cur, req, off = next, next, 0
@@ -276,6 +280,19 @@ func (s *Sink) appendEvent(bs *batchState, r *stream.Record) {
 	if len(req.items) >= s.cfg.FlushEvents || len(req.buf) >= s.cfg.FlushBytes {
 		s.flushLocked()
 	}
+}
+
+// newRequest returns an empty root request, reusing a settled one.
+func (s *Sink) newRequest() *request {
+	var r *request
+	select {
+	case r = <-s.free:
+	default:
+		r = new(request)
+		r.root = r
+	}
+	r.started = time.Now()
+	return r
 }
 
 // flushLocked hands the current request to the workers, blocking while
@@ -379,6 +396,14 @@ func (s *Sink) done(req *request, err error) {
 // release drops one of root's parts; the last frees its slot.
 func (s *Sink) release(root *request) {
 	if root.parts.Add(-1) == 0 {
+		// Every part is settled: nothing refers to root any more.
+		clear(root.items)
+		root.items, root.buf, root.gz = root.items[:0], root.buf[:0], root.gz[:0]
+		root.target = nil
+		select {
+		case s.free <- root:
+		default:
+		}
 		<-s.slots
 		s.outstanding.Done()
 	}

@@ -270,7 +270,7 @@ func (w *worker) compressed(p *request) ([]byte, error) {
 	if !w.s.cfg.Compress {
 		return p.body(), nil
 	}
-	if p.gz != nil {
+	if len(p.gz) > 0 {
 		return p.gz, nil
 	}
 	w.zbuf.Reset()
@@ -289,7 +289,7 @@ func (w *worker) compressed(p *request) ([]byte, error) {
 	if err := w.gz.Close(); err != nil {
 		return nil, err
 	}
-	p.gz = bytes.Clone(w.zbuf.Bytes())
+	p.gz = append(p.gz, w.zbuf.Bytes()...)
 	return p.gz, nil
 }
 
