@@ -33,6 +33,7 @@ func main() {
 	shape := flag.String("shape", "line", "event shape: line or ecs")
 	ack := flag.Bool("ack", true, "indexer acknowledgement")
 	dump := flag.String("dump", "", "write the shape's events to this file and exit")
+	workers := flag.Int("workers", splunk.DefaultConfig().Workers, "concurrent requests")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	log.SetOutput(os.Stderr)
@@ -50,7 +51,7 @@ func main() {
 	cfg := splunk.DefaultConfig()
 	cfg.URLs = []string{*url}
 	cfg.Token = "00000000-0000-0000-0000-000000000000"
-	cfg.Shape, cfg.Ack = *shape, *ack
+	cfg.Shape, cfg.Ack, cfg.Workers = *shape, *ack, *workers
 	cfg.AckPollInterval = 100 * time.Millisecond
 	// A run ends with Close, which sends what is buffered at once.
 	cfg.FlushInterval = time.Minute
