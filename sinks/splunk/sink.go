@@ -21,6 +21,8 @@ import (
 
 	"github.com/flowhose/flowhose/config/redact"
 	"github.com/flowhose/flowhose/sinks"
+	"github.com/flowhose/flowhose/sinks/internal/batches"
+	"github.com/flowhose/flowhose/sinks/internal/retry"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/ecs"
 	"github.com/flowhose/flowhose/stream/hec"
@@ -62,7 +64,7 @@ type Sink struct {
 	// outstanding counts requests handed to the workers and not settled.
 	outstanding sync.WaitGroup
 
-	settleMu sync.Mutex // guards batchState.pending and err
+	batches batches.Tracker
 
 	// ctx ends when Close runs out of time: retries stop, pending acks fail.
 	ctx     context.Context
@@ -85,27 +87,12 @@ type target struct {
 	pending map[string]map[uint64]*request
 }
 
-// batchState counts the events of one accepted batch not yet settled.
-type batchState struct {
-	b       *stream.Batch
-	pending int
-	err     error
-}
-
-// item is one event of a request: its batch, its record (for the
-// dead-letter sink) and its place in the request's buffer.
-type item struct {
-	bs       *batchState
-	rec      *stream.Record
-	off, end int
-}
-
 // request is a run of events sent, and acknowledged, together. A request
 // Splunk refuses for one event's content is split into parts that share
 // the root's buffer; the root's slot is freed when its last part settles.
 type request struct {
-	buf     []byte // the root's events, back to back
-	items   []item // this request's, contiguous in buf
+	buf     []byte         // the root's events, back to back
+	items   []batches.Item // this request's, contiguous in buf
 	started time.Time
 	gz      []byte // the compressed body, made once (when empty) and kept for resends
 	root    *request
@@ -119,7 +106,7 @@ type request struct {
 }
 
 // body is the request's events.
-func (r *request) body() []byte { return r.buf[r.items[0].off:r.items[len(r.items)-1].end] }
+func (r *request) body() []byte { return r.buf[r.items[0].Off:r.items[len(r.items)-1].End] }
 
 // New returns a sink for cfg, logging to log (nil: slog.Default()).
 // Refused events go to dl. Metrics register on reg (nil: unregistered).
@@ -247,9 +234,7 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 	if s.closed {
 		return ErrClosed
 	}
-	// pending starts at the full count, so events settled while later
-	// ones are still being appended cannot complete the batch early.
-	bs := &batchState{b: b, pending: len(b.Records)}
+	bs := s.batches.Start(b)
 	for i := range b.Records {
 		s.appendEvent(bs, &b.Records[i])
 	}
@@ -259,7 +244,7 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 // appendEvent encodes r into the current request, first sending that
 // request if r would take it past flush_bytes, and sends it once it holds
 // flush_events.
-func (s *Sink) appendEvent(bs *batchState, r *stream.Record) {
+func (s *Sink) appendEvent(bs *batches.Batch, r *stream.Record) {
 	if s.cur == nil {
 		s.cur = s.newRequest()
 	}
@@ -276,7 +261,7 @@ func (s *Sink) appendEvent(bs *batchState, r *stream.Record) {
 		s.flushLocked()
 		s.cur, req, off = next, next, 0
 	}
-	req.items = append(req.items, item{bs: bs, rec: r, off: off, end: len(req.buf)})
+	req.items = append(req.items, batches.Item{Batch: bs, Rec: r, Off: off, End: len(req.buf)})
 	if len(req.items) >= s.cfg.FlushEvents || len(req.buf) >= s.cfg.FlushBytes {
 		s.flushLocked()
 	}
@@ -335,20 +320,11 @@ func (s *Sink) flushEvery() {
 func (s *Sink) Close(ctx context.Context) error {
 	// An Accept blocked on busy workers holds s.mu; if ctx ends while we
 	// wait for it, stop the retries that keep the workers busy.
-	done, gaveUp := make(chan struct{}), make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.cancel()
-			close(gaveUp)
-		case <-done:
-		}
-	}()
-	defer close(done)
-
+	stop := retry.StopOn(ctx, s.cancel)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		stop()
 		return nil
 	}
 	s.closed = true
@@ -361,35 +337,16 @@ func (s *Sink) Close(ctx context.Context) error {
 	s.bg.Wait()
 	s.cancel()
 	s.client.CloseIdleConnections()
-	select {
-	case <-gaveUp:
+	if stop() {
 		return fmt.Errorf("splunk: close gave up on unsent or unacknowledged events: %w", ctx.Err())
-	default:
-		return nil
 	}
-}
-
-// settle records the outcome of items and completes every batch whose
-// last event this was.
-func (s *Sink) settle(items []item, err error) {
-	s.settleMu.Lock()
-	defer s.settleMu.Unlock()
-	for _, it := range items {
-		bs := it.bs
-		if err != nil && (bs.err == nil || stream.IsPermanent(err) && !stream.IsPermanent(bs.err)) {
-			bs.err = err
-		}
-		bs.pending--
-		if bs.pending == 0 {
-			bs.b.Ack.Done(bs.err)
-		}
-	}
+	return nil
 }
 
 // done settles req's events with err and, when req was its root's last
 // part, frees the root's slot.
 func (s *Sink) done(req *request, err error) {
-	s.settle(req.items, err)
+	s.batches.Settle(req.items, err)
 	s.release(req.root)
 }
 

@@ -184,6 +184,11 @@ func (w *worker) deliver(p *request) {
 				"url", t.label, "events", len(p.items), "err", err)
 		}
 		delay := retry.Backoff(s.cfg.RetryInitial, s.cfg.RetryMax, attempt)
+		if out == misconfigured && status == http.StatusOK {
+			// Accepted without an ackId: the events may be indexed, and
+			// every resend may index them again, so resend rarely.
+			delay = s.cfg.RetryMax
+		}
 		if s.cfg.RetryFor > 0 && time.Since(begin)+delay > s.cfg.RetryFor {
 			w.giveUp(p, attempt, err)
 			return
@@ -247,7 +252,7 @@ func (w *worker) refuse(p *request, r reply, cause error) {
 	one := s.part(p, bad, bad+1)
 	it := one.items[0]
 	reason := fmt.Sprintf("splunk HEC refused the event: %v", cause)
-	if err := s.dl.WriteFailures(s.ctx, []stream.Failure{{Source: "splunk", Input: it.rec.Raw, Reason: reason}}); err != nil {
+	if err := s.dl.WriteFailures(s.ctx, []stream.Failure{{Source: "splunk", Input: it.Rec.Raw, Reason: reason}}); err != nil {
 		s.log.Error("dead-letter write failed", "err", err)
 		s.m.failed.Inc()
 		s.done(one, fmt.Errorf("splunk: dead-letter refused event: %w", err))

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -12,5 +13,20 @@ func TestBackoffBounds(t *testing.T) {
 		if d < lim/2 || d > lim {
 			t.Fatalf("attempt %d: delay %s outside [%s, %s]", attempt, d, lim/2, lim)
 		}
+	}
+}
+
+func TestStopOn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	called := make(chan struct{})
+	stop := StopOn(ctx, func() { close(called) })
+	cancel()
+	<-called
+	if !stop() {
+		t.Fatal("stop() = false after ctx ended")
+	}
+	stop = StopOn(context.Background(), func() { t.Error("cancel called") })
+	if stop() {
+		t.Fatal("stop() = true with ctx alive")
 	}
 }
