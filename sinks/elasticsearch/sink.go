@@ -191,21 +191,11 @@ func (s *Sink) flushLocked() {
 // flushEvery sends a request that has waited flush_interval.
 func (s *Sink) flushEvery() {
 	defer close(s.flushed)
-	tick := max(s.cfg.FlushInterval/4, time.Millisecond)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
+	batches.FlushEvery(s.stop, s.cfg.FlushInterval, &s.mu, func() {
 		if !s.closed && s.cur != nil && time.Since(s.cur.started) >= s.cfg.FlushInterval {
 			s.flushLocked()
 		}
-		s.mu.Unlock()
-	}
+	})
 }
 
 // Close implements stream.Sink: it sends what is buffered and waits until

@@ -297,20 +297,11 @@ func (s *Sink) flushLocked() {
 func (s *Sink) flushEvery() {
 	defer s.bg.Done()
 	defer close(s.flushed)
-	t := time.NewTicker(max(s.cfg.FlushInterval/4, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
+	batches.FlushEvery(s.stop, s.cfg.FlushInterval, &s.mu, func() {
 		if !s.closed && s.cur != nil && time.Since(s.cur.started) >= s.cfg.FlushInterval {
 			s.flushLocked()
 		}
-		s.mu.Unlock()
-	}
+	})
 }
 
 // Close implements stream.Sink: it sends what is buffered and waits until

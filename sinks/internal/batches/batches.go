@@ -1,5 +1,5 @@
-// Package batches is the accounting the request-based sinks share: a
-// sink packs the records of the batches it accepts into requests that
+// Package batches is what the request-based sinks share: the accounting
+// of batches and the flush timer. A sink packs the records of the batches it accepts into requests that
 // neither match nor respect batch boundaries, and settles records as the
 // requests' answers come; a batch's Ack completes when its last record is
 // settled, with the worst error any of them had.
@@ -7,6 +7,7 @@ package batches
 
 import (
 	"sync"
+	"time"
 
 	"github.com/flowhose/flowhose/stream"
 )
@@ -49,5 +50,24 @@ func (t *Tracker) Settle(items []Item, err error) {
 		if bs.pending == 0 {
 			bs.b.Ack.Done(bs.err)
 		}
+	}
+}
+
+// FlushEvery calls flushDue with mu held every quarter of interval (at
+// least every millisecond) until stop is closed: flushDue sends the
+// request being filled if it has waited interval, so a quiet source's
+// records are not held back.
+func FlushEvery(stop <-chan struct{}, interval time.Duration, mu sync.Locker, flushDue func()) {
+	t := time.NewTicker(max(interval/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		mu.Lock()
+		flushDue()
+		mu.Unlock()
 	}
 }
