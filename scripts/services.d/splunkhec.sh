@@ -161,15 +161,6 @@ EOF
 }
 
 stop_splunkhec() {
-	local pid i
-	if svc_pid_alive "$(splunkhec_state pid)"; then
-		pid=$(<"$(splunkhec_state pid)")
-		kill "$pid"
-		for ((i = 0; i < 20; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.25
-		done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-	fi
+	svc_kill "$(splunkhec_state pid)"
 	rm -f "$(splunkhec_state pid)" "$(splunkhec_state port)"
 }

@@ -143,7 +143,11 @@ func (f *fakeHEC) event(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch := r.Header.Get("X-Splunk-Request-Channel")
-	if f.Ack && !guid.MatchString(ch) {
+	switch {
+	case f.Ack && ch == "":
+		answer(w, 400, `{"text":"Data channel is missing","code":10}`)
+		return
+	case ch != "" && !guid.MatchString(ch):
 		answer(w, 400, `{"text":"Invalid data channel","code":11}`)
 		return
 	}

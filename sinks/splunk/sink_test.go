@@ -235,6 +235,7 @@ func TestConfigurationErrorsKeepFailing(t *testing.T) {
 			}
 		}, func(f *fakeHEC) { f.Answer = nil }},
 		{"ack disabled on the token", func(f *fakeHEC, c *Config) { f.Ack = false }, func(f *fakeHEC) { f.Ack = true }},
+		{"ack enabled on the token only", func(f *fakeHEC, c *Config) { c.Ack = false }, func(f *fakeHEC) { f.Ack = false }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeHEC(t)

@@ -332,10 +332,15 @@ func (w *worker) post(t *target, body []byte) (int, reply, error) {
 	return res.StatusCode, r, nil
 }
 
-// header sets the token and the channel.
+// header sets the token and, with acks on, the channel. With acks off no
+// channel is sent: HEC would keep an ack status per request that nobody
+// asks for, and a token that has acks on answers code 10 (channel
+// missing), which tells the operator to turn ack on.
 func (s *Sink) header(req *http.Request, channel string) {
 	req.Header.Set("Authorization", s.auth)
-	req.Header.Set("X-Splunk-Request-Channel", channel)
+	if s.cfg.Ack {
+		req.Header.Set("X-Splunk-Request-Channel", channel)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "flowhose")
 }
