@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,7 +52,12 @@ func newTestSink(t *testing.T, cfg Config, dl stream.DeadLetterWriter) (*Sink, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close(context.Background()) })
+	t.Cleanup(func() {
+		// Bounded: a test that leaves events undeliverable ends them.
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		s.Close(ctx)
+	})
 	return s, reg
 }
 
@@ -639,5 +645,52 @@ func TestReusedAckIDResends(t *testing.T) {
 	checkAll(t, f, recs, true)
 	if n := testutil.ToFloat64(s.m.resends); n != 1 {
 		t.Errorf("resends %v, want 1", n)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	f := startFakeHEC(t, true)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recs := makeRecords(t, 10)
+
+	// Unknown CA: nothing is delivered.
+	s, _ := newTestSink(t, testConfig(f), &sinktest.DeadLetter{})
+	ack := accept(t, s, recs)
+	eventually(t, "a refused handshake", func() bool { return testutil.ToFloat64(s.m.requests.WithLabelValues("error")) > 0 })
+	pendingFor(t, ack, 50*time.Millisecond)
+
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		warn bool
+	}{
+		{"ca_file", func(c *Config) { c.CAFile = ca }, false},
+		{"insecure_skip_verify", func(c *Config) { c.InsecureSkipVerify = true }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(f)
+			tc.mod(&cfg)
+			var logs syncBuffer
+			s, err := New(cfg, &sinktest.DeadLetter{}, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(context.Background())
+			if err := wait(t, accept(t, s, recs)); err != nil {
+				t.Fatal(err)
+			}
+			if warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "insecure_skip_verify"); warned != tc.warn {
+				t.Errorf("warning logged: %v, want %v:\n%s", warned, tc.warn, logs.String())
+			}
+		})
+	}
+
+	cfg := testConfig(f)
+	cfg.ClientCertFile, cfg.ClientKeyFile = ca, filepath.Join(t.TempDir(), "missing.pem")
+	if _, err := New(cfg, &sinktest.DeadLetter{}, nil, quiet); err == nil || !strings.Contains(err.Error(), "client_cert_file, client_key_file") {
+		t.Errorf("New with a missing client key: %v", err)
 	}
 }
