@@ -86,6 +86,10 @@ func (s *Sink) channels(t *target) []string {
 // settles those reported true. An answer that is not a proper ack reply
 // settles nothing: the requests wait on, and are resent at ack_timeout.
 func (s *Sink) poll(t *target, channel string) {
+	// No send on this channel may be under way: see worker.attempt.
+	l := s.chanLocks[channel]
+	l.Lock()
+	defer l.Unlock()
 	t.mu.Lock()
 	ids := make([]uint64, 0, len(t.pending[channel]))
 	for id := range t.pending[channel] {

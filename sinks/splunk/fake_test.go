@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
@@ -40,6 +41,9 @@ type fakeHEC struct {
 	DropAck func(n int) bool
 	// Down drops every connection (events, acks and health) unanswered.
 	Down bool
+	// AnswerDelay holds back a success answer with an ackId after the
+	// ackId is given, with the fake unlocked (a slow network).
+	AnswerDelay time.Duration
 
 	requests int
 	indexed  map[string]int // flowhose_id → times indexed
@@ -199,7 +203,13 @@ func (f *fakeHEC) event(w http.ResponseWriter, r *http.Request) {
 		f.dropped[ch][id] = true
 	}
 	// Spaces as the OpenTelemetry receiver writes them: the sink must parse, not match.
-	answer(w, 200, fmt.Sprintf(`{"text": "Success", "code": 0, "ackId": %d}`, id))
+	ok := fmt.Sprintf(`{"text": "Success", "code": 0, "ackId": %d}`, id)
+	if d := f.AnswerDelay; d > 0 {
+		f.mu.Unlock()
+		time.Sleep(d)
+		f.mu.Lock()
+	}
+	answer(w, 200, ok)
 }
 
 // index records events as indexed. f.mu must be held.

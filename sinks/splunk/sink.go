@@ -39,9 +39,12 @@ type Sink struct {
 	auth    string // "Splunk <token>": never logged
 	targets []*target
 	next    atomic.Uint32
-	dl      stream.DeadLetterWriter
-	m       *metrics
-	log     *slog.Logger
+	// chanLocks maps each worker's channel to the lock that keeps its
+	// sends and ack queries apart; fixed at New.
+	chanLocks map[string]*sync.Mutex
+	dl        stream.DeadLetterWriter
+	m         *metrics
+	log       *slog.Logger
 	// misconfigured is the last configuration error HEC answered, nil
 	// once a request is accepted again: Ready reports it.
 	misconfigured atomic.Pointer[error]
@@ -165,8 +168,10 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 	}
 	s.m = newMetrics(reg, s.targets)
 	s.bg.Add(cfg.Workers + 3)
+	s.chanLocks = make(map[string]*sync.Mutex, cfg.Workers)
 	for range cfg.Workers {
-		w := &worker{s: s, channel: newChannel()}
+		w := &worker{s: s, channel: newChannel(), mu: new(sync.Mutex)}
+		s.chanLocks[w.channel] = w.mu
 		go w.run()
 	}
 	go s.pollAcks()

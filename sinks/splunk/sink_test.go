@@ -635,6 +635,9 @@ func TestReusedAckIDResends(t *testing.T) {
 	eventually(t, "the first request to wait for its ack", func() bool { return testutil.ToFloat64(s.m.acksPending) == 1 })
 	f.set(func(f *fakeHEC) {
 		f.pending, f.nextAck, f.HoldAcks = map[string]map[uint64][]hecEvent{}, map[string]uint64{}, false
+		// The answer giving the first request's ackId to the second
+		// travels slowly: ack queries meanwhile must not ask for it.
+		f.AnswerDelay = 100 * time.Millisecond
 	})
 	second := accept(t, s, recs[10:])
 	for _, a := range []*stream.Ack{first, second} {

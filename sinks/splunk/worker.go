@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -24,9 +25,12 @@ const maxReplyBytes = 64 << 10
 type worker struct {
 	s       *Sink
 	channel string
-	gz      *gzip.Writer
-	zbuf    bytes.Buffer
-	parts   []*request // still to deliver, the next one last
+	// mu is held while the worker sends on its channel, and while the
+	// poller asks about the channel's acks (see attempt).
+	mu    *sync.Mutex
+	gz    *gzip.Writer
+	zbuf  bytes.Buffer
+	parts []*request // still to deliver, the next one last
 }
 
 // reply is a HEC answer. Pointers tell a member that is absent from one
@@ -152,23 +156,12 @@ func (w *worker) deliver(p *request) {
 	}
 	for attempt := 0; ; attempt++ {
 		t := s.pick()
-		status, r, err := w.post(t, body)
-		var out outcome
-		if err != nil {
-			out = transient
-			s.setHealthy(t, false, err)
-		} else {
-			out, err = classify(status, r, s.cfg.Ack)
-			if r.Code != nil && *r.Code >= 18 && *r.Code <= 20 {
-				s.setHealthy(t, false, err)
-			}
-		}
+		out, status, r, err := w.attempt(p, t, body)
 		switch out {
 		case sent:
 			s.setMisconfigured(nil)
 			s.m.bytes.Add(float64(len(body)))
 			if s.cfg.Ack {
-				s.awaitAck(p, t, w.channel, *r.AckID)
 				return
 			}
 			s.m.delivered.Add(float64(len(p.items)))
@@ -202,6 +195,31 @@ func (w *worker) deliver(p *request) {
 			return
 		}
 	}
+}
+
+// attempt sends body, p's events, to t once and classifies the answer;
+// with acks on, a success is handed to the poller before the channel is
+// released. Sends and ack queries of one channel never overlap: a node
+// that restarted numbers ackIds from 0 again, and a query must not ask
+// for an id the node has just given a new request the sink has not yet
+// heard about, or that request's true would settle the older one.
+func (w *worker) attempt(p *request, t *target, body []byte) (outcome, int, reply, error) {
+	s := w.s
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	status, r, err := w.post(t, body)
+	if err != nil {
+		s.setHealthy(t, false, err)
+		return transient, 0, r, err
+	}
+	out, err := classify(status, r, s.cfg.Ack)
+	if r.Code != nil && *r.Code >= 18 && *r.Code <= 20 {
+		s.setHealthy(t, false, err)
+	}
+	if out == sent && s.cfg.Ack {
+		s.awaitAck(p, t, w.channel, *r.AckID)
+	}
+	return out, status, r, err
 }
 
 // giveUp fails p's events so their batches are redelivered.
