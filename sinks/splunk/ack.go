@@ -20,7 +20,7 @@ const maxAckQuery = 10_000
 // settles req when Splunk reports it indexed, or resends it after
 // ack_timeout.
 func (s *Sink) awaitAck(req *request, t *target, channel string, ackID uint64) {
-	req.target, req.channel, req.ackID, req.sentAt = t, channel, ackID, time.Now()
+	req.ackID, req.sentAt = ackID, time.Now()
 	t.mu.Lock()
 	ids := t.pending[channel]
 	if ids == nil {
@@ -189,7 +189,6 @@ func (s *Sink) expire(t *target) {
 		s.m.resends.Inc()
 		s.log.Warn("no ack within ack_timeout: sending the request again (Splunk may index it twice)",
 			"url", t.label, "events", len(req.items), "ack_id", req.ackID, "waited", now.Sub(req.sentAt).Round(time.Millisecond))
-		req.target = nil
 		s.resend <- req
 	}
 }

@@ -82,9 +82,9 @@ type Sink struct {
 // from it, by channel and ackId: ackIds are numbered per channel by the
 // node that received the request, so they are asked of that node alone.
 type target struct {
-	base, event, ack, health string
-	label                    string // the URL without credentials, for logs and metrics
-	healthy                  atomic.Bool
+	event, ack, health string
+	label              string // the URL without credentials, for logs and metrics
+	healthy            atomic.Bool
 
 	mu      sync.Mutex
 	pending map[string]map[uint64]*request
@@ -102,10 +102,8 @@ type request struct {
 	parts   atomic.Int32 // on the root: parts not settled
 
 	// Set while awaiting the ack.
-	target  *target
-	channel string
-	ackID   uint64
-	sentAt  time.Time
+	ackID  uint64
+	sentAt time.Time
 }
 
 // body is the request's events.
@@ -161,7 +159,7 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 	}
 	for _, u := range cfg.URLs {
 		b := baseURL(u)
-		tg := &target{base: b, event: b + "/services/collector/event", ack: b + "/services/collector/ack",
+		tg := &target{event: b + "/services/collector/event", ack: b + "/services/collector/ack",
 			health: b + "/services/collector/health", label: redact.URL(b), pending: map[string]map[uint64]*request{}}
 		tg.healthy.Store(true)
 		s.targets = append(s.targets, tg)
@@ -352,7 +350,6 @@ func (s *Sink) release(root *request) {
 		// Every part is settled: nothing refers to root any more.
 		clear(root.items)
 		root.items, root.buf, root.gz = root.items[:0], root.buf[:0], root.gz[:0]
-		root.target = nil
 		select {
 		case s.free <- root:
 		default:
