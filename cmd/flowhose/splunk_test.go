@@ -79,14 +79,27 @@ func (h *ackingHEC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// A Firehose request goes to NDJSON and Splunk; it is answered 200 only
-// once Splunk has acknowledged its events, and then both have every record.
+// A Firehose request goes to NDJSON, Splunk and, when the test node runs
+// (FLOWHOSE_TEST_ES_URL), Elasticsearch; it is answered 200 only once
+// Splunk has acknowledged its events, and then every sink has every record.
 func TestServeSplunkEndToEnd(t *testing.T) {
 	hec := &ackingHEC{token: "e2e-token", hold: true, sent: map[uint64][][]byte{}}
 	srv := httptest.NewServer(hec)
 	defer srv.Close()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "flows.ndjson")
+	esURL := os.Getenv("FLOWHOSE_TEST_ES_URL")
+	namespace := fmt.Sprintf("e2e_splunk_%d", time.Now().UnixNano())
+	es := ""
+	if esURL != "" {
+		es = fmt.Sprintf(`
+  elasticsearch:
+    enabled: true
+    urls: [%q]
+    namespace: %s
+    replicas: 0
+    flush_interval: 10ms`, esURL, namespace)
+	}
 	s := startServe(t, fmt.Sprintf(`sources:
   firehose:
     access_keys: [test-key]
@@ -100,8 +113,8 @@ sinks:
     urls: [%q]
     token: e2e-token
     flush_interval: 10ms
-    ack_poll_interval: 20ms
-`, out, filepath.Join(dir, "dead.ndjson"), srv.URL), io.Discard)
+    ack_poll_interval: 20ms%s
+`, out, filepath.Join(dir, "dead.ndjson"), srv.URL, es), io.Discard)
 
 	type answer struct {
 		code int
@@ -139,6 +152,35 @@ sinks:
 	for _, want := range []string{"172.31.16.139", "172.31.9.69"} {
 		if !bytes.Contains(bytes.Join(events, nil), []byte(want)) {
 			t.Errorf("Splunk events lack %s", want)
+		}
+	}
+	if esURL != "" {
+		// The 200 came after Elasticsearch confirmed every document too.
+		index := esURL + "/logs-aws.vpcflow-" + namespace
+		if res, err := http.Post(index+"/_refresh", "application/json", nil); err == nil {
+			res.Body.Close()
+		}
+		res, err := http.Get(index + "/_count")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct{ Count int }
+		json.NewDecoder(res.Body).Decode(&c)
+		res.Body.Close()
+		// Records of the same line (the sample wraps one line twice) are
+		// one document: as many as distinct ids among the Splunk events.
+		ids := map[string]bool{}
+		for _, e := range events {
+			var ev struct {
+				Fields struct {
+					ID string `json:"flowhose_id"`
+				}
+			}
+			json.Unmarshal(e, &ev)
+			ids[ev.Fields.ID] = true
+		}
+		if c.Count != len(ids) || len(ids) < 3 {
+			t.Errorf("Elasticsearch holds %d documents, want %d (the distinct ids)", c.Count, len(ids))
 		}
 	}
 	if code, m := s.get(t, "/metrics"); code != http.StatusOK || !strings.Contains(m, fmt.Sprintf("flowhose_splunk_events_delivered_total %d", len(events))) {
