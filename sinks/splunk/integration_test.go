@@ -168,10 +168,10 @@ func TestIntegrationReceiver(t *testing.T) {
 			start := time.Now()
 			var acks []*stream.Ack
 			for i := 0; i < len(recs); i += 500 {
-				acks = append(acks, accept(t, s, recs[i:i+500]))
+				acks = append(acks, sinktest.Accept(t, s, recs[i:i+500]))
 			}
 			for _, a := range acks {
-				if err := wait(t, a); err != nil {
+				if err := sinktest.Wait(t, a, 20*time.Second); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -61,32 +61,6 @@ func newTestSink(t *testing.T, cfg Config, dl stream.DeadLetterWriter) (*Sink, *
 	return s, reg
 }
 
-// accept hands recs to s as one batch and returns its ack, already
-// released by its creator, so it completes when the sink settles it.
-func accept(t *testing.T, s stream.Sink, recs []stream.Record) *stream.Ack {
-	t.Helper()
-	ack := stream.NewAck()
-	ack.Add(1)
-	if err := s.Accept(context.Background(), &stream.Batch{Records: recs, Ack: ack}); err != nil {
-		t.Fatalf("Accept: %v", err)
-	}
-	ack.Done(nil)
-	return ack
-}
-
-func wait(t *testing.T, ack *stream.Ack) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	select {
-	case <-ack.Completed():
-		return ack.Err()
-	case <-ctx.Done():
-		t.Fatal("batch not settled in time")
-		return nil
-	}
-}
-
 // pendingFor asserts that ack stays uncompleted for d.
 func pendingFor(t *testing.T, ack *stream.Ack, d time.Duration) {
 	t.Helper()
@@ -145,10 +119,10 @@ func TestDeliverWithAck(t *testing.T) {
 	recs := makeRecords(t, 3000)
 	var acks []*stream.Ack
 	for i := 0; i < len(recs); i += 400 {
-		acks = append(acks, accept(t, s, recs[i:min(i+400, len(recs))]))
+		acks = append(acks, sinktest.Accept(t, s, recs[i:min(i+400, len(recs))]))
 	}
 	for _, a := range acks {
-		if err := wait(t, a); err != nil {
+		if err := sinktest.Wait(t, a, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -193,14 +167,14 @@ func TestLateAcksHoldTheBatch(t *testing.T) {
 	f.HoldAcks = true
 	s, _ := newTestSink(t, testConfig(f), &sinktest.DeadLetter{})
 	recs := makeRecords(t, 100)
-	ack := accept(t, s, recs)
+	ack := sinktest.Accept(t, s, recs)
 	eventually(t, "the request to be sent", func() bool { return testutil.ToFloat64(s.m.acksPending) == 1 })
 	pendingFor(t, ack, 300*time.Millisecond)
 	if got, _ := f.counts(); len(got) != 0 {
 		t.Fatalf("%d events indexed while acks are held", len(got))
 	}
 	f.set(func(f *fakeHEC) { f.HoldAcks = false })
-	if err := wait(t, ack); err != nil {
+	if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	checkAll(t, f, recs, true)
@@ -213,9 +187,9 @@ func TestNeverArrivingAckIsResent(t *testing.T) {
 	cfg.AckTimeout = 300 * time.Millisecond
 	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
 	recs := makeRecords(t, 50)
-	ack := accept(t, s, recs)
+	ack := sinktest.Accept(t, s, recs)
 	pendingFor(t, ack, 200*time.Millisecond) // before ack_timeout: no upstream ack
-	if err := wait(t, ack); err != nil {
+	if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.ToFloat64(s.m.resends); n != 1 {
@@ -250,7 +224,7 @@ func TestConfigurationErrorsKeepFailing(t *testing.T) {
 			dl := &sinktest.DeadLetter{}
 			s, _ := newTestSink(t, cfg, dl)
 			recs := makeRecords(t, 20)
-			ack := accept(t, s, recs)
+			ack := sinktest.Accept(t, s, recs)
 			eventually(t, "the configuration error to show", func() bool { return testutil.ToFloat64(s.m.configError) == 1 })
 			pendingFor(t, ack, 200*time.Millisecond)
 			if err := s.Ready(); err == nil {
@@ -260,7 +234,7 @@ func TestConfigurationErrorsKeepFailing(t *testing.T) {
 				t.Fatalf("dead-lettered %d events for a configuration error", len(dl.Failures()))
 			}
 			f.set(tc.fix)
-			if err := wait(t, ack); err != nil {
+			if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			checkAll(t, f, recs, !strings.Contains(tc.name, "ack disabled"))
@@ -288,10 +262,10 @@ func TestBusyStorm(t *testing.T) {
 	recs := makeRecords(t, 1000)
 	var acks []*stream.Ack
 	for i := 0; i < len(recs); i += 100 {
-		acks = append(acks, accept(t, s, recs[i:i+100]))
+		acks = append(acks, sinktest.Accept(t, s, recs[i:i+100]))
 	}
 	for _, a := range acks {
-		if err := wait(t, a); err != nil {
+		if err := sinktest.Wait(t, a, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -314,10 +288,10 @@ func TestURLDownAndBack(t *testing.T) {
 	recs := makeRecords(t, 1000)
 	var acks []*stream.Ack
 	for i := 0; i < 500; i += 50 {
-		acks = append(acks, accept(t, s, recs[i:i+50]))
+		acks = append(acks, sinktest.Accept(t, s, recs[i:i+50]))
 	}
 	for _, ack := range acks {
-		if err := wait(t, ack); err != nil {
+		if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -331,10 +305,10 @@ func TestURLDownAndBack(t *testing.T) {
 	eventually(t, "the URL to be healthy again", func() bool { return testutil.ToFloat64(s.m.healthy.WithLabelValues(a.URL)) == 1 })
 	acks = acks[:0]
 	for i := 500; i < 1000; i += 50 {
-		acks = append(acks, accept(t, s, recs[i:i+50]))
+		acks = append(acks, sinktest.Accept(t, s, recs[i:i+50]))
 	}
 	for _, ack := range acks {
-		if err := wait(t, ack); err != nil {
+		if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -363,11 +337,11 @@ func TestURLDiesWithPendingAcks(t *testing.T) {
 	cfg.AckTimeout = 300 * time.Millisecond
 	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
 	recs := makeRecords(t, 100)
-	ack := accept(t, s, recs)
+	ack := sinktest.Accept(t, s, recs)
 	eventually(t, "the request to wait for its ack", func() bool { return testutil.ToFloat64(s.m.acksPending) == 1 })
 	a.set(func(f *fakeHEC) { f.Down = true })
 	b.set(func(f *fakeHEC) { f.Down = false })
-	if err := wait(t, ack); err != nil {
+	if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.ToFloat64(s.m.resends); n < 1 {
@@ -397,7 +371,7 @@ func TestContentRejectionDeadLetters(t *testing.T) {
 			cfg := testConfig(f)
 			cfg.FlushEvents = 200
 			s, _ := newTestSink(t, cfg, dl)
-			if err := wait(t, accept(t, s, recs)); err != nil {
+			if err := sinktest.Wait(t, sinktest.Accept(t, s, recs), 20*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			got, _ := f.counts()
@@ -433,7 +407,7 @@ func TestAckOffChecksTheCode(t *testing.T) {
 	cfg.Ack = false
 	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
 	recs := makeRecords(t, 30)
-	if err := wait(t, accept(t, s, recs)); err != nil {
+	if err := sinktest.Wait(t, sinktest.Accept(t, s, recs), 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	checkAll(t, f, recs, true)
@@ -450,7 +424,7 @@ func TestRetryForFailsTheBatch(t *testing.T) {
 	cfg := testConfig(f)
 	cfg.RetryFor = 100 * time.Millisecond
 	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
-	err := wait(t, accept(t, s, makeRecords(t, 10)))
+	err := sinktest.Wait(t, sinktest.Accept(t, s, makeRecords(t, 10)), 20*time.Second)
 	if err == nil || stream.IsPermanent(err) || !strings.Contains(err.Error(), "Server is busy") {
 		t.Fatalf("err = %v, want a retryable error naming the busy answer", err)
 	}
@@ -460,14 +434,14 @@ func TestCloseGivesUpOnPendingAcks(t *testing.T) {
 	f := newFakeHEC(t)
 	f.HoldAcks = true
 	s, _ := newTestSink(t, testConfig(f), &sinktest.DeadLetter{})
-	ack := accept(t, s, makeRecords(t, 10))
+	ack := sinktest.Accept(t, s, makeRecords(t, 10))
 	eventually(t, "the request to wait for its ack", func() bool { return testutil.ToFloat64(s.m.acksPending) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := s.Close(ctx); err == nil {
 		t.Fatal("Close returned nil with an ack outstanding")
 	}
-	if err := wait(t, ack); err == nil {
+	if err := sinktest.Wait(t, ack, 20*time.Second); err == nil {
 		t.Fatal("batch acknowledged without Splunk's ack")
 	}
 	if err := s.Accept(context.Background(), &stream.Batch{Records: makeRecords(t, 1), Ack: stream.NewAck()}); !errors.Is(err, ErrClosed) {
@@ -481,7 +455,7 @@ func TestDocumentShape(t *testing.T) {
 	cfg.Shape = ShapeECS
 	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
 	recs := makeRecords(t, 10)
-	if err := wait(t, accept(t, s, recs)); err != nil {
+	if err := sinktest.Wait(t, sinktest.Accept(t, s, recs), 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	checkAll(t, f, recs, true)
@@ -516,7 +490,7 @@ func TestTokenFileNeverLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack := accept(t, s, makeRecords(t, 5))
+	ack := sinktest.Accept(t, s, makeRecords(t, 5))
 	eventually(t, "a logged refusal", func() bool { return strings.Contains(logs.String(), "code 4") })
 	if err := os.WriteFile(path, []byte(f.Token), 0o600); err != nil {
 		t.Fatal(err)
@@ -524,7 +498,7 @@ func TestTokenFileNeverLogged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	s.Close(ctx)
-	if err := wait(t, ack); err == nil {
+	if err := sinktest.Wait(t, ack, 20*time.Second); err == nil {
 		t.Fatal("acknowledged with a wrong token")
 	}
 	if strings.Contains(logs.String(), "70ken") {
@@ -562,7 +536,7 @@ func TestWithRoutingFilter(t *testing.T) {
 	}
 	defer out[0].Close(context.Background())
 	recs := makeRecords(t, 100)
-	if err := wait(t, accept(t, out[0], recs)); err != nil {
+	if err := sinktest.Wait(t, sinktest.Accept(t, out[0], recs), 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var rejects []stream.Record
@@ -573,13 +547,13 @@ func TestWithRoutingFilter(t *testing.T) {
 	}
 	checkAll(t, f, rejects, true)
 	f.set(func(f *fakeHEC) { f.Token = "rotated" })
-	ack := accept(t, out[0], recs)
+	ack := sinktest.Accept(t, out[0], recs)
 	eventually(t, "readiness to fail through the filter", func() bool { return sinks.Ready(out) != nil })
 	if err := sinks.Ready(out); !strings.Contains(err.Error(), "sink splunk: HEC refuses the configuration: HTTP 403, code 4") {
 		t.Errorf("Ready: %v", err)
 	}
 	f.set(func(f *fakeHEC) { f.Token = "00000000-1111-2222-3333-444444444444" })
-	if err := wait(t, ack); err != nil {
+	if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := sinks.Ready(out); err != nil {
@@ -631,7 +605,7 @@ func TestReusedAckIDResends(t *testing.T) {
 	cfg.Workers = 1
 	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
 	recs := makeRecords(t, 20)
-	first := accept(t, s, recs[:10])
+	first := sinktest.Accept(t, s, recs[:10])
 	eventually(t, "the first request to wait for its ack", func() bool { return testutil.ToFloat64(s.m.acksPending) == 1 })
 	f.set(func(f *fakeHEC) {
 		f.pending, f.nextAck, f.HoldAcks = map[string]map[uint64][]hecEvent{}, map[string]uint64{}, false
@@ -639,9 +613,9 @@ func TestReusedAckIDResends(t *testing.T) {
 		// travels slowly: ack queries meanwhile must not ask for it.
 		f.AnswerDelay = 100 * time.Millisecond
 	})
-	second := accept(t, s, recs[10:])
+	second := sinktest.Accept(t, s, recs[10:])
 	for _, a := range []*stream.Ack{first, second} {
-		if err := wait(t, a); err != nil {
+		if err := sinktest.Wait(t, a, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -661,7 +635,7 @@ func TestTLS(t *testing.T) {
 
 	// Unknown CA: nothing is delivered.
 	s, _ := newTestSink(t, testConfig(f), &sinktest.DeadLetter{})
-	ack := accept(t, s, recs)
+	ack := sinktest.Accept(t, s, recs)
 	eventually(t, "a refused handshake", func() bool { return testutil.ToFloat64(s.m.requests.WithLabelValues("error")) > 0 })
 	pendingFor(t, ack, 50*time.Millisecond)
 
@@ -682,7 +656,7 @@ func TestTLS(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close(context.Background())
-			if err := wait(t, accept(t, s, recs)); err != nil {
+			if err := sinktest.Wait(t, sinktest.Accept(t, s, recs), 20*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			if warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "insecure_skip_verify"); warned != tc.warn {
