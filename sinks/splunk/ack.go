@@ -87,7 +87,7 @@ func (s *Sink) channels(t *target) []string {
 // settles nothing: the requests wait on, and are resent at ack_timeout.
 func (s *Sink) poll(t *target, channel string) {
 	// No send on this channel may be under way: see worker.attempt.
-	l := s.chanLocks[channel]
+	l := t.sending[channel]
 	l.Lock()
 	defer l.Unlock()
 	t.mu.Lock()

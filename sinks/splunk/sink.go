@@ -39,12 +39,9 @@ type Sink struct {
 	auth    string // "Splunk <token>": never logged
 	targets []*target
 	next    atomic.Uint32
-	// chanLocks maps each worker's channel to the lock that keeps its
-	// sends and ack queries apart; fixed at New.
-	chanLocks map[string]*sync.Mutex
-	dl        stream.DeadLetterWriter
-	m         *metrics
-	log       *slog.Logger
+	dl      stream.DeadLetterWriter
+	m       *metrics
+	log     *slog.Logger
 	// misconfigured is the last configuration error HEC answered, nil
 	// once a request is accepted again: Ready reports it.
 	misconfigured atomic.Pointer[error]
@@ -85,6 +82,10 @@ type target struct {
 	event, ack, health string
 	label              string // the URL without credentials, for logs and metrics
 	healthy            atomic.Bool
+	// sending has a lock per worker channel, held while the worker sends
+	// to this URL and while the poller asks it about the channel's acks
+	// (see worker.attempt); fixed at New.
+	sending map[string]*sync.Mutex
 
 	mu      sync.Mutex
 	pending map[string]map[uint64]*request
@@ -160,16 +161,18 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 	for _, u := range cfg.URLs {
 		b := baseURL(u)
 		tg := &target{event: b + "/services/collector/event", ack: b + "/services/collector/ack",
-			health: b + "/services/collector/health", label: redact.URL(b), pending: map[string]map[uint64]*request{}}
+			health: b + "/services/collector/health", label: redact.URL(b), pending: map[string]map[uint64]*request{},
+			sending: map[string]*sync.Mutex{}}
 		tg.healthy.Store(true)
 		s.targets = append(s.targets, tg)
 	}
 	s.m = newMetrics(reg, s.targets)
 	s.bg.Add(cfg.Workers + 3)
-	s.chanLocks = make(map[string]*sync.Mutex, cfg.Workers)
 	for range cfg.Workers {
-		w := &worker{s: s, channel: newChannel(), mu: new(sync.Mutex)}
-		s.chanLocks[w.channel] = w.mu
+		w := &worker{s: s, channel: newChannel()}
+		for _, tg := range s.targets {
+			tg.sending[w.channel] = new(sync.Mutex)
+		}
 		go w.run()
 	}
 	go s.pollAcks()

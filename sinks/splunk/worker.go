@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -25,12 +24,9 @@ const maxReplyBytes = 64 << 10
 type worker struct {
 	s       *Sink
 	channel string
-	// mu is held while the worker sends on its channel, and while the
-	// poller asks about the channel's acks (see attempt).
-	mu    *sync.Mutex
-	gz    *gzip.Writer
-	zbuf  bytes.Buffer
-	parts []*request // still to deliver, the next one last
+	gz      *gzip.Writer
+	zbuf    bytes.Buffer
+	parts   []*request // still to deliver, the next one last
 }
 
 // reply is a HEC answer. Pointers tell a member that is absent from one
@@ -199,14 +195,16 @@ func (w *worker) deliver(p *request) {
 
 // attempt sends body, p's events, to t once and classifies the answer;
 // with acks on, a success is handed to the poller before the channel is
-// released. Sends and ack queries of one channel never overlap: a node
+// released. Sends and ack queries of one channel on one URL never
+// overlap: a node
 // that restarted numbers ackIds from 0 again, and a query must not ask
 // for an id the node has just given a new request the sink has not yet
 // heard about, or that request's true would settle the older one.
 func (w *worker) attempt(p *request, t *target, body []byte) (outcome, int, reply, error) {
 	s := w.s
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	l := t.sending[w.channel]
+	l.Lock()
+	defer l.Unlock()
 	status, r, err := w.post(t, body)
 	if err != nil {
 		s.setHealthy(t, false, err)
