@@ -671,3 +671,51 @@ func TestTLS(t *testing.T) {
 		t.Errorf("New with a missing client key: %v", err)
 	}
 }
+
+// The HEC code table, as the sink reads it.
+func TestClassify(t *testing.T) {
+	code := func(c int) *int { return &c }
+	id := uint64(3)
+	for _, tc := range []struct {
+		status int
+		r      reply
+		ack    bool
+		want   outcome
+	}{
+		{200, reply{Code: code(0), AckID: &id}, true, sent},
+		{200, reply{Code: code(0)}, false, sent},
+		{200, reply{Code: code(0)}, true, misconfigured}, // ack off on the token
+		{200, reply{}, false, transient},                 // no code proves nothing
+		{200, reply{Code: code(24)}, false, transient},
+		{503, reply{Code: code(9)}, true, transient},
+		{500, reply{Code: code(8)}, true, transient},
+		{503, reply{Code: code(18)}, true, transient},
+		{503, reply{Code: code(20)}, true, transient},
+		{429, reply{}, true, transient},
+		{502, reply{}, true, transient},
+		{413, reply{}, true, refused},
+		{400, reply{Code: code(5)}, true, refused},
+		{400, reply{Code: code(6)}, true, refused},
+		{400, reply{Code: code(12)}, true, refused},
+		{400, reply{Code: code(13)}, true, refused},
+		{400, reply{Code: code(15)}, true, refused},
+		{403, reply{Code: code(1)}, true, misconfigured},
+		{401, reply{Code: code(2)}, true, misconfigured},
+		{401, reply{Code: code(3)}, true, misconfigured},
+		{403, reply{Code: code(4)}, true, misconfigured},
+		{400, reply{Code: code(7)}, true, misconfigured},
+		{400, reply{Code: code(10)}, true, misconfigured},
+		{400, reply{Code: code(11)}, true, misconfigured},
+		{400, reply{Code: code(14)}, true, misconfigured},
+		{400, reply{Code: code(16)}, true, misconfigured},
+		{404, reply{}, true, misconfigured},
+	} {
+		got, err := classify(tc.status, tc.r, tc.ack)
+		if got != tc.want {
+			t.Errorf("HTTP %d %s ack=%v: outcome %d, want %d (%v)", tc.status, tc.r, tc.ack, got, tc.want, err)
+		}
+		if got != sent && (err == nil || (tc.r.Code != nil && *tc.r.Code != 0 && !strings.Contains(err.Error(), fmt.Sprintf("code %d", *tc.r.Code)))) {
+			t.Errorf("HTTP %d %s: error %v does not name the code", tc.status, tc.r, err)
+		}
+	}
+}
