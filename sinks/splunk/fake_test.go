@@ -3,6 +3,7 @@ package splunk
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,16 +73,17 @@ func (e hecEvent) id() string { s, _ := e.Fields["flowhose_id"].(string); return
 
 var guid = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
-func newFakeHEC(t testing.TB) *fakeHEC { return startFakeHEC(t, false) }
+func newFakeHEC(t testing.TB) *fakeHEC { return startFakeHEC(t, nil) }
 
-// startFakeHEC starts a fake on HTTP, or on HTTPS with a certificate of
-// its own (f.Certificate()).
-func startFakeHEC(t testing.TB, tls bool) *fakeHEC {
+// startFakeHEC starts a fake on HTTP, or with tlsConfig on HTTPS with a
+// certificate of its own (f.Certificate()).
+func startFakeHEC(t testing.TB, tlsConfig *tls.Config) *fakeHEC {
 	f := &fakeHEC{t: t, Token: "00000000-1111-2222-3333-444444444444", Ack: true,
 		indexed: map[string]int{}, nextAck: map[string]uint64{}, pending: map[string]map[uint64][]hecEvent{},
 		dropped: map[string]map[uint64]bool{}, channels: map[string]bool{}}
 	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
-	if tls {
+	if tlsConfig != nil {
+		f.TLS = tlsConfig
 		f.StartTLS()
 	} else {
 		f.Start()

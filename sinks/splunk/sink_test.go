@@ -3,11 +3,18 @@ package splunk
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -626,7 +633,7 @@ func TestReusedAckIDResends(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	f := startFakeHEC(t, true)
+	f := startFakeHEC(t, &tls.Config{})
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
@@ -718,4 +725,54 @@ func TestClassify(t *testing.T) {
 			t.Errorf("HTTP %d %s: error %v does not name the code", tc.status, tc.r, err)
 		}
 	}
+}
+
+// A HEC input that requires a client certificate gets the configured one.
+func TestClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "flowhose"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, caFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"), filepath.Join(dir, "ca.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+
+	clients := x509.NewCertPool()
+	clients.AddCert(mustParse(t, der))
+	f := startFakeHEC(t, &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clients})
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.Certificate().Raw}), 0o600)
+	recs := makeRecords(t, 5)
+
+	cfg := testConfig(f)
+	cfg.CAFile = caFile
+	without, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	pendingFor(t, sinktest.Accept(t, without, recs), 300*time.Millisecond)
+
+	cfg.ClientCertFile, cfg.ClientKeyFile = certFile, keyFile
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	if err := sinktest.Wait(t, sinktest.Accept(t, s, recs), 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	checkAll(t, f, recs, true)
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
