@@ -17,12 +17,16 @@ import (
 	"github.com/flowhose/flowhose/enrich"
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/deadletter"
+	"github.com/flowhose/flowhose/sinks/detections"
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
+	"github.com/flowhose/flowhose/sinks/kafka"
 	"github.com/flowhose/flowhose/sinks/ndjson"
 	"github.com/flowhose/flowhose/sinks/splunk"
 	"github.com/flowhose/flowhose/stream/decode"
+	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
+	kafkasource "github.com/flowhose/flowhose/stream/source/kafka"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
@@ -89,10 +93,12 @@ type Pipeline struct {
 	// QueueDepth is how many batches wait for a worker before sources
 	// block (back-pressure).
 	QueueDepth int `yaml:"queue_depth"`
-	// MemoryBudget bounds the bytes that all HTTP requests hold at once
-	// (body, decompressed data, decoded records, encoded output, and the
-	// batches still queued for them); a request that would go over it gets
-	// 503 and Firehose retries it, one that alone needs more gets 413. 0
+	// MemoryBudget bounds the bytes that all HTTP requests and Kafka
+	// batches hold at once (body, decompressed data, decoded records,
+	// encoded output, and the batches still queued for them); a request
+	// that would go over it gets 503 and Firehose retries it, one that
+	// alone needs more gets 413; a Kafka partition pauses until there is
+	// room. 0
 	// picks half the container's memory limit, or 1 GiB without one; the
 	// Go runtime's memory limit is then set to 90% of the container limit
 	// (or twice the budget) unless GOMEMLIMIT is set.
@@ -120,32 +126,43 @@ type Decode struct {
 	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
 }
 
-// Sources holds each source's settings and switch.
+// Sources holds each source's section, sources.<name>, and the settings
+// of `flowhose replay`. A new source of `serve` adds its field here and its
+// line to Factories.
 type Sources struct {
-	// Firehose is the Firehose HTTP-endpoint destination (serve).
-	Firehose Firehose `yaml:"firehose"`
-	// Transform is the Firehose data-transformation handler (serve over
-	// HTTP, or AWS Lambda).
-	Transform Transform `yaml:"transform"`
+	// Firehose is the Firehose HTTP-endpoint destination.
+	Firehose source.Section[firehose.Config] `yaml:"firehose"`
+	// Transform is the Firehose data-transformation handler, served over
+	// HTTP when enabled (it has no authentication of its own: it takes
+	// the Firehose endpoint's access keys); in AWS Lambda it always runs.
+	Transform source.Section[transform.Config] `yaml:"transform"`
+	// Kafka consumes flow logs from Kafka topics as one consumer group,
+	// committing only what every sink has acknowledged.
+	Kafka source.Section[kafkasource.Config] `yaml:"kafka"`
 	// File configures `flowhose replay`, which is its only user and so
 	// needs no switch.
 	File file.Config `yaml:"file"`
 }
 
-// Transform is the Firehose data-transformation source with its switch.
-// The switch mounts it in `serve`; inside AWS Lambda it always runs.
-type Transform struct {
-	// Enabled mounts the handler in `serve` (it has no authentication of
-	// its own); in AWS Lambda it always runs.
-	Enabled          bool `yaml:"enabled"`
-	transform.Config `yaml:",inline"`
+// Factories lists every source of `serve` with its defaults and
+// constructor. It is the one place sources are registered.
+func (s *Sources) Factories() []source.Factory {
+	return []source.Factory{
+		source.Register("firehose", &s.Firehose, firehose.DefaultConfig, firehose.Open),
+		source.Register("transform", &s.Transform, transform.DefaultConfig, transform.Open),
+		source.Register("kafka", &s.Kafka, kafkasource.DefaultConfig, kafkasource.Open),
+	}
 }
 
-// Firehose is the Firehose HTTP-endpoint source with its switch.
-type Firehose struct {
-	// Enabled mounts the endpoint in `serve`.
-	Enabled         bool `yaml:"enabled"`
-	firehose.Config `yaml:",inline"`
+// defaultSources sets every source to its defaults; only the Firehose
+// endpoint is on.
+func defaultSources() Sources {
+	s := Sources{File: file.DefaultConfig()}
+	for _, f := range s.Factories() {
+		f.SetDefault()
+	}
+	s.Firehose.Enabled = true
+	return s
 }
 
 // Sinks holds each sink's section, sinks.<name>. The dead-letter file has
@@ -163,6 +180,15 @@ type Sinks struct {
 	// Splunk sends events to Splunk's HTTP Event Collector, acknowledged
 	// upstream once Splunk has indexed them.
 	Splunk sinks.Section[splunk.Config] `yaml:"splunk"`
+	// Kafka writes one message per record (ECS document or original
+	// line) to a topic, keyed by a document field; when enabled, start-up
+	// fails if the topic cannot be reached.
+	Kafka sinks.Section[kafka.Config] `yaml:"kafka"`
+	// Detections runs the rule engine (scans, sweeps, brute force, reject
+	// bursts, exposed ports, threat-intel matches, exfiltration) beside
+	// the other sinks and sends its alerts to webhook, Slack, PagerDuty
+	// or SNS (see stream/detect/README.md).
+	Detections sinks.Section[detections.Config] `yaml:"detections"`
 }
 
 // Factories lists every sink with its defaults and constructor, in the
@@ -173,6 +199,8 @@ func (s *Sinks) Factories() []sinks.Factory {
 		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
 		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
 		sinks.Register("splunk", &s.Splunk, splunk.DefaultConfig, splunk.Open),
+		sinks.Register("kafka", &s.Kafka, kafka.DefaultConfig, kafka.Open),
+		sinks.Register("detections", &s.Detections, detections.DefaultConfig, detections.Open),
 	}
 }
 
@@ -208,13 +236,9 @@ func Default() Config {
 			MaxLineBytes:         decode.DefaultMaxLineBytes,
 			MaxDecompressedBytes: decode.DefaultMaxDecompressedBytes,
 		},
-		Sources: Sources{
-			Firehose:  Firehose{Enabled: true, Config: firehose.DefaultConfig()},
-			Transform: Transform{Config: transform.DefaultConfig()},
-			File:      file.DefaultConfig(),
-		},
-		Enrich: enrich.DefaultConfig(),
-		Sinks:  defaultSinks(),
+		Sources: defaultSources(),
+		Enrich:  enrich.DefaultConfig(),
+		Sinks:   defaultSinks(),
 	}
 }
 

@@ -191,12 +191,12 @@ func TestReadmeQuickStartMatchesDefaults(t *testing.T) {
 	}
 	words := strings.FieldsFunc(comment, func(r rune) bool { return strings.ContainsRune(" ,()\n", r) })
 	d := Default().Sources
-	for _, src := range []struct {
-		path    string
-		enabled bool
-	}{{d.Firehose.Path, d.Firehose.Enabled}, {d.Transform.Path, d.Transform.Enabled}} {
-		if listed := slices.Contains(words, src.path); listed != src.enabled {
-			t.Errorf("README quick start lists %s: %v; mounted by default: %v", src.path, listed, src.enabled)
+	for _, f := range d.Factories() {
+		if f.Path() == "" {
+			continue
+		}
+		if listed := slices.Contains(words, f.Path()); listed != f.Enabled() {
+			t.Errorf("README quick start lists %s: %v; mounted by default: %v", f.Path(), listed, f.Enabled())
 		}
 	}
 }

@@ -61,6 +61,7 @@ var EnvNotKeys = []string{
 	"FLOWHOSE_ES_*",
 	"FLOWHOSE_MOTO_*",
 	"FLOWHOSE_SPLUNKHEC_*",
+	"FLOWHOSE_KAFKA_*",
 	"FLOWHOSE_TEST_*",
 	"FLOWHOSE_BENCH_*", // scripts/bench-*
 	"FLOWHOSE_LOAD_*",  // cmd/flowhose-load

@@ -96,6 +96,26 @@ func Starters() []Starter {
 			}),
 		},
 		{
+			Name:    "kafka-elasticsearch",
+			Summary: "Kafka topics → Elasticsearch as one consumer group (flowhose serve)",
+			intro: "`flowhose serve` consumes flow logs from Kafka as one consumer group and " +
+				"indexes them into Elasticsearch; a partition's offset is committed only once " +
+				"Elasticsearch has confirmed every document before it. Replicas with the same " +
+				"group_id share the partitions. For SASL set sources.kafka.sasl.* from the " +
+				"environment.",
+			settings: settings(elasticsearchOnly, map[string]setting{
+				"http.listen":               {":8080", "Only /healthz, /readyz and /metrics are served: no source listens on HTTP."},
+				"sources.firehose.enabled":  {false, "Kafka is the only source."},
+				"sources.kafka.enabled":     {true, ""},
+				"sources.kafka.brokers":     {[]string{"kafka-1.example.internal:9094"}, "Replace with your bootstrap brokers."},
+				"sources.kafka.topics":      {[]string{"vpc-flow-logs"}, ""},
+				"sources.kafka.group_id":    {"flowhose", "Every replica with this id shares the topics' partitions: partitions bound the parallelism."},
+				"sources.kafka.tls.enabled": {true, "Amazon MSK and most managed brokers take TLS only."},
+				"sinks.dead_letter.path": {"/var/lib/flowhose/deadletter.ndjson", "On a persistent volume: " +
+					"dead letters are committed input."},
+			}),
+		},
+		{
 			Name:    "lambda-transform",
 			Summary: "Firehose data transformation in AWS Lambda",
 			intro: "flowhose as the Firehose data-transformation Lambda function (runtime " +

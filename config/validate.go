@@ -131,18 +131,22 @@ func (c Config) validateSources() []error {
 		}
 		paths[path] = key
 	}
-	if fh := c.Sources.Firehose; fh.Enabled {
-		errs = append(errs, prefixed("sources.firehose", fh.Validate())...)
-		claim("sources.firehose.path", fh.Path)
-		if c.HTTP.WriteTimeout <= fh.AckTimeout {
-			errs = append(errs, fmt.Errorf("http.write_timeout: must exceed sources.firehose.ack_timeout (%s) or responses are cut off, got %s", fh.AckTimeout, c.HTTP.WriteTimeout))
+	for _, f := range c.Sources.Factories() {
+		if !f.Enabled() {
+			continue
+		}
+		errs = append(errs, prefixed("sources."+f.Name(), f.Validate())...)
+		if p := f.Path(); p != "" {
+			claim("sources."+f.Name()+".path", p)
 		}
 	}
-	if tr := c.Sources.Transform; tr.Enabled {
-		errs = append(errs, prefixed("sources.transform", tr.Validate())...)
-		claim("sources.transform.path", tr.Path)
+	if fh := c.Sources.Firehose; fh.Enabled && c.HTTP.WriteTimeout <= fh.Config.AckTimeout {
+		errs = append(errs, fmt.Errorf("http.write_timeout: must exceed sources.firehose.ack_timeout (%s) or responses are cut off, got %s", fh.Config.AckTimeout, c.HTTP.WriteTimeout))
 	}
-	if c.Unauthenticated() && !c.Sources.Firehose.AllowUnauthenticated && !loopback(c.HTTP.Listen) {
+	if k := c.Sources.Kafka; k.Enabled && k.Config.DrainTimeout >= c.HTTP.ShutdownTimeout {
+		errs = append(errs, fmt.Errorf("sources.kafka.drain_timeout: must be below http.shutdown_timeout (%s), or shutdown gives up before the delivered offsets are committed, got %s", c.HTTP.ShutdownTimeout, k.Config.DrainTimeout))
+	}
+	if c.Unauthenticated() && !c.Sources.Firehose.Config.AllowUnauthenticated && !loopback(c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("sources.firehose.access_keys: required when http.listen (%q) is not a loopback address: set keys, listen on 127.0.0.1, or set sources.firehose.allow_unauthenticated: true", c.HTTP.Listen))
 	}
 	errs = append(errs, prefixed("sources.file", c.Sources.File.Validate())...)
@@ -152,7 +156,7 @@ func (c Config) validateSources() []error {
 // Unauthenticated reports whether serve mounts an endpoint that Firehose
 // calls without any access key.
 func (c Config) Unauthenticated() bool {
-	return (c.Sources.Firehose.Enabled || c.Sources.Transform.Enabled) && len(c.Sources.Firehose.AccessKeys) == 0
+	return (c.Sources.Firehose.Enabled || c.Sources.Transform.Enabled) && len(c.Sources.Firehose.Config.AccessKeys) == 0
 }
 
 // loopback reports whether listen (host:port) accepts connections from

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/flowhose/flowhose/sinks/deadletter"
+	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
 // runLambda serves the Firehose data transformation inside AWS Lambda.
@@ -34,7 +35,15 @@ func runLambda(configPath string, stderr io.Writer) error {
 		return err
 	}
 	defer a.stopEnrich()
-	h, err := a.transformHandler(nil, nil)
+	// Budget and keys stay nil: the function's memory size bounds it and
+	// IAM guards the invocation.
+	opts, err := cfg.DecodeOptions("transform")
+	if err != nil {
+		return err
+	}
+	h, err := transform.New(cfg.Sources.Transform.Config, opts, transform.Deps{
+		Enrichers: a.enrichers, DeadLetter: dl, Registerer: reg, Log: log,
+	})
 	if err != nil {
 		return err
 	}

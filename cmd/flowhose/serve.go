@@ -18,9 +18,8 @@ import (
 
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/stream/membudget"
+	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/accesskey"
-	"github.com/flowhose/flowhose/stream/source/firehose"
-	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
 // serve runs the HTTP server until ctx ends, then drains: readiness fails,
@@ -50,17 +49,18 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	}
 	log.Info("memory budget", "bytes", sizes.Budget, "from", sizes.From, "go_memory_limit", goLimit)
 	if cfg.Unauthenticated() {
-		if cfg.Sources.Firehose.AllowUnauthenticated {
+		if cfg.Sources.Firehose.Config.AllowUnauthenticated {
 			log.Warn("sources.firehose.allow_unauthenticated is set and no access keys are configured: anyone who reaches "+cfg.HTTP.Listen+" can deliver records", "listen", cfg.HTTP.Listen)
 		} else {
 			log.Info("no access keys configured: serving on a loopback address only", "listen", cfg.HTTP.Listen)
 		}
 	}
 	var ready atomic.Bool
-	mux, err := a.routes(&ready, budget)
+	srcs, err := a.openSources(ctx, budget)
 	if err != nil {
 		return errors.Join(err, a.close(context.Background()))
 	}
+	mux := a.routes(&ready, srcs)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen: %w", err), a.close(context.Background()))
@@ -76,15 +76,19 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	runners := startRunners(srcs)
 	ready.Store(true)
 	v, c := buildVersion()
 	log.Info("serving", "addr", ln.Addr().String(), "version", v, "commit", c)
 
+	// failed is what ended serving on its own: the listener, or a
+	// source's loop giving up for good.
+	var failed error
 	select {
 	case err := <-served:
-		// The listener failed on its own; nothing is being served.
-		ready.Store(false)
-		return errors.Join(fmt.Errorf("serve: %w", err), a.close(context.Background()))
+		failed = fmt.Errorf("serve: %w", err)
+	case err := <-runners.failed:
+		failed = err
 	case <-ctx.Done():
 	}
 	ready.Store(false)
@@ -94,30 +98,103 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 	defer cancel()
 	drained := make(chan error, 1)
 	go func() {
-		// Keep answering (with readiness failing) while load balancers
-		// notice, then stop taking requests and wait for in-flight ones.
-		select {
-		case <-time.After(cfg.HTTP.ShutdownDelay):
-		case <-drainCtx.Done():
+		// Loops stop fetching at once and settle what they took; in the
+		// meantime the server keeps answering (with readiness failing)
+		// while load balancers notice, then stops taking requests and
+		// waits for in-flight ones. The pipeline and sinks close last.
+		runErr := runners.stop(drainCtx)
+		if failed == nil {
+			select {
+			case <-time.After(cfg.HTTP.ShutdownDelay):
+			case <-drainCtx.Done():
+			}
 		}
 		err := srv.Shutdown(drainCtx)
-		drained <- errors.Join(err, a.close(drainCtx))
+		drained <- errors.Join(runErr, err, a.close(drainCtx))
 	}()
 	select {
 	case err := <-drained:
-		if err != nil {
+		if err = errors.Join(failed, err); err != nil {
 			return fmt.Errorf("shutdown: %w", err)
 		}
 		log.Info("drained", "took", time.Since(start).Round(time.Millisecond).String())
 		return nil
 	case <-drainCtx.Done():
-		return fmt.Errorf("shutdown: not drained within http.shutdown_timeout %s", cfg.HTTP.ShutdownTimeout)
+		return errors.Join(failed, fmt.Errorf("shutdown: not drained within http.shutdown_timeout %s", cfg.HTTP.ShutdownTimeout))
 	}
 }
 
-// routes mounts the enabled sources next to the health and metrics
-// endpoints; budget bounds what their requests hold.
-func (a *app) routes(ready *atomic.Bool, budget *membudget.Budget) (*http.ServeMux, error) {
+// openSources opens the enabled sources; budget bounds what they hold.
+func (a *app) openSources(ctx context.Context, budget *membudget.Budget) ([]source.Source, error) {
+	opts, err := a.cfg.DecodeOptions("")
+	if err != nil {
+		return nil, err
+	}
+	return source.OpenAll(ctx, a.cfg.Sources.Factories(), source.Deps{
+		Pipeline:   a.pipeline,
+		Budget:     budget,
+		Decode:     opts,
+		Keys:       accesskey.New(a.cfg.Sources.Firehose.Config.AccessKeys),
+		Enrichers:  a.enrichers,
+		DeadLetter: a.dl,
+		Registerer: a.reg,
+		Logger:     a.log,
+	})
+}
+
+// runners are the sources' background loops.
+type runners struct {
+	cancel context.CancelFunc
+	done   chan error // each loop's result, once
+	n      int
+	failed chan error // the first loop that ended on its own
+}
+
+// startRunners starts every source's loop under one context that stop
+// cancels.
+func startRunners(srcs []source.Source) *runners {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runners{cancel: cancel, done: make(chan error, len(srcs)), failed: make(chan error, len(srcs))}
+	for _, s := range srcs {
+		if s.Run == nil {
+			continue
+		}
+		r.n++
+		go func() {
+			err := s.Run(ctx)
+			if ctx.Err() == nil {
+				// Nobody asked it to stop: serving without it would
+				// leave its input unread, so the process ends.
+				if err == nil {
+					err = errors.New("a source's loop ended by itself")
+				}
+				r.failed <- err
+			}
+			r.done <- err
+		}()
+	}
+	return r
+}
+
+// stop cancels the loops and waits, bounded by ctx, for them to settle
+// what they took.
+func (r *runners) stop(ctx context.Context) error {
+	r.cancel()
+	var errs []error
+	for range r.n {
+		select {
+		case err := <-r.done:
+			errs = append(errs, err)
+		case <-ctx.Done():
+			return errors.Join(append(errs, fmt.Errorf("sources: not stopped: %w", ctx.Err()))...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// routes mounts the sources' handlers next to the health and metrics
+// endpoints.
+func (a *app) routes(ready *atomic.Bool, srcs []source.Source) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -138,40 +215,10 @@ func (a *app) routes(ready *atomic.Bool, budget *membudget.Budget) (*http.ServeM
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-
-	if fh := a.cfg.Sources.Firehose; fh.Enabled {
-		opts, err := a.cfg.DecodeOptions("firehose")
-		if err != nil {
-			return nil, err
+	for _, s := range srcs {
+		if s.Handler != nil {
+			mux.Handle(s.Path, s.Handler)
 		}
-		h, err := firehose.New(fh.Config, opts, firehose.Deps{Pipeline: a.pipeline, Budget: budget, Registerer: a.reg, Log: a.log})
-		if err != nil {
-			return nil, err
-		}
-		mux.Handle(fh.Path, h)
 	}
-	if tr := a.cfg.Sources.Transform; tr.Enabled {
-		// The same keys as the Firehose endpoint: both are called by
-		// Firehose, or by whoever holds its key.
-		h, err := a.transformHandler(budget, accesskey.New(a.cfg.Sources.Firehose.AccessKeys))
-		if err != nil {
-			return nil, err
-		}
-		mux.Handle(tr.Path, h)
-	}
-	return mux, nil
-}
-
-// transformHandler builds the Firehose data-transformation handler. It
-// answers from its own encoder rather than the pipeline's sinks: the
-// response is the delivery. Inside Lambda budget and keys are nil: the
-// function's memory size bounds it and IAM guards the invocation.
-func (a *app) transformHandler(budget *membudget.Budget, keys *accesskey.Keys) (*transform.Handler, error) {
-	opts, err := a.cfg.DecodeOptions("transform")
-	if err != nil {
-		return nil, err
-	}
-	return transform.New(a.cfg.Sources.Transform.Config, opts, transform.Deps{
-		Enrichers: a.enrichers, DeadLetter: a.dl, Budget: budget, Keys: keys, Registerer: a.reg, Log: a.log,
-	})
+	return mux
 }

@@ -16,21 +16,7 @@ es_version() { printf '%s\n' "${FLOWHOSE_ES_VERSION:-8.19.7}"; }
 es_user() { printf '%s\n' "${FLOWHOSE_ES_USER:-flowhose-es}"; }
 es_state() { printf '%s/elasticsearch.%s\n' "$(svc_dir)" "$1"; }
 
-es_java_home() {
-	if [[ -n ${FLOWHOSE_ES_JAVA_HOME:-} ]]; then
-		printf '%s\n' "$FLOWHOSE_ES_JAVA_HOME"
-		return
-	fi
-	local d
-	for d in /usr/lib/jvm/java-17-openjdk-* /usr/lib/jvm/temurin-17-*; do
-		if [[ -x $d/bin/java ]]; then
-			printf '%s\n' "$d"
-			return
-		fi
-	done
-	d=$(readlink -f "$(command -v java)") || return 1
-	dirname "$(dirname "$d")"
-}
+es_java_home() { svc_java_home "${FLOWHOSE_ES_JAVA_HOME:-}"; }
 
 # es_dist prints the unpacked distribution in the cache, fetching it first.
 es_dist() {

@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/flowhose/flowhose/config/redact"
+	"github.com/flowhose/flowhose/sinks/internal/retry"
 	"github.com/flowhose/flowhose/stream/hec"
 )
 
@@ -96,15 +97,9 @@ type Config struct {
 	// /services/collector/health is asked whether it is back.
 	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
 
-	// RetryInitial is the first retry delay; it doubles up to RetryMax,
-	// each delay drawn at random between half and all of it.
-	RetryInitial time.Duration `yaml:"retry_initial"`
-	RetryMax     time.Duration `yaml:"retry_max"`
-	// RetryFor bounds how long a request is retried (busy, 5xx, no
-	// answer, configuration errors) before its batches fail with a
-	// retryable error for the source to redeliver. 0 retries until Close
-	// gives up.
-	RetryFor time.Duration `yaml:"retry_for"`
+	// Policy retries requests HEC answered busy, with a server or a
+	// configuration error, or not at all.
+	retry.Policy `yaml:",inline"`
 
 	// CAFile is a PEM file of certificate authorities trusted for HTTPS,
 	// replacing the system pool.
@@ -138,9 +133,7 @@ func DefaultConfig() Config {
 		AckTimeout:          2 * time.Minute,
 		MaxPendingAcks:      64,
 		HealthCheckInterval: 5 * time.Second,
-		RetryInitial:        100 * time.Millisecond,
-		RetryMax:            30 * time.Second,
-		RetryFor:            5 * time.Minute,
+		Policy:              retry.DefaultPolicy(),
 	}
 }
 
@@ -211,14 +204,8 @@ func (c Config) Validate() error {
 	if c.HealthCheckInterval < time.Millisecond {
 		bad("health_check_interval: must be at least 1ms, got %s", c.HealthCheckInterval)
 	}
-	if c.RetryInitial <= 0 {
-		bad("retry_initial: must be positive, got %s", c.RetryInitial)
-	}
-	if c.RetryMax < c.RetryInitial {
-		bad("retry_max: must be at least retry_initial (%s), got %s", c.RetryInitial, c.RetryMax)
-	}
-	if c.RetryFor < 0 {
-		bad("retry_for: must be 0 (until close) or positive, got %s", c.RetryFor)
+	if err := c.Policy.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if (c.ClientCertFile == "") != (c.ClientKeyFile == "") {
 		bad("client_cert_file, client_key_file: set both or neither")

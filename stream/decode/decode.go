@@ -165,6 +165,14 @@ type Decoder struct {
 	// default format, so Line may try lineV2 first.
 	v2   bool
 	toks [MaxFormatFields]string
+	// For gzip payloads, until Release: the inflater and the buffer
+	// payloads are inflated into.
+	inflater *inflater
+	plain    []byte
+	// Scratch of the JSON fast paths: where each envelope's line is, and
+	// a CloudWatch Logs document's strings gathered for one Keep.
+	spans []span
+	buf   []byte
 }
 
 // New validates opts and returns a Decoder.
@@ -201,6 +209,11 @@ func New(opts Options) (*Decoder, error) {
 	d.v2 = d.formatFor(len(defaultFormat.fields)).isV2()
 	return d, nil
 }
+
+// Reset forgets the format adopted from a header line, so that the next
+// payload is decoded as the start of an input of its own (a Kafka message
+// that may be redelivered to a consumer that never saw the one before).
+func (d *Decoder) Reset() { d.header = nil }
 
 // ErrHeader is returned by Line for a header line; the decoder adopts its format.
 var ErrHeader = errors.New("header line")

@@ -2,10 +2,10 @@ package decode
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"strconv"
 	"strings"
@@ -36,14 +36,17 @@ func (d *Decoder) Payload(data []byte, out *Output) {
 			}
 			return
 		}
-		defer membudget.PutBuffer(plain)
 		data = plain
 	}
 	if isJSON(data) {
-		if !d.messageWrappers(data, out) && out.reserve(int64(len(data))) {
+		if d.messageWrappers(data, out) {
+			return
+		}
+		rest, lineNo := d.cloudWatchDocs(data, out)
+		if len(rest) > 0 && out.reserve(int64(len(rest))) {
 			// The envelopes' strings are the JSON decoder's, about the
-			// payload's size.
-			d.jsonEnvelopes(data, out)
+			// size of what is left.
+			d.jsonEnvelopes(rest, lineNo, out)
 		}
 		return
 	}
@@ -66,28 +69,33 @@ func isJSON(data []byte) bool {
 	return false
 }
 
-// gzip readers hold ~40 KiB of state, so they are pooled across decoders
-// (one decoder is made per request); buffers come from membudget's pool.
-var gzipReaders sync.Pool
+// inflater is a gzip reader with the reader of its input: it holds ~40
+// KiB of state, so inflaters are pooled across decoders (one decoder is
+// made per request).
+type inflater struct {
+	src bytes.Reader
+	zr  gzip.Reader
+}
 
-// gunzip decompresses data (concatenated gzip members included) into a
-// pooled buffer (hand it back with membudget.PutBuffer), refusing to
-// produce more than MaxDecompressedBytes. Every buffer it takes while
-// growing is reserved from out in full before it is used: until the
-// request ends the arrays it outgrew are garbage the collector may not
-// have reached, so they count too.
+var inflaters sync.Pool // of *inflater
+
+// gunzip decompresses data (concatenated gzip members included) into the
+// decoder's buffer, refusing to produce more than MaxDecompressedBytes. The
+// buffer and the inflater are the decoder's until Release, so a request's
+// many small gzip payloads reserve one buffer, not one each: every buffer
+// taken while growing is reserved from out in full before it is used.
 func (d *Decoder) gunzip(data []byte, out *Output) ([]byte, error) {
-	var zr *gzip.Reader
-	var err error
-	if pooled, ok := gzipReaders.Get().(*gzip.Reader); ok {
-		zr, err = pooled, pooled.Reset(bytes.NewReader(data))
-	} else {
-		zr, err = gzip.NewReader(bytes.NewReader(data))
+	if d.inflater == nil {
+		d.inflater, _ = inflaters.Get().(*inflater)
+		if d.inflater == nil {
+			d.inflater = new(inflater)
+		}
 	}
-	if err != nil {
+	in := d.inflater
+	in.src.Reset(data)
+	if err := in.zr.Reset(&in.src); err != nil {
 		return nil, fmt.Errorf("corrupt gzip: %w", err)
 	}
-	defer gzipReaders.Put(zr)
 	limit := d.opts.MaxDecompressedBytes
 	grow := func(n int64) error {
 		if !out.reserve(n) {
@@ -95,7 +103,8 @@ func (d *Decoder) gunzip(data []byte, out *Output) ([]byte, error) {
 		}
 		return nil
 	}
-	buf, err := membudget.ReadAll(zr, 0, limit, grow)
+	buf, err := membudget.Append(d.plain[:0], &in.zr, limit, grow)
+	d.plain = buf
 	switch {
 	case out.Err != nil:
 		return nil, out.Err
@@ -105,6 +114,20 @@ func (d *Decoder) gunzip(data []byte, out *Output) ([]byte, error) {
 		return nil, fmt.Errorf("corrupt gzip: %w", err)
 	}
 	return buf, nil
+}
+
+// Release hands back the buffers and gzip reader the decoder took for gzip
+// payloads; it may be used again afterwards. Records never point into them,
+// so Release may come before the records are used. Without it they are
+// left to the garbage collector.
+func (d *Decoder) Release() {
+	if d.inflater != nil {
+		d.inflater.src.Reset(nil)
+		inflaters.Put(d.inflater)
+		d.inflater = nil
+	}
+	membudget.PutBuffer(d.plain)
+	d.plain = nil
 }
 
 // minReserveBytes is the least input per record reserved up front: an
@@ -147,54 +170,49 @@ const wrapperPrefix = `{"message":"`
 // It reports false, having done nothing, for anything else (escapes,
 // whitespace inside the object, other keys), which the general path handles.
 func (d *Decoder) messageWrappers(data []byte, out *Output) bool {
-	for rest := data; ; {
-		rest = bytes.TrimLeft(rest, " \t\r\n")
-		if len(rest) == 0 {
-			break
-		}
-		msg, next, ok := cutWrapper(rest)
-		if !ok || len(msg) == 0 {
+	spans := d.spans[:0]
+	defer func() { d.spans = spans }()
+	for i := skipSpace(data, 0); i < len(data); i = skipSpace(data, i) {
+		msg, end, ok := cutWrapper(data, i)
+		if !ok || msg.len() == 0 {
 			return false
 		}
-		rest = next
-	}
-	s, ok := out.keep(data)
-	if !ok {
-		return true
-	}
-	lineNo := 1
-	for {
-		s = strings.TrimLeft(s, " \t\r\n")
-		if s == "" || out.Err != nil {
+		if spans, ok = appendSpan(spans, msg, out); !ok {
 			return true
 		}
-		msg, next, _ := cutWrapper(s)
-		d.appendLine(msg, lineNo, stream.Origin{}, out)
-		lineNo++
-		s = next
+		i = end
 	}
+	s, ok := out.keep(data)
+	for n, msg := range spans {
+		if !ok || out.Err != nil {
+			break
+		}
+		d.appendLine(s[msg.start:msg.end], n+1, stream.Origin{}, out)
+	}
+	return true
 }
 
-// cutWrapper splits one {"message":"..."} object off the front of b. The
-// message may hold only printable ASCII other than '"' and '\\', so it
-// needs no unescaping and is valid UTF-8.
-func cutWrapper[T string | []byte](b T) (msg, rest T, ok bool) {
+// cutWrapper finds the message of the {"message":"..."} object at data[i:]
+// and where the object ends. The message may hold only printable ASCII
+// other than '"' and '\\', so it needs no unescaping and is valid UTF-8.
+func cutWrapper(data []byte, i int) (msg span, end int, ok bool) {
+	b := data[i:]
 	if len(b) < len(wrapperPrefix)+2 || string(b[:len(wrapperPrefix)]) != wrapperPrefix {
-		return msg, rest, false
+		return msg, 0, false
 	}
-	b = b[len(wrapperPrefix):]
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
+	start := i + len(wrapperPrefix)
+	for j := start; j < len(data); j++ {
+		switch c := data[j]; {
 		case c == '"':
-			if i+1 < len(b) && b[i+1] == '}' {
-				return b[:i], b[i+2:], true
+			if j+1 < len(data) && data[j+1] == '}' {
+				return span{start, j}, j + 2, true
 			}
-			return msg, rest, false
+			return msg, 0, false
 		case c < 0x20 || c > 0x7e || c == '\\':
-			return msg, rest, false
+			return msg, 0, false
 		}
 	}
-	return msg, rest, false
+	return msg, 0, false
 }
 
 // jsonEnvelope is either a {"message": line} wrapper or a CloudWatch Logs
@@ -211,12 +229,12 @@ type jsonEnvelope struct {
 }
 
 // jsonEnvelopes decodes a sequence of JSON objects (newline-separated
-// wrappers, or concatenated CloudWatch Logs documents). A value of the wrong
-// shape fails alone; a syntax error fails the rest of the payload, so every
-// input byte ends up in a record or a failure exactly once.
-func (d *Decoder) jsonEnvelopes(data []byte, out *Output) {
+// wrappers, or concatenated CloudWatch Logs documents), numbering lines
+// from lineNo. A value of the wrong shape fails alone; a syntax error fails
+// the rest of the payload, so every input byte ends up in a record or a
+// failure exactly once.
+func (d *Decoder) jsonEnvelopes(data []byte, lineNo int, out *Output) {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	lineNo := 1
 	for out.Err == nil {
 		start := dec.InputOffset()
 		var env jsonEnvelope

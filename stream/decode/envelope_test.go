@@ -33,20 +33,8 @@ func gz(t testing.TB, s string) []byte {
 	return b.Bytes()
 }
 
-func cwl(t testing.TB, messageType string, messages ...string) string {
-	t.Helper()
-	doc := decodetest.CloudWatchDocument{
-		MessageType: messageType, Owner: "123456789010", LogGroup: "vpc-flow-logs",
-		LogStream: "eni-0a1b2c3d4e5f60718-all", SubscriptionFilters: []string{"to-firehose"},
-	}
-	for i, m := range messages {
-		doc.LogEvents = append(doc.LogEvents, decodetest.CloudWatchEvent{ID: fmt.Sprint(i), Timestamp: 1418530010000, Message: m})
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+func cwl(_ testing.TB, messageType string, messages ...string) string {
+	return decodetest.CloudWatchJSON(messageType, messages...)
 }
 
 var cwlOrigin = stream.Origin{LogGroup: "vpc-flow-logs", LogStream: "eni-0a1b2c3d4e5f60718-all", Owner: "123456789010"}

@@ -111,8 +111,9 @@ func checkRoundTrip(t *testing.T, d *Decoder, line string, r *stream.Record) {
 }
 
 // FuzzPayload checks that Payload never panics on any bytes, keeps failure
-// inputs valid UTF-8, yields one line per record, and treats plain text
-// exactly as Text does.
+// inputs valid UTF-8, yields one line per record, treats plain text
+// exactly as Text does and JSON exactly as encoding/json (jsonEnvelopes)
+// does.
 func FuzzPayload(f *testing.F) {
 	f.Add([]byte(lineA + "\n" + lineB))
 	f.Add([]byte(`{"message":"` + lineA + `"}` + "\n" + `{"message":"` + lineN + `"}`))
@@ -124,6 +125,9 @@ func FuzzPayload(f *testing.F) {
 	f.Add([]byte(`{"messageType":"DATA_MESSAGE","logEvents":[{"message":5}]}{"message":`))
 	f.Add([]byte{0x1f, 0x8b, 0x08, 0x00})
 	f.Add([]byte(`{"message":"2 1 eni-1 - - - - - - - 5 6 - NODATA"} {"message":"\u0032 x"}`))
+	for _, v := range cwlVariants {
+		f.Add([]byte(v.doc))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := newDecoderOpts(t, Options{MaxDecompressedBytes: 1 << 20, Source: "fuzz"})
 		var out Output
@@ -138,10 +142,11 @@ func FuzzPayload(f *testing.F) {
 				t.Fatalf("record %d has Raw %q", i, r.Raw)
 			}
 		}
-		// The wrapper fast path must agree with the general JSON decoder.
+		// The wrapper and CloudWatch Logs fast paths must agree with the
+		// general JSON decoder.
 		if isJSON(data) {
 			var want Output
-			newDecoderOpts(t, Options{MaxDecompressedBytes: 1 << 20, Source: "fuzz"}).jsonEnvelopes(data, &want)
+			newDecoderOpts(t, Options{MaxDecompressedBytes: 1 << 20, Source: "fuzz"}).jsonEnvelopes(data, 1, &want)
 			if !reflect.DeepEqual(out, want) {
 				t.Fatalf("fast path and JSON decoder disagree:\n%+v\n%+v", out, want)
 			}
@@ -181,6 +186,29 @@ func FuzzParseAddr(f *testing.F) {
 		}
 		if !ok && err == nil && want.Is4() {
 			t.Fatalf("parseIPv4(%q) rejected a valid IPv4 address", s)
+		}
+	})
+}
+
+// FuzzCloudWatch puts fuzzed text, raw, into the places of a CloudWatch
+// Logs document, so that the fast path meets near misses of the shape it
+// takes (escapes, control characters, odd keys and values), and checks it
+// against encoding/json, which FuzzPayload's random bytes rarely get to.
+func FuzzCloudWatch(f *testing.F) {
+	f.Add("DATA_MESSAGE", "vpc-flow-logs", "subscriptionFilters", `["to-firehose"]`, lineA)
+	f.Add("CONTROL_MESSAGE", "", "policyLevel", `"ACCOUNT_LEVEL_POLICY"`, "CWL CONTROL MESSAGE")
+	f.Add("DATA_MESSAGE", `a\"b`, "LogGroup", `"x"`, lineA+`\n`+lineN)
+	f.Add("DATA_MESSAGE", "grüße", "n", "-0.5e+10", "2 \xff")
+	f.Add("DATA_MESSAGE", "g", "logEvents", "[]", lineA)
+	f.Fuzz(func(t *testing.T, messageType, group, key, value, message string) {
+		doc := `{"messageType":"` + messageType + `","logGroup":"` + group + `","` + key + `":` + value +
+			`,"logEvents":[{"id":"1","timestamp":1,"message":"` + message + `"},{"message":"` + lineB + `"}]}`
+		data := []byte(doc + "\n" + doc)
+		var got, want Output
+		newDecoderOpts(t, Options{Source: "fuzz"}).Payload(data, &got)
+		newDecoderOpts(t, Options{Source: "fuzz"}).jsonEnvelopes(data, 1, &want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q\nfast path %+v\nencoding/json %+v", data, got, want)
 		}
 	})
 }

@@ -87,3 +87,6 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// HTTPPath is where serve mounts the endpoint.
+func (c Config) HTTPPath() string { return c.Path }

@@ -26,6 +26,7 @@ import (
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/membudget"
+	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/accesskey"
 )
 
@@ -163,6 +164,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := h.newCollector(lease, &scratch)
 	bodyID, err := c.parse(body, dec)
+	dec.Release()
 	membudget.PutBuffer(body)
 	c.putScratch()
 	lease.Split(scratch).Release()
@@ -232,55 +234,22 @@ type collector struct {
 	chunks     []chunk
 	records    int // in chunks
 
-	// block is where payloads are copied for the chunk being decoded:
-	// one allocation for many small payloads. Blocks are left to the
-	// garbage collector, never reused: a string of a record may outlive
-	// its batch (in a cache, say). nextBlock is the next one's size;
-	// kept counts what the chunk copied.
-	block     []byte
-	nextBlock int
-	kept      int
+	// blocks are where payloads are copied for the chunk being decoded.
+	blocks decode.Blocks
 	// data is the scratch buffer one record's data is decoded into.
 	data []byte
 	// spans are where the fast path found each record's data.
 	spans *[]span
 }
 
-// Block sizes: a chunk's first block is what the chunk before it needed
-// and an eighth (chunks of one request are alike), later ones double; all
-// between minBlock and maxBlock, except that a larger payload gets a block
-// of its own size.
-const (
-	minBlock = 32 << 10
-	maxBlock = 1 << 20
-)
-
 func (h *Handler) newCollector(lease *membudget.Lease, scratch *int64) *collector {
 	c := &collector{h: h, batchSize: h.cfg.BatchSize, maxRecords: h.cfg.MaxRecords, lease: lease,
-		scratch: budgetGrow(lease, scratch), nextBlock: minBlock}
+		scratch: budgetGrow(lease, scratch)}
 	// What decoding reserves belongs to the chunk being decoded.
 	c.out.Reserve = budgetGrow(lease, &c.pending)
-	c.out.Keep = c.keep
+	c.blocks.Reserve = c.out.Reserve
+	c.out.Keep = c.blocks.Keep
 	return c
-}
-
-// keep copies a payload into the chunk's current block.
-func (c *collector) keep(data []byte) (string, error) {
-	if len(data) == 0 {
-		return "", nil
-	}
-	if len(data) > cap(c.block)-len(c.block) {
-		size := max(len(data), c.nextBlock)
-		if err := c.out.Reserve(int64(size)); err != nil {
-			return "", err
-		}
-		c.block = make([]byte, 0, size)
-		c.nextBlock = min(2*c.nextBlock, maxBlock)
-	}
-	start := len(c.block)
-	c.block = append(c.block, data...)
-	c.kept += len(data)
-	return unsafe.String(&c.block[start], len(data)), nil
 }
 
 // cut closes the current chunk, if it holds records.
@@ -294,9 +263,7 @@ func (c *collector) cut() {
 	c.pending = 0
 	// The block's rest is reserved by the chunk just cut, which may be
 	// settled first: the next chunk starts a block of its own.
-	c.block = nil
-	c.nextBlock = max(minBlock, min(c.kept+c.kept/8, maxBlock))
-	c.kept = 0
+	c.blocks.Cut()
 }
 
 // startChunk gives a new chunk a pooled record array, if there is one.
@@ -596,4 +563,14 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, code int, requ
 		h.log.Warn("firehose request failed", "status", code, "request_id", requestID,
 			"source_arn", r.Header.Get(headerSourceARN), "remote", r.RemoteAddr, "err", err, "message", msg)
 	}
+}
+
+// Open builds the endpoint as a source of `flowhose serve`, mounted at
+// cfg.Path.
+func Open(_ context.Context, cfg Config, deps source.Deps) (source.Source, error) {
+	h, err := New(cfg, deps.Decode, Deps{Pipeline: deps.Pipeline, Budget: deps.Budget, Registerer: deps.Registerer, Log: deps.Logger})
+	if err != nil {
+		return source.Source{}, err
+	}
+	return source.Source{Path: cfg.Path, Handler: h}, nil
 }

@@ -193,3 +193,21 @@ func TestAckClockStartsWithRequest(t *testing.T) {
 		t.Errorf("sink got %d records of a request answered 503", e.sink.Accepted())
 	}
 }
+
+// A request of many small gzip records reserves one inflate buffer, not
+// one per record: each used to reserve 32 KiB, so 1,000 one-line records
+// (about 1 MiB of records) were refused by an 8 MiB budget as larger than
+// all of it.
+func TestSmallGzipRecordsReserveOneBuffer(t *testing.T) {
+	b := newBudget(t, 8<<20)
+	e := newEnv(t, envOpts{budget: b})
+	records := make([]string, 1000)
+	for i := range records {
+		records[i] = gz(lineAccept)
+	}
+	checkResponse(t, e.do(call{body: body(requestID, records...), key: "key-one"}), http.StatusOK, "")
+	waitReleased(t, b)
+	if got := e.sink.Accepted(); got != len(records) {
+		t.Errorf("sink got %d records, want %d", got, len(records))
+	}
+}

@@ -100,3 +100,6 @@ func prefix(p string, err error) error {
 	}
 	return fmt.Errorf("%s%w", p, err)
 }
+
+// HTTPPath is where serve mounts the HTTP handler.
+func (c Config) HTTPPath() string { return c.Path }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,7 @@ import (
 	"github.com/flowhose/flowhose/stream/hec"
 	"github.com/flowhose/flowhose/stream/jsonenc"
 	"github.com/flowhose/flowhose/stream/membudget"
+	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/accesskey"
 )
 
@@ -93,6 +95,9 @@ type Handler struct {
 	log       *slog.Logger
 	encode    func(dst []byte, r *stream.Record) []byte
 	m         metrics
+	// records holds record arrays between invocations: an invocation
+	// uses its array only until its response is encoded.
+	records sync.Pool // of *[]stream.Record
 }
 
 type metrics struct {
@@ -209,10 +214,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	resp, size, err := h.transform(r.Context(), ev.Records, lease)
+	resp, size, output, err := h.transform(r.Context(), ev.Records, lease)
+	// The response's data points into output until the body is written.
+	defer membudget.PutBuffer(output)
+	var body []byte
 	if err == nil {
 		// The response holds the output once more, in base64.
-		err = lease.Grow(size)
+		body, err = membudget.GetBuffer(int(size), lease.Grow)
 	}
 	if err != nil {
 		h.log.Error("firehose transformation failed", "invocation_id", ev.InvocationID,
@@ -225,10 +233,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), code)
 		return
 	}
-	body := resp.AppendJSON(make([]byte, 0, size))
+	body = resp.AppendJSON(body)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
+	membudget.PutBuffer(body)
 }
 
 // reservingReader reserves every byte read from the request's lease.
@@ -245,36 +254,51 @@ func (r *reservingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// span locates what one input record decoded to in the shared Output.
+// span locates what one input record decoded to in the shared Output,
+// and its output in the encoder's buffer.
 type span struct {
-	recs, fails [2]int
-	idLen       int  // recordId's length as a JSON string
-	cut         bool // decoding stopped at a limit inside or before it
+	recs, fails, data [2]int
+	idLen             int  // recordId's length as a JSON string
+	cut               bool // decoding stopped at a limit inside or before it
 }
 
 // Transform answers every input record exactly once, in input order. Bad
 // lines of records answered Ok are dead-lettered before it returns; an
 // error means that failed and nothing should be acknowledged.
 func (h *Handler) Transform(ctx context.Context, in []Input) (Response, error) {
-	resp, _, err := h.transform(ctx, in, nil)
+	// The response's data stays in the output buffer, which is left to
+	// the garbage collector.
+	resp, _, _, err := h.transform(ctx, in, nil)
 	return resp, err
 }
 
 // transform is Transform with the request's lease, which every byte it
-// keeps is reserved from; it also returns the response's size. Input past
+// keeps is reserved from; it also returns the response's size and the
+// pooled buffer its data points into (hand it back with
+// membudget.PutBuffer once the response is written). Input past
 // max_records, or past what the lease may hold, is answered
 // ProcessingFailed like input past max_response_bytes: Firehose keeps it
 // in its processing-failed prefix. Only a budget exhausted by other
 // requests fails the whole call, which the client retries.
-func (h *Handler) transform(ctx context.Context, in []Input, lease *membudget.Lease) (Response, int64, error) {
+func (h *Handler) transform(ctx context.Context, in []Input, lease *membudget.Lease) (Response, int64, []byte, error) {
 	dec, err := decode.New(h.decOpts)
 	if err != nil {
-		return Response{}, 0, fmt.Errorf("decoder: %w", err)
+		return Response{}, 0, nil, fmt.Errorf("decoder: %w", err)
 	}
+	defer dec.Release()
 	out := decode.Output{MaxRecords: h.cfg.MaxRecords}
+	// Payloads are copied into a few blocks, not a string each.
+	var blocks decode.Blocks
 	if lease != nil {
 		out.Reserve = lease.Grow
+		blocks.Reserve = lease.Grow
 	}
+	out.Keep = blocks.Keep
+	if out.Records, err = h.getRecords(len(in), lease); err != nil {
+		return Response{}, 0, nil, err
+	}
+	// Records are done with once the response is encoded.
+	defer func() { h.putRecords(out.Records) }()
 	spans := make([]span, len(in))
 	for i := range in {
 		sp := &spans[i]
@@ -283,7 +307,7 @@ func (h *Handler) transform(ctx context.Context, in []Input, lease *membudget.Le
 		dec.Payload(in[i].Data, &out)
 		if out.Err != nil {
 			if errors.Is(out.Err, membudget.ErrExhausted) {
-				return Response{}, 0, fmt.Errorf("record %d: %w", i, out.Err)
+				return Response{}, 0, nil, fmt.Errorf("record %d: %w", i, out.Err)
 			}
 			// This record and every later one are answered
 			// ProcessingFailed, with nothing decoded.
@@ -317,6 +341,11 @@ func (h *Handler) transform(ctx context.Context, in []Input, lease *membudget.Le
 	}
 	resp := Response{Records: make([]ResponseRecord, len(in))}
 	enc := encoder{h: h, lease: lease}
+	// On an error the buffer is handed back here; else by the caller.
+	fail := func(err error) (Response, int64, []byte, error) {
+		membudget.PutBuffer(enc.buf)
+		return Response{}, 0, nil, err
+	}
 	var dead []stream.Failure
 	full := false
 	for i := range in {
@@ -331,14 +360,15 @@ func (h *Handler) transform(ctx context.Context, in []Input, lease *membudget.Le
 				return size-failed+entrySize(sp.idLen, ResultOk, n) <= h.cfg.MaxResponseBytes
 			})
 			if err != nil {
-				return Response{}, 0, err
+				return fail(err)
 			}
 			if !fits {
 				full = true
 				break
 			}
-			size += entrySize(sp.idLen, ResultOk, len(data)) - failed
-			rr.Result, rr.Data = ResultOk, data
+			spans[i].data = data
+			size += entrySize(sp.idLen, ResultOk, data[1]-data[0]) - failed
+			rr.Result = ResultOk
 			dead = append(dead, out.Failures[sp.fails[0]:sp.fails[1]]...)
 		case sp.fails[1] == sp.fails[0]:
 			size += entrySize(sp.idLen, ResultDropped, 0) - entrySize(sp.idLen, ResultProcessingFailed, 0)
@@ -348,47 +378,123 @@ func (h *Handler) transform(ctx context.Context, in []Input, lease *membudget.Le
 	}
 	if len(dead) > 0 {
 		if err := h.dead.WriteFailures(ctx, dead); err != nil {
-			return Response{}, 0, fmt.Errorf("dead-letter %d bad lines: %w", len(dead), err)
+			return fail(fmt.Errorf("dead-letter %d bad lines: %w", len(dead), err))
 		}
 	}
-	return resp, size, nil
+	// Only now that the buffer has stopped moving.
+	for i := range resp.Records {
+		if d := spans[i].data; resp.Records[i].Result == ResultOk {
+			resp.Records[i].Data = enc.buf[d[0]:d[1]:d[1]]
+		}
+	}
+	return resp, size, enc.buf, nil
 }
 
-// encoder appends records' output to one buffer, reserving its growth.
+// maxPooledRecords bounds the record arrays kept between invocations (a
+// record is about 1 KiB): larger ones are left to the garbage collector.
+const maxPooledRecords = 8192
+
+// getRecords returns an empty record array for an invocation of n input
+// records, reserved from lease: a pooled one, else one of a record per
+// input record (the usual {"message"} record is one line), which decoding
+// grows if need be.
+func (h *Handler) getRecords(n int, lease *membudget.Lease) ([]stream.Record, error) {
+	rp, _ := h.records.Get().(*[]stream.Record)
+	if rp == nil {
+		n = min(n, h.cfg.MaxRecords, maxPooledRecords)
+		if err := lease.Grow(int64(n) * decode.RecordBytes); err != nil {
+			return nil, fmt.Errorf("record array: %w", err)
+		}
+		return make([]stream.Record, 0, n), nil
+	}
+	if err := lease.Grow(int64(cap(*rp)) * decode.RecordBytes); err != nil {
+		h.records.Put(rp)
+		return nil, fmt.Errorf("record array: %w", err)
+	}
+	return *rp, nil
+}
+
+// putRecords hands a record array back for another invocation, cleared so
+// that the pool does not keep payloads alive.
+func (h *Handler) putRecords(records []stream.Record) {
+	if cap(records) == 0 || cap(records) > maxPooledRecords {
+		return
+	}
+	records = records[:cap(records)]
+	clear(records)
+	records = records[:0]
+	h.records.Put(&records)
+}
+
+// encoder appends records' output to one pooled buffer, reserving its
+// growth.
 type encoder struct {
 	h        *Handler
 	lease    *membudget.Lease
 	buf      []byte
 	reserved int // capacity already reserved
+	longest  int // the longest document so far
 }
 
-// record encodes recs as one input record's data, a line each. fits is
-// asked with the data's length after every line, so the response limit
-// is checked as the output grows rather than once a record's whole output
-// exists; when it says no, nothing of the record is kept.
-func (e *encoder) record(recs []stream.Record, fits func(n int) bool) (data []byte, ok bool, err error) {
+// minRoom is the room made for a document before any was encoded: an
+// ECS document of a flow-log line is about 1.1 KB.
+const minRoom = 2 << 10
+
+// record encodes recs as one input record's data, a line each, and returns
+// where that data is in the buffer. fits is asked with the data's length
+// after every line, so the response limit is checked as the output grows
+// rather than once a record's whole output exists; when it says no,
+// nothing of the record is kept. A limit of the lease (ErrTooLarge) is
+// answered the same way; ErrExhausted is an error.
+func (e *encoder) record(recs []stream.Record, fits func(n int) bool) (data [2]int, ok bool, err error) {
 	start := len(e.buf)
 	for j := range recs {
+		if err := e.room(max(minRoom, 2*e.longest)); err != nil {
+			if errors.Is(err, membudget.ErrExhausted) {
+				return data, false, fmt.Errorf("encoding output: %w", err)
+			}
+			e.buf = e.buf[:start]
+			return data, false, nil
+		}
+		doc := len(e.buf)
 		e.buf = e.h.encode(e.buf, &recs[j])
 		e.buf = append(e.buf, '\n')
+		e.longest = max(e.longest, len(e.buf)-doc)
+		// A document longer than the room made grew the buffer itself.
 		if grown := cap(e.buf) - e.reserved; grown > 0 {
 			if err := e.lease.Grow(int64(grown)); err != nil {
 				if errors.Is(err, membudget.ErrExhausted) {
-					return nil, false, fmt.Errorf("encoding output: %w", err)
+					return data, false, fmt.Errorf("encoding output: %w", err)
 				}
 				e.buf = e.buf[:start]
-				return nil, false, nil
+				return data, false, nil
 			}
 			e.reserved = cap(e.buf)
 		}
 		if !fits(len(e.buf) - start) {
 			e.buf = e.buf[:start]
-			return nil, false, nil
+			return data, false, nil
 		}
 	}
-	// Earlier records keep sub-slices of buf's old arrays when it grows;
-	// those bytes are never written again.
-	return e.buf[start:len(e.buf):len(e.buf)], true, nil
+	return [2]int{start, len(e.buf)}, true, nil
+}
+
+// room makes sure the buffer has n bytes free, moving it to a pooled
+// buffer of at least twice its size, reserved first, when it has not. The
+// old one goes back to the pool at once: responses take their data from
+// the buffer only once every record is encoded.
+func (e *encoder) room(n int) error {
+	if cap(e.buf)-len(e.buf) >= n {
+		return nil
+	}
+	bigger, err := membudget.GetBuffer(max(2*cap(e.buf), len(e.buf)+n), e.lease.Grow)
+	if err != nil {
+		return err
+	}
+	bigger = append(bigger, e.buf...)
+	membudget.PutBuffer(e.buf)
+	e.buf, e.reserved = bigger, cap(bigger)
+	return nil
 }
 
 // AppendJSON appends the response as JSON, in the shape encoding/json
@@ -440,4 +546,19 @@ func entrySize(idLen int, result string, dataLen int) int64 {
 		n += len(`,"data":""`) + base64.StdEncoding.EncodedLen(dataLen)
 	}
 	return int64(n)
+}
+
+// Open builds the HTTP handler as a source of `flowhose serve`, mounted at
+// cfg.Path and guarded by the Firehose endpoint's access keys (both are
+// called by Firehose, or by whoever holds its key). Its response is the
+// delivery: it answers from its own encoder, not the pipeline's sinks.
+func Open(_ context.Context, cfg Config, deps source.Deps) (source.Source, error) {
+	h, err := New(cfg, deps.Decode, Deps{
+		Enrichers: deps.Enrichers, DeadLetter: deps.DeadLetter, Budget: deps.Budget,
+		Keys: deps.Keys, Registerer: deps.Registerer, Log: deps.Logger,
+	})
+	if err != nil {
+		return source.Source{}, err
+	}
+	return source.Source{Path: cfg.Path, Handler: h}, nil
 }

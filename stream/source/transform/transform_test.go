@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -412,4 +413,42 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(ev.Records))/b.Elapsed().Seconds(), "records/s")
+}
+
+// Invocations at once share the pools of output buffers and record
+// arrays: each response still carries its own records' output, including
+// the first records', whose output moved each time the buffer grew.
+func TestPooledBuffersConcurrent(t *testing.T) {
+	h, _ := newHandler(t, func(c *Config) { c.Output = OutputOriginal })
+	const records = 2000 // about 230 KB of output: the buffer grows thrice
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for round := range 3 {
+				ev := event{Records: make([]Input, records)}
+				want := make([]string, records)
+				for i := range ev.Records {
+					// The source port tells invocations and records apart.
+					line := strings.Replace(lineAccept, " 20641 ", " "+strconv.Itoa(g*10000+round*3000+i%3000)+" ", 1)
+					ev.Records[i] = Input{RecordID: strconv.Itoa(i), Data: []byte(`{"message":"` + line + `"}`)}
+					want[i] = line + "\n"
+				}
+				body, _ := json.Marshal(ev)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/firehose/transform", bytes.NewReader(body)))
+				var resp Response
+				if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || w.Code != http.StatusOK || len(resp.Records) != records {
+					t.Errorf("status %d, %d records, %v", w.Code, len(resp.Records), err)
+					return
+				}
+				for i, rr := range resp.Records {
+					if rr.Result != ResultOk || string(rr.Data) != want[i] {
+						t.Errorf("invocation %d.%d record %d: %s %q, want %q", g, round, i, rr.Result, rr.Data, want[i])
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
