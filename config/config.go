@@ -21,6 +21,7 @@ import (
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/kafka"
 	"github.com/flowhose/flowhose/sinks/ndjson"
+	"github.com/flowhose/flowhose/sinks/splunk"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/file"
@@ -182,6 +183,9 @@ type Sinks struct {
 	// start-up fails if the cluster cannot be reached to install the index
 	// template.
 	Elasticsearch sinks.Section[elasticsearch.Config] `yaml:"elasticsearch"`
+	// Splunk sends events to Splunk's HTTP Event Collector, acknowledged
+	// upstream once Splunk has indexed them.
+	Splunk sinks.Section[splunk.Config] `yaml:"splunk"`
 	// Kafka writes one message per record (ECS document or original
 	// line) to a topic, keyed by a document field; when enabled, start-up
 	// fails if the topic cannot be reached.
@@ -200,6 +204,7 @@ func (s *Sinks) Factories() []sinks.Factory {
 	return []sinks.Factory{
 		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
 		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
+		sinks.Register("splunk", &s.Splunk, splunk.DefaultConfig, splunk.Open),
 		sinks.Register("kafka", &s.Kafka, kafka.DefaultConfig, kafka.Open),
 		sinks.Register("detections", &s.Detections, detections.DefaultConfig, detections.Open),
 	}

@@ -86,6 +86,22 @@ func Starters() []Starter {
 			settings: settings(firehoseServe, elasticsearchOnly),
 		},
 		{
+			Name:    "firehose-splunk",
+			Summary: "Firehose HTTP-endpoint destination → Splunk HEC with indexer acknowledgement (flowhose serve)",
+			intro: "Amazon Data Firehose delivers to `flowhose serve` as an HTTP-endpoint destination; " +
+				"every record goes to Splunk's HTTP Event Collector as the original flow-log line " +
+				"(Splunk Add-on for AWS sourcetype) with the enrichment as indexed fields, and Firehose " +
+				"gets its 200 only once Splunk has reported every event indexed. Splunk is priced by " +
+				"volume: a sinks.splunk.filter can keep, say, every REJECT and every flow to the internet.",
+			settings: settings(firehoseServe, map[string]setting{
+				"sinks.ndjson.enabled": {false, "Splunk is the only sink."},
+				"sinks.splunk.enabled": {true, ""},
+				"sinks.splunk.urls":    {[]string{"https://splunk-idx1.example.internal:8088", "https://splunk-idx2.example.internal:8088"}, "Replace with your indexers (or one load balancer with sticky sessions); the token must have indexer acknowledgement on."},
+				"sinks.splunk.token":   {"", ""},
+				"sinks.splunk.index":   {"aws_vpc", "An index the token may write to."},
+			}),
+		},
+		{
 			Name:    "firehose-ndjson",
 			Summary: "Firehose HTTP-endpoint destination → NDJSON on standard output (flowhose serve)",
 			intro: "Amazon Data Firehose delivers to `flowhose serve` as an HTTP-endpoint destination; " +
