@@ -120,15 +120,11 @@ func (d *Decoder) cloudWatchData(data []byte, doc *cwlDoc, lineNo int, out *Outp
 func scanCloudWatch(data []byte, i int, events []span, out *Output) (doc cwlDoc, end int, ok bool) {
 	doc.events = events
 	seen := 0
-	i, ok = jsonscan.ObjectStart(data, i)
-	for ok {
-		var key span
-		if key, i, ok = jsonscan.Key(data, i); !ok {
-			break
-		}
+	end, ok = jsonscan.Object(data, i, func(key []byte, i int) (int, bool) {
 		var bit int
 		var field *span
-		switch k := string(data[key.Start:key.End]); k {
+		var ok bool
+		switch k := string(key); k {
 		case "messageType":
 			bit, field = seenType, &doc.messageType
 		case "owner":
@@ -142,25 +138,23 @@ func scanCloudWatch(data []byte, i int, events []span, out *Output) (doc cwlDoc,
 			bit = seenEvents
 		default:
 			if jsonscan.Folds(k, "message", "messageType", "owner", "logGroup", "logStream", "logEvents") {
-				return doc, 0, false
+				return i, false
 			}
 			i, ok = jsonscan.Scalars(data, i)
 		}
 		if field != nil {
 			*field, i, ok = jsonscan.String(data, i)
 		}
-		if !ok || seen&bit != 0 {
-			return doc, 0, false
-		}
+		ok = ok && seen&bit == 0
 		seen |= bit
-		i, ok = jsonscan.Next(data, i, '}')
-		if ok && data[i-1] == '}' {
-			switch string(data[doc.messageType.Start:doc.messageType.End]) {
-			case "DATA_MESSAGE", "CONTROL_MESSAGE":
-				return doc, i, true
-			}
-			return doc, 0, false
-		}
+		return i, ok
+	})
+	if !ok {
+		return doc, 0, false
+	}
+	switch string(data[doc.messageType.Start:doc.messageType.End]) {
+	case "DATA_MESSAGE", "CONTROL_MESSAGE":
+		return doc, end, true
 	}
 	return doc, 0, false
 }
@@ -202,31 +196,21 @@ func logEvents(data []byte, i int, events []span, out *Output) ([]span, int, boo
 
 // logEvent scans one {"id":…,"timestamp":…,"message":…} object.
 func logEvent(data []byte, i int) (msg span, end int, ok bool) {
-	i, ok = jsonscan.ObjectStart(data, i)
 	seen := false
-	for ok {
-		var key span
-		if key, i, ok = jsonscan.Key(data, i); !ok {
-			break
-		}
-		switch k := string(data[key.Start:key.End]); {
+	end, ok = jsonscan.Object(data, i, func(key []byte, i int) (int, bool) {
+		switch k := string(key); {
 		case k == "message":
 			if seen {
-				return msg, i, false
+				return i, false
 			}
 			seen = true
+			var ok bool
 			msg, i, ok = jsonscan.String(data, i)
+			return i, ok
 		case jsonscan.Folds(k, "message"):
-			return msg, i, false
-		default:
-			i, ok = jsonscan.Scalars(data, i)
+			return i, false
 		}
-		if ok {
-			i, ok = jsonscan.Next(data, i, '}')
-			if ok && data[i-1] == '}' {
-				return msg, i, true
-			}
-		}
-	}
-	return msg, i, false
+		return jsonscan.Scalars(data, i)
+	})
+	return msg, end, ok
 }

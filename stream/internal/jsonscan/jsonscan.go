@@ -17,6 +17,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/flowhose/flowhose/stream/jsonenc"
 )
 
 // Span is where a string's bytes lie, data[Start:End], without the quotes.
@@ -61,6 +63,26 @@ func Next(data []byte, i int, closing byte) (end int, ok bool) {
 	return i + 1, i < len(data) && (data[i] == ',' || data[i] == closing)
 }
 
+// Object scans an object member by member: member is called with each
+// key and the offset of its value, and returns the offset after the
+// value. An empty object is left to encoding/json.
+func Object(data []byte, i int, member func(key []byte, value int) (int, bool)) (int, bool) {
+	i, ok := ObjectStart(data, i)
+	for ok {
+		var key Span
+		if key, i, ok = Key(data, i); !ok {
+			break
+		}
+		if i, ok = member(data[key.Start:key.End], i); !ok {
+			break
+		}
+		if i, ok = Next(data, i, '}'); ok && data[i-1] == '}' {
+			return i, true
+		}
+	}
+	return i, false
+}
+
 // Key scans a plain string (see String) and the colon after it.
 func Key(data []byte, i int) (Span, int, bool) {
 	key, i, ok := String(data, i)
@@ -84,7 +106,7 @@ func String(data []byte, i int) (Span, int, bool) {
 	ascii := true
 	j := start
 	for {
-		for j+8 <= len(data) && plain8(binary.LittleEndian.Uint64(data[j:])) {
+		for j+8 <= len(data) && jsonenc.Plain8(binary.LittleEndian.Uint64(data[j:])) {
 			j += 8
 		}
 		if j == len(data) {
@@ -100,20 +122,6 @@ func String(data []byte, i int) (Span, int, bool) {
 		}
 		j++
 	}
-}
-
-// plain8 reports whether the eight bytes of w are ASCII that a JSON string
-// holds as they are: none below 0x20, a quote, a backslash or 0x80 and
-// above (the "has byte less than n" and "has zero byte" bit tricks, exact
-// as yes/no answers).
-func plain8(w uint64) bool {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	ctl := (w - lsb*0x20) & ^w
-	q := w ^ lsb*'"'
-	q = (q - lsb) & ^q
-	bs := w ^ lsb*'\\'
-	bs = (bs - lsb) & ^bs
-	return (ctl|q|bs|w)&msb == 0
 }
 
 // Base64 scans a string holding base64, found with IndexByte many bytes

@@ -24,42 +24,30 @@ func scan(body []byte, spans []span, grow func(int64) error) (requestID string, 
 }
 
 func (s *scanner) body(spans []span) (requestID string, _ []span, ok bool) {
-	if s.i, ok = jsonscan.ObjectStart(s.b, 0); !ok {
-		return "", spans, false
-	}
 	var sawID, sawRecords bool
-	for ok {
-		var key span
-		if key, s.i, ok = jsonscan.Key(s.b, s.i); !ok {
-			return "", spans, false
-		}
-		switch string(s.b[key.Start:key.End]) {
+	end, ok := jsonscan.Object(s.b, 0, func(key []byte, i int) (int, bool) {
+		s.i = i
+		ok := true
+		switch string(key) {
 		case "requestId":
 			var id span
 			id, s.i, ok = jsonscan.String(s.b, s.i)
-			if !ok || sawID {
-				return "", spans, false
-			}
+			ok = ok && !sawID
 			requestID, sawID = string(s.b[id.Start:id.End]), true
 		case "records":
-			if sawRecords {
-				return "", spans, false
+			ok = !sawRecords
+			if ok {
+				spans, ok = s.records(spans)
 			}
-			spans, ok = s.records(spans)
 			sawRecords = true
 		default:
 			// Duplicates of other keys are harmless: their values are
 			// ignored either way.
 			s.i, ok = jsonscan.Scalars(s.b, s.i)
 		}
-		if !ok {
-			return "", spans, false
-		}
-		if s.i, ok = jsonscan.Next(s.b, s.i, '}'); ok && s.b[s.i-1] == '}' {
-			break
-		}
-	}
-	if !ok || jsonscan.Space(s.b, s.i) != len(s.b) || requestID == "" || !sawRecords {
+		return s.i, ok
+	})
+	if !ok || jsonscan.Space(s.b, end) != len(s.b) || requestID == "" || !sawRecords {
 		return "", spans, false
 	}
 	return requestID, spans, true

@@ -67,14 +67,10 @@ func scanEvent(body []byte, grow func(int64) error) (sc eventSpans, ok bool, err
 		sawRecords
 	)
 	saw := 0
-	i, ok := jsonscan.ObjectStart(body, 0)
-	for ok {
-		var key jsonscan.Span
-		if key, i, ok = jsonscan.Key(body, i); !ok {
-			break
-		}
+	end, ok := jsonscan.Object(body, 0, func(key []byte, i int) (int, bool) {
 		bit := 0
-		switch k := string(body[key.Start:key.End]); k {
+		var ok bool
+		switch k := string(key); k {
 		case "invocationId":
 			bit = sawID
 			sc.invocationID, i, ok = jsonscan.String(body, i)
@@ -86,19 +82,15 @@ func scanEvent(body []byte, grow func(int64) error) (sc eventSpans, ok bool, err
 			i, ok, err = sc.scanRecords(body, i, grow)
 		default:
 			if jsonscan.Folds(k, "invocationId", "deliveryStreamArn", "records") {
-				return sc, false, nil
+				return i, false
 			}
 			i, ok = jsonscan.Value(body, i)
 		}
-		if !ok || saw&bit != 0 {
-			return sc, false, err
-		}
+		ok = ok && saw&bit == 0
 		saw |= bit
-		if i, ok = jsonscan.Next(body, i, '}'); ok && body[i-1] == '}' {
-			return sc, saw&sawRecords != 0 && jsonscan.Space(body, i) == len(body), nil
-		}
-	}
-	return sc, false, nil
+		return i, ok
+	})
+	return sc, ok && saw&sawRecords != 0 && jsonscan.Space(body, end) == len(body), err
 }
 
 // scanRecords reads the records array at body[i:].
@@ -138,14 +130,10 @@ func scanRecord(body []byte, i int) (rec recordSpans, end int, ok bool) {
 		sawData
 	)
 	saw := 0
-	i, ok = jsonscan.ObjectStart(body, i)
-	for ok {
-		var key jsonscan.Span
-		if key, i, ok = jsonscan.Key(body, i); !ok {
-			break
-		}
+	end, ok = jsonscan.Object(body, i, func(key []byte, i int) (int, bool) {
 		bit := 0
-		switch k := string(body[key.Start:key.End]); k {
+		var ok bool
+		switch k := string(key); k {
 		case "recordId":
 			bit = sawID
 			rec.id, i, ok = jsonscan.String(body, i)
@@ -154,19 +142,15 @@ func scanRecord(body []byte, i int) (rec recordSpans, end int, ok bool) {
 			rec.data, i, ok = jsonscan.Base64(body, i)
 		default:
 			if jsonscan.Folds(k, "recordId", "data") {
-				return rec, i, false
+				return i, false
 			}
 			i, ok = jsonscan.Value(body, i)
 		}
-		if !ok || saw&bit != 0 {
-			return rec, i, false
-		}
+		ok = ok && saw&bit == 0
 		saw |= bit
-		if i, ok = jsonscan.Next(body, i, '}'); ok && body[i-1] == '}' {
-			return rec, i, saw == sawID|sawData
-		}
-	}
-	return rec, i, false
+		return i, ok
+	})
+	return rec, end, ok && saw == sawID|sawData
 }
 
 // decode builds the event scanEvent found: every record's data decoded
