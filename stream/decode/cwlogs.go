@@ -34,15 +34,10 @@ func appendSpan(spans []span, sp span, out *Output) ([]span, bool) {
 	return append(spans, sp), true
 }
 
-// Which top-level keys a document set: a repeated one goes to encoding/json,
-// whose rule for repeats (the last one wins) the fast path does not copy.
-const (
-	seenType = 1 << iota
-	seenOwner
-	seenGroup
-	seenStream
-	seenEvents
-)
+// docKeys are the keys of a document the fast path reads, and "message",
+// a field of the envelope encoding/json decodes documents into: a
+// document with one is left to it.
+var docKeys = []string{"messageType", "owner", "logGroup", "logStream", "logEvents", "message"}
 
 // cloudWatchDocs decodes the CloudWatch Logs subscription documents at the
 // front of data in one pass, as long as they have the shape CloudWatch Logs
@@ -119,34 +114,17 @@ func (d *Decoder) cloudWatchData(data []byte, doc *cwlDoc, lineNo int, out *Outp
 // parts are and where it ends. Events' spans are appended to events.
 func scanCloudWatch(data []byte, i int, events []span, out *Output) (doc cwlDoc, end int, ok bool) {
 	doc.events = events
-	seen := 0
-	end, ok = jsonscan.Object(data, i, func(key []byte, i int) (int, bool) {
-		var bit int
-		var field *span
+	end, _, ok = jsonscan.Fields(data, i, docKeys, func(k, i int) (int, bool) {
+		fields := [...]*span{&doc.messageType, &doc.owner, &doc.logGroup, &doc.logStream}
 		var ok bool
-		switch k := string(key); k {
-		case "messageType":
-			bit, field = seenType, &doc.messageType
-		case "owner":
-			bit, field = seenOwner, &doc.owner
-		case "logGroup":
-			bit, field = seenGroup, &doc.logGroup
-		case "logStream":
-			bit, field = seenStream, &doc.logStream
-		case "logEvents":
+		switch {
+		case k >= 0 && k < len(fields):
+			*fields[k], i, ok = jsonscan.String(data, i)
+		case k == 4:
 			doc.events, i, ok = logEvents(data, i, doc.events, out)
-			bit = seenEvents
-		default:
-			if jsonscan.Folds(k, "message", "messageType", "owner", "logGroup", "logStream", "logEvents") {
-				return i, false
-			}
+		case k < 0:
 			i, ok = jsonscan.Scalars(data, i)
 		}
-		if field != nil {
-			*field, i, ok = jsonscan.String(data, i)
-		}
-		ok = ok && seen&bit == 0
-		seen |= bit
 		return i, ok
 	})
 	if !ok {
@@ -196,21 +174,16 @@ func logEvents(data []byte, i int, events []span, out *Output) ([]span, int, boo
 
 // logEvent scans one {"id":…,"timestamp":…,"message":…} object.
 func logEvent(data []byte, i int) (msg span, end int, ok bool) {
-	seen := false
-	end, ok = jsonscan.Object(data, i, func(key []byte, i int) (int, bool) {
-		switch k := string(key); {
-		case k == "message":
-			if seen {
-				return i, false
-			}
-			seen = true
-			var ok bool
-			msg, i, ok = jsonscan.String(data, i)
-			return i, ok
-		case jsonscan.Folds(k, "message"):
-			return i, false
+	end, _, ok = jsonscan.Fields(data, i, eventKeys, func(k, i int) (int, bool) {
+		if k < 0 {
+			return jsonscan.Scalars(data, i)
 		}
-		return jsonscan.Scalars(data, i)
+		var ok bool
+		msg, i, ok = jsonscan.String(data, i)
+		return i, ok
 	})
 	return msg, end, ok
 }
+
+// eventKeys are the keys of a log event the fast path reads.
+var eventKeys = []string{"message"}

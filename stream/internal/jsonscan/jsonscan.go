@@ -83,6 +83,35 @@ func Object(data []byte, i int, member func(key []byte, value int) (int, bool)) 
 	return i, false
 }
 
+// Fields scans an object read into a struct, the way encoding/json would
+// fill it: value is called with the index in names of each key (-1 for
+// any other key) and the offset of its value, and returns the offset
+// after the value. A repeated name (encoding/json keeps the last, the
+// readers the first) and a key encoding/json would match to one of names
+// by case folding are left to encoding/json. seen has bit k set for each
+// names[k] found.
+func Fields(data []byte, i int, names []string, value func(k, i int) (int, bool)) (end int, seen uint, ok bool) {
+	end, ok = Object(data, i, func(key []byte, i int) (int, bool) {
+		k := -1
+		for n, name := range names {
+			if string(key) == name {
+				k = n
+				break
+			}
+		}
+		switch {
+		case k >= 0 && seen&(1<<k) != 0:
+			return i, false
+		case k >= 0:
+			seen |= 1 << k
+		case Folds(string(key), names...):
+			return i, false
+		}
+		return value(k, i)
+	})
+	return end, seen, ok
+}
+
 // Key scans a plain string (see String) and the colon after it.
 func Key(data []byte, i int) (Span, int, bool) {
 	key, i, ok := String(data, i)

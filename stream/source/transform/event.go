@@ -61,37 +61,29 @@ const recordSpansBytes = int64(unsafe.Sizeof(recordSpans{}))
 // malformed JSON. The one error is grow's, reserving the record spans.
 // FuzzEvent checks it against encoding/json.
 func scanEvent(body []byte, grow func(int64) error) (sc eventSpans, ok bool, err error) {
-	const (
-		sawID = 1 << iota
-		sawArn
-		sawRecords
-	)
-	saw := 0
-	end, ok := jsonscan.Object(body, 0, func(key []byte, i int) (int, bool) {
-		bit := 0
+	end, seen, ok := jsonscan.Fields(body, 0, eventKeys, func(k, i int) (int, bool) {
 		var ok bool
-		switch k := string(key); k {
-		case "invocationId":
-			bit = sawID
+		switch k {
+		case 0:
 			sc.invocationID, i, ok = jsonscan.String(body, i)
-		case "deliveryStreamArn":
-			bit = sawArn
+		case 1:
 			sc.streamArn, i, ok = jsonscan.String(body, i)
-		case "records":
-			bit = sawRecords
+		case 2:
 			i, ok, err = sc.scanRecords(body, i, grow)
 		default:
-			if jsonscan.Folds(k, "invocationId", "deliveryStreamArn", "records") {
-				return i, false
-			}
 			i, ok = jsonscan.Value(body, i)
 		}
-		ok = ok && saw&bit == 0
-		saw |= bit
 		return i, ok
 	})
-	return sc, ok && saw&sawRecords != 0 && jsonscan.Space(body, end) == len(body), err
+	return sc, ok && seen&(1<<2) != 0 && jsonscan.Space(body, end) == len(body), err
 }
+
+// eventKeys and recordKeys are the JSON names of event's and Input's
+// fields.
+var (
+	eventKeys  = []string{"invocationId", "deliveryStreamArn", "records"}
+	recordKeys = []string{"recordId", "data"}
+)
 
 // scanRecords reads the records array at body[i:].
 func (sc *eventSpans) scanRecords(body []byte, i int, grow func(int64) error) (int, bool, error) {
@@ -125,32 +117,19 @@ func (sc *eventSpans) scanRecords(body []byte, i int, grow func(int64) error) (i
 
 // scanRecord reads one {"recordId":"…","data":"…",…} object.
 func scanRecord(body []byte, i int) (rec recordSpans, end int, ok bool) {
-	const (
-		sawID = 1 << iota
-		sawData
-	)
-	saw := 0
-	end, ok = jsonscan.Object(body, i, func(key []byte, i int) (int, bool) {
-		bit := 0
+	end, seen, ok := jsonscan.Fields(body, i, recordKeys, func(k, i int) (int, bool) {
 		var ok bool
-		switch k := string(key); k {
-		case "recordId":
-			bit = sawID
+		switch k {
+		case 0:
 			rec.id, i, ok = jsonscan.String(body, i)
-		case "data":
-			bit = sawData
+		case 1:
 			rec.data, i, ok = jsonscan.Base64(body, i)
 		default:
-			if jsonscan.Folds(k, "recordId", "data") {
-				return i, false
-			}
 			i, ok = jsonscan.Value(body, i)
 		}
-		ok = ok && saw&bit == 0
-		saw |= bit
 		return i, ok
 	})
-	return rec, end, ok && saw == sawID|sawData
+	return rec, end, ok && seen == 1<<len(recordKeys)-1
 }
 
 // decode builds the event scanEvent found: every record's data decoded
