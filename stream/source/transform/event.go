@@ -117,17 +117,16 @@ func (sc *eventSpans) scanRecords(body []byte, i int, grow func(int64) error) (i
 
 // scanRecord reads one {"recordId":"…","data":"…",…} object.
 func scanRecord(body []byte, i int) (rec recordSpans, end int, ok bool) {
-	end, seen, ok := jsonscan.Fields(body, i, recordKeys, func(k, i int) (int, bool) {
-		var ok bool
-		switch k {
-		case 0:
-			rec.id, i, ok = jsonscan.String(body, i)
-		case 1:
-			rec.data, i, ok = jsonscan.Base64(body, i)
-		default:
-			i, ok = jsonscan.Value(body, i)
+	end, seen, ok := jsonscan.Fields(body, i, recordKeys, func(k, value int) (next int, ok bool) {
+		if k < 0 {
+			return jsonscan.Value(body, value)
 		}
-		return i, ok
+		if k == 0 {
+			rec.id, next, ok = jsonscan.String(body, value)
+		} else {
+			rec.data, next, ok = jsonscan.Base64(body, value)
+		}
+		return next, ok
 	})
 	return rec, end, ok && seen == 1<<len(recordKeys)-1
 }
