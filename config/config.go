@@ -17,12 +17,17 @@ import (
 	"github.com/flowhose/flowhose/enrich"
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/sinks/deadletter"
+	"github.com/flowhose/flowhose/sinks/detections"
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
+	"github.com/flowhose/flowhose/sinks/kafka"
 	"github.com/flowhose/flowhose/sinks/ndjson"
+	"github.com/flowhose/flowhose/sinks/splunk"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
+	kafkasource "github.com/flowhose/flowhose/stream/source/kafka"
+	"github.com/flowhose/flowhose/stream/source/s3"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
@@ -89,10 +94,12 @@ type Pipeline struct {
 	// QueueDepth is how many batches wait for a worker before sources
 	// block (back-pressure).
 	QueueDepth int `yaml:"queue_depth"`
-	// MemoryBudget bounds the bytes that all HTTP requests hold at once
-	// (body, decompressed data, decoded records, encoded output, and the
-	// batches still queued for them); a request that would go over it gets
-	// 503 and Firehose retries it, one that alone needs more gets 413. 0
+	// MemoryBudget bounds the bytes that all HTTP requests and Kafka
+	// batches hold at once (body, decompressed data, decoded records,
+	// encoded output, and the batches still queued for them); a request
+	// that would go over it gets 503 and Firehose retries it, one that
+	// alone needs more gets 413; a Kafka partition pauses until there is
+	// room. 0
 	// picks half the container's memory limit, or 1 GiB without one; the
 	// Go runtime's memory limit is then set to 90% of the container limit
 	// (or twice the budget) unless GOMEMLIMIT is set.
@@ -130,9 +137,16 @@ type Sources struct {
 	// HTTP when enabled (it has no authentication of its own: it takes
 	// the Firehose endpoint's access keys); in AWS Lambda it always runs.
 	Transform source.Section[transform.Config] `yaml:"transform"`
+	// Kafka consumes flow logs from Kafka topics as one consumer group,
+	// committing only what every sink has acknowledged.
+	Kafka source.Section[kafkasource.Config] `yaml:"kafka"`
 	// File configures `flowhose replay`, which is its only user and so
 	// needs no switch.
 	File file.Config `yaml:"file"`
+	// S3 reads flow logs from S3: live through SQS notifications in
+	// `serve` (when enabled), and in `flowhose replay s3://…` backfills,
+	// which need no switch.
+	S3 source.Section[s3.Config] `yaml:"s3"`
 }
 
 // Factories lists every source of `serve` with its defaults and
@@ -141,6 +155,8 @@ func (s *Sources) Factories() []source.Factory {
 	return []source.Factory{
 		source.Register("firehose", &s.Firehose, firehose.DefaultConfig, firehose.Open),
 		source.Register("transform", &s.Transform, transform.DefaultConfig, transform.Open),
+		source.Register("s3", &s.S3, s3.DefaultConfig, s3.Open),
+		source.Register("kafka", &s.Kafka, kafkasource.DefaultConfig, kafkasource.Open),
 	}
 }
 
@@ -167,6 +183,18 @@ type Sinks struct {
 	// start-up fails if the cluster cannot be reached to install the index
 	// template.
 	Elasticsearch sinks.Section[elasticsearch.Config] `yaml:"elasticsearch"`
+	// Splunk sends events to Splunk's HTTP Event Collector, acknowledged
+	// upstream once Splunk has indexed them.
+	Splunk sinks.Section[splunk.Config] `yaml:"splunk"`
+	// Kafka writes one message per record (ECS document or original
+	// line) to a topic, keyed by a document field; when enabled, start-up
+	// fails if the topic cannot be reached.
+	Kafka sinks.Section[kafka.Config] `yaml:"kafka"`
+	// Detections runs the rule engine (scans, sweeps, brute force, reject
+	// bursts, exposed ports, threat-intel matches, exfiltration) beside
+	// the other sinks and sends its alerts to webhook, Slack, PagerDuty
+	// or SNS (see stream/detect/README.md).
+	Detections sinks.Section[detections.Config] `yaml:"detections"`
 }
 
 // Factories lists every sink with its defaults and constructor, in the
@@ -176,6 +204,9 @@ func (s *Sinks) Factories() []sinks.Factory {
 	return []sinks.Factory{
 		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
 		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
+		sinks.Register("splunk", &s.Splunk, splunk.DefaultConfig, splunk.Open),
+		sinks.Register("kafka", &s.Kafka, kafka.DefaultConfig, kafka.Open),
+		sinks.Register("detections", &s.Detections, detections.DefaultConfig, detections.Open),
 	}
 }
 

@@ -158,6 +158,16 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "kafka drain within the shutdown timeout",
+			env: map[string]string{
+				"FLOWHOSE_SOURCES_KAFKA_ENABLED":       "true",
+				"FLOWHOSE_SOURCES_KAFKA_TOPICS":        "flows",
+				"FLOWHOSE_SOURCES_KAFKA_DRAIN_TIMEOUT": "20s",
+				"FLOWHOSE_HTTP_SHUTDOWN_TIMEOUT":       "15s",
+			},
+			wantErrs: []string{"sources.kafka.drain_timeout: must be below http.shutdown_timeout (15s)"},
+		},
+		{
 			name: "two sources on one path",
 			env: map[string]string{
 				"FLOWHOSE_SOURCES_TRANSFORM_ENABLED": "true",
@@ -337,13 +347,14 @@ func TestRedacted(t *testing.T) {
 	c := Default()
 	c.Sinks.NDJSON.Config.Path = "https://alice:hunter2@example.com/x?api_key=swordfish&q=1"
 	c.Sinks.Elasticsearch.Config.APIKey = "opensesame"
+	c.Sinks.Kafka.Config.SASL.Password = "kafkapass"
 	c.Decode.Formats = []string{"${srcaddr}"}
 	r := c.Redacted()
 	out, err := c.YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"hunter2", "alice", "swordfish", "opensesame"} {
+	for _, secret := range []string{"hunter2", "alice", "swordfish", "opensesame", "kafkapass"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("%q not redacted:\n%s", secret, out)
 		}

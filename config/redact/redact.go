@@ -14,7 +14,7 @@ const Mask = "REDACTED"
 
 // secretKeyParts mark a configuration key as secret when its last dotted
 // segment contains one.
-var secretKeyParts = []string{"access_key", "api_key", "credentials", "external_id", "password", "private_key", "secret", "token"}
+var secretKeyParts = []string{"access_key", "api_key", "credentials", "external_id", "password", "private_key", "routing_key", "secret", "token", "webhook_url"}
 
 // secretParamParts mark a URL query or fragment parameter as secret when
 // its lower-cased name contains one. The list is broader than for keys:

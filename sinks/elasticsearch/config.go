@@ -16,6 +16,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/flowhose/flowhose/config/redact"
+	"github.com/flowhose/flowhose/sinks/internal/retry"
 )
 
 // Target modes.
@@ -93,15 +94,7 @@ type Config struct {
 	// RequestTimeout bounds one bulk request.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 
-	// RetryInitial is the first retry delay; it doubles up to RetryMax,
-	// each delay drawn at random between half and all of it.
-	RetryInitial time.Duration `yaml:"retry_initial"`
-	RetryMax     time.Duration `yaml:"retry_max"`
-	// RetryFor bounds how long a bulk request's documents are retried
-	// (429, 5xx, connection failures) before their batches are failed
-	// with a retryable error for the source to redeliver. 0 retries until
-	// Close gives up.
-	RetryFor time.Duration `yaml:"retry_for"`
+	retry.Policy `yaml:",inline"`
 }
 
 // DefaultConfig returns a configuration for a local node at
@@ -126,9 +119,7 @@ func DefaultConfig() Config {
 		Compress:         true,
 		CompressionLevel: gzip.BestSpeed,
 		RequestTimeout:   time.Minute,
-		RetryInitial:     100 * time.Millisecond,
-		RetryMax:         30 * time.Second,
-		RetryFor:         5 * time.Minute,
+		Policy:           retry.DefaultPolicy(),
 	}
 }
 
@@ -204,16 +195,7 @@ func (c Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		return fmt.Errorf("request_timeout: must be positive, got %s", c.RequestTimeout)
 	}
-	if c.RetryInitial <= 0 {
-		return fmt.Errorf("retry_initial: must be positive, got %s", c.RetryInitial)
-	}
-	if c.RetryMax < c.RetryInitial {
-		return fmt.Errorf("retry_max: must be at least retry_initial (%s), got %s", c.RetryInitial, c.RetryMax)
-	}
-	if c.RetryFor < 0 {
-		return fmt.Errorf("retry_for: must be 0 (until close) or positive, got %s", c.RetryFor)
-	}
-	return nil
+	return c.Policy.Validate()
 }
 
 // dataStream is the data stream name for the configured dataset and namespace.

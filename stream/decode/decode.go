@@ -216,6 +216,11 @@ func New(opts Options) (*Decoder, error) {
 	return d, nil
 }
 
+// Reset forgets the format adopted from a header line, so that the next
+// payload is decoded as the start of an input of its own (a Kafka message
+// that may be redelivered to a consumer that never saw the one before).
+func (d *Decoder) Reset() { d.header = nil }
+
 // ErrHeader is returned by Line for a header line; the decoder adopts its format.
 var ErrHeader = errors.New("header line")
 

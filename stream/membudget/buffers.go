@@ -16,11 +16,48 @@ const (
 	minBufferShift  = 15 // 32 KiB
 	maxBufferShift  = 25 // 32 MiB
 	maxPooledBuffer = 1 << maxBufferShift
+	classes         = maxBufferShift - minBufferShift + 1
 )
 
-// pool holds byte buffers by size class, shared by every source that reads
-// request bodies and payloads.
-var pool [maxBufferShift - minBufferShift + 1]sync.Pool // of *[]byte
+// DefaultIdle is the most bytes of idle buffers kept for reuse until a
+// Budget sets its own share (see New).
+const DefaultIdle = 16 << 20
+
+// idle holds the buffers handed back, by size class, shared by every source
+// that reads request bodies and payloads. An idle buffer is reserved by
+// nobody, so what the pool keeps is memory outside the budget: it is capped
+// in bytes. A sync.Pool is not, and after a burst of large requests it held
+// about as much again as the budget until two collections passed, taking a
+// process with a 128 MiB budget past the 256 MiB container it is sized for.
+var idle = idlePool{max: DefaultIdle}
+
+type idlePool struct {
+	mu    sync.Mutex
+	bytes int64
+	max   int64
+	free  [classes][][]byte
+}
+
+// setIdleLimit caps the bytes of idle buffers; buffers over a lowered cap
+// are dropped at once.
+func setIdleLimit(n int64) {
+	idle.mu.Lock()
+	defer idle.mu.Unlock()
+	idle.max = n
+	for c := classes - 1; c >= 0 && idle.bytes > n; c-- {
+		for len(idle.free[c]) > 0 && idle.bytes > n {
+			idle.free[c] = idle.free[c][:len(idle.free[c])-1]
+			idle.bytes -= 1 << (c + minBufferShift)
+		}
+	}
+}
+
+// IdleBytes is what the pool keeps now.
+func IdleBytes() int64 {
+	idle.mu.Lock()
+	defer idle.mu.Unlock()
+	return idle.bytes
+}
 
 // class returns the class index whose buffers hold n bytes, or false when
 // n is over maxPooledBuffer.
@@ -41,18 +78,34 @@ func GetBuffer(n int, grow func(int64) error) ([]byte, error) {
 		return nil, err
 	}
 	if ok {
-		if bp, _ := pool[c].Get().(*[]byte); bp != nil {
-			return (*bp)[:0], nil
+		idle.mu.Lock()
+		if free := idle.free[c]; len(free) > 0 {
+			b := free[len(free)-1]
+			free[len(free)-1] = nil
+			idle.free[c] = free[:len(free)-1]
+			idle.bytes -= int64(size)
+			idle.mu.Unlock()
+			return b[:0], nil
 		}
+		idle.mu.Unlock()
 	}
 	return make([]byte, 0, size), nil
 }
 
-// PutBuffer hands b back for reuse; b must not be used afterwards.
+// PutBuffer hands b back for reuse; b must not be used afterwards. It is
+// kept while the idle buffers stay within their cap, else left to the
+// collector.
 func PutBuffer(b []byte) {
-	if c, ok := class(cap(b)); ok && cap(b) == 1<<(c+minBufferShift) {
-		pool[c].Put(&b)
+	c, ok := class(cap(b))
+	if !ok || cap(b) != 1<<(c+minBufferShift) {
+		return
 	}
+	idle.mu.Lock()
+	if idle.bytes+int64(cap(b)) <= idle.max {
+		idle.free[c] = append(idle.free[c], b)
+		idle.bytes += int64(cap(b))
+	}
+	idle.mu.Unlock()
 }
 
 // ErrOverLimit is returned by ReadAll for input past its limit.

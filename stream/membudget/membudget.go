@@ -47,6 +47,14 @@ func New(limit int64, reg prometheus.Registerer) (*Budget, error) {
 		Name: "flowhose_memory_in_flight_bytes",
 		Help: "Bytes that requests and their queued batches hold now.",
 	}, func() float64 { return float64(b.used.Load()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flowhose_memory_idle_buffer_bytes",
+		Help: "Bytes of released buffers kept for reuse (outside the budget, at most an eighth of it).",
+	}, func() float64 { return float64(IdleBytes()) })
+	// Idle buffers are memory no request holds: an eighth of the budget
+	// keeps the usual few request bodies for reuse while the process stays
+	// within the container the budget is sized for.
+	setIdleLimit(limit / 8)
 	b.refused = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "flowhose_memory_refusals_total",
 		Help: "Reservations refused because the memory budget was exhausted, by source.",

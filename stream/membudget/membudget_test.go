@@ -117,3 +117,37 @@ func TestResolve(t *testing.T) {
 		})
 	}
 }
+
+// Buffers handed back are kept only within the idle cap: past it they are
+// left to the collector, so a burst cannot park more than the cap outside
+// the budget.
+func TestIdleBuffersCapped(t *testing.T) {
+	defer setIdleLimit(DefaultIdle)
+	setIdleLimit(4 << 20)
+	free := func(int64) error { return nil }
+	var held [][]byte
+	for range 16 {
+		b, err := GetBuffer(1<<20, free)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, b)
+	}
+	for _, b := range held {
+		PutBuffer(b)
+	}
+	if got := IdleBytes(); got != 4<<20 {
+		t.Fatalf("idle %d bytes after 16 MiB handed back, want the 4 MiB cap", got)
+	}
+	b, err := GetBuffer(1<<20, free)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(b) != 1<<20 || IdleBytes() != 3<<20 {
+		t.Fatalf("reuse: cap %d, idle %d", cap(b), IdleBytes())
+	}
+	setIdleLimit(1 << 20)
+	if got := IdleBytes(); got > 1<<20 {
+		t.Fatalf("idle %d bytes after lowering the cap to 1 MiB", got)
+	}
+}

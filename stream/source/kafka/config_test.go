@@ -1,0 +1,46 @@
+package kafka
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	ok := DefaultConfig()
+	ok.Topics = []string{"flows"}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("defaults with a topic: %v", err)
+	}
+	if err := DefaultConfig().Validate(); err == nil || !strings.Contains(err.Error(), "topics: must list 1") {
+		t.Errorf("no topic: %v", err)
+	}
+	bad := ok
+	bad.Topics = []string{"flows", "a b", "flows"}
+	bad.GroupID = ""
+	bad.StartOffset = "oldest"
+	bad.FetchMinBytes = 0
+	bad.Prefetch = 0
+	bad.MaxInFlightMessages = 0
+	bad.BatchSize = 0
+	bad.CommitInterval = 0
+	bad.MaxRetryBackoff = time.Millisecond
+	bad.HeartbeatInterval = 20 * time.Second
+	bad.DrainTimeout = time.Minute
+	bad.Brokers = []string{"nohost"}
+	want := []string{
+		`topics[1]: must be 1 to 249`, `topics[2]: "flows" is listed twice`, "group_id: must not be empty",
+		`start_offset: must be earliest or latest, got "oldest"`, "fetch_min_bytes:", "prefetch:",
+		"max_in_flight_messages:", "batch_size:", "commit_interval:", "max_retry_backoff: must be at least retry_backoff",
+		"heartbeat_interval: must be at most a third", "drain_timeout: must be below rebalance_timeout", "brokers: must be host:port",
+	}
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+// Package kafkatest reaches the real Kafka broker of scripts/services for
+// tests: topics of their own, producing to chosen partitions, and a
+// group's committed offsets against the partitions' end offsets.
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/flowhose/flowhose/internal/servicetest"
+)
+
+// Broker is the broker's address from FLOWHOSE_TEST_KAFKA_BROKERS (see
+// servicetest.Env).
+func Broker(t testing.TB) string {
+	t.Helper()
+	return servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_BROKERS")
+}
+
+// NewTopic creates a topic of its own for one test, taking messages up to
+// 16 MiB.
+func NewTopic(t testing.TB, broker string, partitions int) string {
+	t.Helper()
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' {
+			return r
+		}
+		return '-'
+	}, t.Name())
+	name := fmt.Sprintf("flowhose-%.200s-%d", safe, time.Now().UnixNano())
+	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
+	res, err := c.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(16 << 20)}},
+	}}})
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if err := res.Errors[name]; err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	return name
+}
+
+// toPartition sends each message to the partition it names.
+var toPartition = kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })
+
+// Produce writes msgs, each to the partition it names, acknowledged by
+// the broker.
+func Produce(t testing.TB, broker, topic string, msgs []kafka.Message) {
+	t.Helper()
+	if err := ProduceErr(broker, topic, msgs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// ProduceErr is Produce for goroutines other than the test's.
+func ProduceErr(broker, topic string, msgs []kafka.Message) error {
+	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: topic, Balancer: toPartition, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond, BatchBytes: 32 << 20, BatchSize: 1000}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for len(msgs) > 0 {
+		n := min(len(msgs), 500)
+		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
+			return err
+		}
+		msgs = msgs[n:]
+	}
+	return nil
+}
+
+// GroupOffsets returns the group's committed offsets (-1 for none) and the
+// partitions' end offsets.
+func GroupOffsets(t testing.TB, broker, group, topic string, partitions int) (committed, end []int64) {
+	t.Helper()
+	committed, end, err := groupOffsets(broker, group, topic, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return committed, end
+}
+
+func groupOffsets(broker, group, topic string, partitions int) (committed, end []int64, err error) {
+	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
+	ids := make([]int, partitions)
+	reqs := make([]kafka.OffsetRequest, partitions)
+	for i := range ids {
+		ids[i] = i
+		reqs[i] = kafka.LastOffsetOf(i)
+	}
+	ctx := context.Background()
+	f, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ids}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("offset fetch: %w", err)
+	}
+	l, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list offsets: %w", err)
+	}
+	committed, end = make([]int64, partitions), make([]int64, partitions)
+	for _, p := range f.Topics[topic] {
+		committed[p.Partition] = p.CommittedOffset
+	}
+	for _, p := range l.Topics[topic] {
+		end[p.Partition] = p.LastOffset
+	}
+	return committed, end, nil
+}
+
+// AllCommitted reports whether the group has committed every partition's
+// end offset; false while the broker cannot say (a test may restart it).
+func AllCommitted(broker, group, topic string, partitions int) bool {
+	committed, end, err := groupOffsets(broker, group, topic, partitions)
+	if err != nil {
+		return false
+	}
+	for i := range end {
+		if committed[i] != end[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Line is flow-log record i: its bytes field is i, so records (and their
+// document ids) can be told apart.
+func Line(i int) string {
+	return fmt.Sprintf("2 123456789012 eni-0a1b2c3d4e5f60718 10.0.%d.%d 10.1.0.1 %d 443 6 10 %d 1700000000 1700000060 ACCEPT OK",
+		i/250%250, i%250+1, 1024+i%50000, i)
+}
+
+// Lines is records from to from+n-1, newline-terminated.
+func Lines(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(Line(from + i))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

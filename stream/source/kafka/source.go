@@ -1,0 +1,232 @@
+// Package kafka is the Kafka consumer-group source: it reads flow-log
+// messages from one or more topics and commits a partition's offset only
+// past messages whose records every sink has acknowledged (or that were
+// dead-lettered), with commits tied to the group generation that owns the
+// partition. See README.md for the commit rule and rebalance handling.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/decode"
+	"github.com/flowhose/flowhose/stream/membudget"
+	"github.com/flowhose/flowhose/stream/source"
+)
+
+// consumer is an opened source: the settings and what its partitions
+// share.
+type consumer struct {
+	cfg      Config
+	decOpts  decode.Options
+	pipeline *stream.Pipeline
+	budget   *membudget.Budget
+	dialer   *kafka.Dialer
+	limiter  *limiter
+	// records holds the record arrays of settled batches.
+	records sync.Pool // of *[]stream.Record
+	m       *metrics
+	log     *slog.Logger
+}
+
+// Open builds the source; Run joins the group and consumes.
+func Open(_ context.Context, cfg Config, deps source.Deps) (source.Source, error) {
+	c, err := newConsumer(cfg, deps)
+	if err != nil {
+		return source.Source{}, err
+	}
+	return source.Source{Run: c.run}, nil
+}
+
+func newConsumer(cfg Config, deps source.Deps) (*consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka config: %w", err)
+	}
+	if deps.Pipeline == nil {
+		return nil, errors.New("kafka: a pipeline is required")
+	}
+	if deps.Decode.Source == "" {
+		deps.Decode.Source = "kafka"
+	}
+	if _, err := decode.New(deps.Decode); err != nil {
+		return nil, fmt.Errorf("kafka decoder options: %w", err)
+	}
+	dialer, err := cfg.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	l := &limiter{maxMsgs: cfg.MaxInFlightMessages, maxBytes: cfg.MaxInFlightBytes}
+	return &consumer{cfg: cfg, decOpts: deps.Decode, pipeline: deps.Pipeline, budget: deps.Budget,
+		dialer: dialer, limiter: l, m: newMetrics(deps.Registerer, l), log: log.With("source", "kafka")}, nil
+}
+
+// run joins the group and consumes every generation's partitions until
+// ctx ends; then the partitions stop fetching, settle what they took
+// (bounded by drain_timeout), commit it, and the member leaves the group.
+// Broker and group errors are logged and retried: run returns only when
+// ctx ends.
+func (c *consumer) run(ctx context.Context) error {
+	start := kafka.FirstOffset
+	if c.cfg.StartOffset == StartLatest {
+		start = kafka.LastOffset
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    c.cfg.GroupID,
+		Brokers:               c.cfg.Brokers,
+		Dialer:                c.dialer,
+		Topics:                c.cfg.Topics,
+		HeartbeatInterval:     c.cfg.HeartbeatInterval,
+		SessionTimeout:        c.cfg.SessionTimeout,
+		RebalanceTimeout:      c.cfg.RebalanceTimeout,
+		WatchPartitionChanges: true,
+		StartOffset:           start,
+		Timeout:               c.cfg.DialTimeout,
+		Logger:                kafkaLogger(c.log, slog.LevelDebug),
+		ErrorLogger:           kafkaLogger(c.log, slog.LevelWarn),
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: consumer group: %w", err)
+	}
+	var partitions sync.WaitGroup
+	for {
+		gen, err := group.Next(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if err != nil {
+			// The group retries by itself, after its join backoff.
+			c.m.groupErrors.Inc()
+			c.log.Warn("kafka consumer group", "group", c.cfg.GroupID, "err", err)
+			continue
+		}
+		c.startGeneration(ctx, gen, &partitions)
+	}
+	// Closing the group ends the generation and waits for its goroutines:
+	// the partitions settle and commit within it, then the member leaves,
+	// which hands the partitions over at once. (Waiting for the partitions
+	// first would let the group join a new generation as soon as they
+	// return, a rebalance for nothing.)
+	err = group.Close()
+	partitions.Wait()
+	return err
+}
+
+// kafkaLogger routes kafka-go's printf logging to slog.
+func kafkaLogger(log *slog.Logger, level slog.Level) kafka.LoggerFunc {
+	return func(format string, args ...any) {
+		if log.Enabled(context.Background(), level) {
+			log.Log(context.Background(), level, "kafka-go: "+fmt.Sprintf(format, args...))
+		}
+	}
+}
+
+// startGeneration starts one goroutine per assigned partition and the
+// committer, all bound to the generation: when it ends (a rebalance), its
+// context ends and each partition settles and commits before the group
+// moves on.
+func (c *consumer) startGeneration(ctx context.Context, gen *kafka.Generation, partitions *sync.WaitGroup) {
+	c.m.rebalances.Inc()
+	g := &generation{gen: gen, c: c, trackers: map[topicPartition]*partitionState{}}
+	n := 0
+	for topic, parts := range gen.Assignments {
+		for _, pa := range parts {
+			tp := topicPartition{topic, pa.ID}
+			g.trackers[tp] = &partitionState{tracker: newTracker(pa.Offset), committed: pa.Offset}
+			n++
+		}
+	}
+	c.m.assigned.Set(float64(n))
+	c.log.Info("kafka generation", "group", gen.GroupID, "generation", gen.ID, "member", gen.MemberID, "partitions", n)
+	gen.Start(g.commitLoop)
+	for tp, st := range g.trackers {
+		partitions.Add(1)
+		gen.Start(func(genCtx context.Context) {
+			defer partitions.Done()
+			c.consume(ctx, genCtx, g, tp, st)
+		})
+	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// partitionState is what the committer knows of a partition.
+type partitionState struct {
+	tracker   *tracker
+	committed int64        // last offset committed in this generation (under generation.mu)
+	hwm       atomic.Int64 // high watermark seen in the last fetch
+}
+
+// generation commits its partitions' delivered offsets, serially: two
+// commits racing could leave the older offset last.
+type generation struct {
+	gen      *kafka.Generation
+	c        *consumer
+	mu       sync.Mutex
+	trackers map[topicPartition]*partitionState // fixed once partitions start
+}
+
+// commitLoop commits every commit_interval until the generation ends.
+func (g *generation) commitLoop(genCtx context.Context) {
+	t := time.NewTicker(g.c.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-genCtx.Done():
+			return
+		case <-t.C:
+			g.commit()
+		}
+	}
+}
+
+// commit commits every partition whose settled prefix moved, and updates
+// the lag gauges.
+func (g *generation) commit() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	offsets := map[string]map[int]int64{}
+	for tp, st := range g.trackers {
+		if o := st.tracker.committable.Load(); o >= 0 && o > st.committed {
+			if offsets[tp.topic] == nil {
+				offsets[tp.topic] = map[int]int64{}
+			}
+			offsets[tp.topic][tp.partition] = o
+		}
+	}
+	if len(offsets) > 0 {
+		if err := g.gen.CommitOffsets(offsets); err != nil {
+			// The offsets stay uncommitted; the next commit (or the
+			// next owner's redelivery) covers them.
+			g.c.m.commitFailures.Inc()
+			g.c.log.Warn("kafka commit failed", "generation", g.gen.ID, "err", err)
+		} else {
+			g.c.m.commits.Inc()
+			for topic, parts := range offsets {
+				for p, o := range parts {
+					g.trackers[topicPartition{topic, p}].committed = o
+				}
+			}
+		}
+	}
+	for tp, st := range g.trackers {
+		if hwm := st.hwm.Load(); hwm > 0 && st.committed >= 0 {
+			g.c.m.lag.WithLabelValues(tp.topic, strconv.Itoa(tp.partition)).Set(float64(max(0, hwm-st.committed)))
+		}
+	}
+}
