@@ -161,6 +161,12 @@ type Decoder struct {
 	// header is the format adopted from the last header line; it overrides
 	// the candidates.
 	header *Format
+	// headerLine is the text of the last header line, so that the same
+	// line again, as at the start of every record of a Firehose stream of
+	// S3-object shaped records, is known without splitting it and checking
+	// its names. A copy: the line would pin the block of its payload for
+	// as long as the decoder lives.
+	headerLine string
 	// v2 says a line of 14 tokens would be decoded with the version-2
 	// default format, so Line may try lineV2 first.
 	v2   bool
@@ -313,6 +319,9 @@ func (d *Decoder) Line(line string, r *stream.Record) error {
 	if len(line) > d.opts.MaxLineBytes {
 		return &Error{Reason: fmt.Sprintf("line of %d bytes exceeds MaxLineBytes (%d)", len(line), d.opts.MaxLineBytes)}
 	}
+	if d.header != nil && line == d.headerLine {
+		return ErrHeader
+	}
 	if d.v2 {
 		if lineV2(line, r) {
 			return nil
@@ -331,6 +340,7 @@ func (d *Decoder) Line(line string, r *stream.Record) error {
 				d.header = headerFormat(toks)
 				d.v2 = d.header.isV2()
 			}
+			d.headerLine = strings.Clone(line)
 			return ErrHeader
 		}
 	}

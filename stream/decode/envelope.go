@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/flowhose/flowhose/stream"
+	"github.com/flowhose/flowhose/stream/internal/jsonscan"
 	"github.com/flowhose/flowhose/stream/membudget"
 )
 
@@ -172,9 +173,9 @@ const wrapperPrefix = `{"message":"`
 func (d *Decoder) messageWrappers(data []byte, out *Output) bool {
 	spans := d.spans[:0]
 	defer func() { d.spans = spans }()
-	for i := skipSpace(data, 0); i < len(data); i = skipSpace(data, i) {
+	for i := jsonscan.Space(data, 0); i < len(data); i = jsonscan.Space(data, i) {
 		msg, end, ok := cutWrapper(data, i)
-		if !ok || msg.len() == 0 {
+		if !ok || msg.Len() == 0 {
 			return false
 		}
 		if spans, ok = appendSpan(spans, msg, out); !ok {
@@ -187,7 +188,7 @@ func (d *Decoder) messageWrappers(data []byte, out *Output) bool {
 		if !ok || out.Err != nil {
 			break
 		}
-		d.appendLine(s[msg.start:msg.end], n+1, stream.Origin{}, out)
+		d.appendLine(s[msg.Start:msg.End], n+1, stream.Origin{}, out)
 	}
 	return true
 }
@@ -205,7 +206,7 @@ func cutWrapper(data []byte, i int) (msg span, end int, ok bool) {
 		switch c := data[j]; {
 		case c == '"':
 			if j+1 < len(data) && data[j+1] == '}' {
-				return span{start, j}, j + 2, true
+				return span{Start: start, End: j}, j + 2, true
 			}
 			return msg, 0, false
 		case c < 0x20 || c > 0x7e || c == '\\':

@@ -100,3 +100,34 @@ func TestHeaderUnknownFieldAndLine(t *testing.T) {
 		t.Errorf("after header, candidates must not apply: %v", err)
 	}
 }
+
+// TestRepeatedHeaderLines decodes records that each start with a header
+// line, as Firehose streams of S3-object shaped records send them: the same
+// header again is skipped, and one for another format still switches to it
+// and back.
+func TestRepeatedHeaderLines(t *testing.T) {
+	const (
+		h1, d1 = "srcaddr dstaddr", "10.0.0.1 10.0.0.2"
+		h2, d2 = "dstaddr srcaddr action", "10.0.0.2 10.0.0.1 REJECT"
+	)
+	d, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Release()
+	var out Output
+	for _, payload := range []string{h1 + "\n" + d1, h1 + "\n" + d1, h2 + "\n" + d2, h1 + " \n" + d1, h1 + "\n" + d1} {
+		d.Payload(gz(t, payload), &out)
+	}
+	if out.Err != nil || len(out.Failures) != 0 {
+		t.Fatalf("err %v, failures %v", out.Err, out.Failures)
+	}
+	if len(out.Records) != 5 || out.Skipped != 5 {
+		t.Fatalf("%d records, %d skipped; want 5 and 5", len(out.Records), out.Skipped)
+	}
+	for i, r := range out.Records {
+		if r.SrcAddr.String() != "10.0.0.1" || r.DstAddr.String() != "10.0.0.2" || (i == 2) != (r.Action == "REJECT") {
+			t.Errorf("record %d: %+v", i, r)
+		}
+	}
+}

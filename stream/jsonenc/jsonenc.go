@@ -21,7 +21,7 @@ func AppendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		// Skip eight plain ASCII bytes at a time: most values need no escaping.
-		for i+8 <= len(s) && plain8(load64(s, i)) {
+		for i+8 <= len(s) && Plain8(load64(s, i)) {
 			i += 8
 		}
 		if i >= len(s) {
@@ -71,7 +71,7 @@ func AppendString(dst []byte, s string) []byte {
 func isPlain(s string) bool {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		if !plain8(load64(s, i)) {
+		if !Plain8(load64(s, i)) {
 			return false
 		}
 	}
@@ -79,7 +79,7 @@ func isPlain(s string) bool {
 		return true
 	}
 	if len(s) >= 8 {
-		return plain8(load64(s, len(s)-8))
+		return Plain8(load64(s, len(s)-8))
 	}
 	for ; i < len(s); i++ {
 		if !plainByte[s[i]] {
@@ -104,11 +104,12 @@ func load64(s string, i int) uint64 {
 		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 }
 
-// plain8 reports whether the eight bytes of w are all ASCII that JSON
-// strings carry verbatim: none is below 0x20, a quote, a backslash or
-// 0x80 and above. The tests are the classic "has byte less than n" and
-// "has zero byte" bit tricks, exact when used as yes/no answers.
-func plain8(w uint64) bool {
+// Plain8 reports whether the eight bytes of w (little-endian) are all
+// ASCII that JSON strings carry verbatim: none is below 0x20, a quote, a
+// backslash or 0x80 and above. The tests are the classic "has byte less
+// than n" and "has zero byte" bit tricks, exact when used as yes/no
+// answers. stream/internal/jsonscan skips plain input with it too.
+func Plain8(w uint64) bool {
 	const lsb, msb = 0x0101010101010101, 0x8080808080808080
 	ctl := (w - lsb*0x20) & ^w
 	q := w ^ lsb*'"'

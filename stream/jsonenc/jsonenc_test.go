@@ -69,8 +69,8 @@ func TestPlain8(t *testing.T) {
 			b := []byte("abcdefgh")
 			b[pos] = byte(c)
 			w := load64(string(b), 0)
-			if got := plain8(w); got != plain(byte(c)) {
-				t.Fatalf("plain8(%q) = %v", b, got)
+			if got := Plain8(w); got != plain(byte(c)) {
+				t.Fatalf("Plain8(%q) = %v", b, got)
 			}
 		}
 	}
@@ -84,8 +84,8 @@ func TestPlain8(t *testing.T) {
 			b[i] = alphabet[rng.IntN(len(alphabet))]
 			want = want && plain(b[i])
 		}
-		if got := plain8(load64(string(b[:]), 0)); got != want {
-			t.Fatalf("plain8(%q) = %v, want %v", b, got, want)
+		if got := Plain8(load64(string(b[:]), 0)); got != want {
+			t.Fatalf("Plain8(%q) = %v, want %v", b, got, want)
 		}
 	}
 }

@@ -19,8 +19,10 @@ import (
 // BenchmarkHandler posts whole requests through handler and a pipeline
 // with a discarding sink: 500 {"message"} records, as VPC Flow Logs send
 // them directly, and a gzip body of 1,000 records of 5 default-format lines
-// each (and 100 of them, to show what grows with the request), as a Firehose stream fed by Direct PUT of plain lines sends it, and
-// the same lines as 1,000 CloudWatch Logs deliveries of 5 events. Read
+// each (and 100 of them, to show what grows with the request), as a Firehose stream fed by Direct PUT of plain lines sends it,
+// the same records each starting with the header line like an S3 object
+// (what scripts/bench-otel sends), and the same lines as 1,000 CloudWatch
+// Logs deliveries of 5 events. Read
 // allocs/op as allocations per request; B/line is bytes allocated per
 // flow-log line, comparable with stream/source/file's BenchmarkReplay.
 func BenchmarkHandler(b *testing.B) {
@@ -29,9 +31,11 @@ func BenchmarkHandler(b *testing.B) {
 		wrapped[i] = `{"message":"` + lineAccept + `"}`
 	}
 	lines := make([]string, 1000)
+	objects := make([]string, 1000)
 	cwlogs := make([]string, 1000)
 	for i := range lines {
 		lines[i] = strings.Repeat(lineAccept+"\n", 5)
+		objects[i] = v2Header + "\n" + strings.TrimSuffix(lines[i], "\n")
 		cwlogs[i] = gz(decodetest.CloudWatchJSON("DATA_MESSAGE", lineAccept, lineAccept, lineAccept, lineAccept, lineAccept))
 	}
 	for _, bc := range []struct {
@@ -43,6 +47,7 @@ func BenchmarkHandler(b *testing.B) {
 		{"message-500", body(requestID, wrapped...), "", 500},
 		{"gzip-100x5", gz(body(requestID, lines[:100]...)), "gzip", 500},
 		{"gzip-1000x5", gz(body(requestID, lines...)), "gzip", 5000},
+		{"objects-1000x5", gz(body(requestID, objects...)), "gzip", 5000},
 		{"cwlogs-1000x5", gz(body(requestID, cwlogs...)), "gzip", 5000},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
@@ -78,6 +83,9 @@ func BenchmarkHandler(b *testing.B) {
 		})
 	}
 }
+
+// v2Header is the header line of the version-2 default format.
+const v2Header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
 
 // runtimeStats is the process's allocation total, for B/line, and CPU
 // time, which on a machine shared with other work is steadier than the

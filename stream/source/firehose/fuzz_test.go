@@ -26,6 +26,7 @@ func seedBodies(f *testing.F) {
 	f.Add([]byte(`{"requestId":"x","records":[{"data":"H4sI"}]}`))
 	f.Add([]byte(`{"requestId":"x","records":[{"data":"MiAt\n"}],"other":{"a":[1]}}`))
 	f.Add([]byte(`{"requestId":"x","records":[{"data":"MiAt\/"}],"timestamp":1.5e3}`))
+	f.Add([]byte("{\"requestId\":\"x\",\"records\":[{\"data\":\"MiAt\"},{\"data\":\"Mi\tAt!\xff\"}]}"))
 	f.Add([]byte(`{"records":[],"requestId":1}`))
 	f.Add([]byte(`{"requestId":"x","records":{}}`))
 }
@@ -99,6 +100,21 @@ func parseWith(t *testing.T, body []byte, fast bool) parsed {
 	}
 	p.failures = c.out.Failures
 	return p
+}
+
+// Data strings the fast path takes although they are not base64 fail on
+// both paths with the same status.
+func TestNotBase64FailsAlike(t *testing.T) {
+	for _, data := range []string{"Mi\tAt", "MiAt!", "MiAté", "Mi\x00At", "Mi\xffAt", "MiA=t"} {
+		b := []byte(`{"requestId":"x","records":[{"data":"MiAt"},{"data":"` + data + `"}]}`)
+		if _, _, ok, _ := scan(b, nil, noGrow); !ok {
+			t.Fatalf("%q: not on the fast path", b)
+		}
+		fast, general := parseWith(t, b, true), parseWith(t, b, false)
+		if fast.err == nil || general.err == nil || failureStatus(fast.err) != failureStatus(general.err) {
+			t.Errorf("%q: fast path err %v, encoding/json err %v", data, fast.err, general.err)
+		}
+	}
 }
 
 // FuzzFastPath checks the fast path against encoding/json: for every body

@@ -343,7 +343,7 @@ func (c *collector) parse(body []byte, dec *decode.Decoder) (string, error) {
 		return parseJSON(bytes.NewReader(body), dec, c)
 	}
 	for i, s := range spans {
-		src := body[s.start:s.end]
+		src := body[s.Start:s.End]
 		n := base64.StdEncoding.DecodedLen(len(src))
 		if cap(c.data) < n {
 			buf, err := membudget.GetBuffer(n, c.scratch)

@@ -35,7 +35,12 @@ func TestScanShapes(t *testing.T) {
 		{`{"requestId":"x\u0041","records":[]}`, false, 0},
 		{`{"requestId":"x","records":[{"data":"MiAt\/"}]}`, false, 0},
 		{`{"requestId":"x","records":[{"data":"MiAt","id":1}]}`, false, 0},
-		{`{"requestId":"x","records":[],"timestamp":1.5}`, false, 0},
+		{"{\"requestId\":\"x\",\"records\":[{\"data\":\"MiAt\nMiAt\"}]}", false, 0},
+		{"{\"requestId\":\"x\",\"records\":[{\"data\":\"MiAt\rMiAt\"}]}", false, 0},
+		// Base64 decoding refuses these as encoding/json's does.
+		{"{\"requestId\":\"x\",\"records\":[{\"data\":\"Mi\tAt!é\x00\"}]}", true, 1},
+		{`{"requestId":"x","records":[],"timestamp":1.5e3,"tags":["a",null,true]}`, true, 0},
+		{`{"requestId":"x","records":[],"other":{"a":1}}`, false, 0},
 		{`{"requestId":"x","records":[],"timestamp":01}`, false, 0},
 		{`{"requestId":"x","records":[],"records":[]}`, false, 0},
 		{`{"requestId":"","records":[]}`, false, 0},

@@ -1,15 +1,19 @@
 package firehose
 
+import "github.com/flowhose/flowhose/stream/internal/jsonscan"
+
 // span is where one record's base64 data lies in the body.
-type span struct{ start, end int }
+type span = jsonscan.Span
 
 // scan is the fast path of the body parser: it reads a body of exactly the
 // shape Firehose sends, {"requestId":"…","timestamp":N,"records":[{"data":
 // "<base64>"},…]}, in one pass, appending where each record's data lies to
 // spans, whose growth it reserves with grow first (its only error). It
-// reports false for anything else: escapes in
-// strings, bytes outside printable ASCII, other values than strings and
-// integers, duplicate keys, records with other keys, a missing or empty
+// reports false for anything else: strings with escapes, control
+// characters or invalid UTF-8 (in a data string: a backslash, CR or LF;
+// any other byte there fails base64 decoding as it does on the general
+// path), unknown keys with other values than scalars and flat arrays of
+// them, duplicate keys, records with other keys, a missing or empty
 // requestId, missing records, and every malformed body. parseJSON then
 // decides such bodies, so the fast path only has to be right about what it
 // accepts (FuzzFastPath checks that it agrees with parseJSON).
@@ -20,54 +24,36 @@ func scan(body []byte, spans []span, grow func(int64) error) (requestID string, 
 }
 
 func (s *scanner) body(spans []span) (requestID string, _ []span, ok bool) {
-	if !s.byte('{') {
-		return "", spans, false
-	}
 	var sawID, sawRecords bool
-	for first := true; ; first = false {
-		if s.byte('}') {
-			break
-		}
-		if !first && !s.byte(',') {
-			return "", spans, false
-		}
-		key, ok := s.str()
-		if !ok || !s.byte(':') {
-			return "", spans, false
-		}
+	end, ok := jsonscan.Object(s.b, 0, func(key []byte, i int) (int, bool) {
+		s.i = i
+		ok := true
 		switch string(key) {
 		case "requestId":
-			id, ok := s.str()
-			if !ok || sawID {
-				return "", spans, false
-			}
-			requestID, sawID = string(id), true
+			var id span
+			id, s.i, ok = jsonscan.String(s.b, s.i)
+			ok = ok && !sawID
+			requestID, sawID = string(s.b[id.Start:id.End]), true
 		case "records":
-			if sawRecords {
-				return "", spans, false
-			}
-			if spans, ok = s.records(spans); !ok {
-				return "", spans, false
+			ok = !sawRecords
+			if ok {
+				spans, ok = s.records(spans)
 			}
 			sawRecords = true
 		default:
 			// Duplicates of other keys are harmless: their values are
 			// ignored either way.
-			if !s.scalar() {
-				return "", spans, false
-			}
+			s.i, ok = jsonscan.Scalars(s.b, s.i)
 		}
-	}
-	s.space()
-	if s.i != len(s.b) || !sawID || requestID == "" || !sawRecords {
+		return s.i, ok
+	})
+	if !ok || jsonscan.Space(s.b, end) != len(s.b) || requestID == "" || !sawRecords {
 		return "", spans, false
 	}
 	return requestID, spans, true
 }
 
-// scanner walks a body for scan. Its methods skip whitespace before what
-// they read and report false, consuming nothing useful, when it is not
-// there.
+// scanner walks a body for scan.
 type scanner struct {
 	b    []byte
 	i    int
@@ -75,86 +61,25 @@ type scanner struct {
 	err  error // from grow
 }
 
-func (s *scanner) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// byte consumes c.
-func (s *scanner) byte(c byte) bool {
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// str reads a string of printable ASCII without escapes.
-func (s *scanner) str() ([]byte, bool) {
-	if !s.byte('"') {
-		return nil, false
-	}
-	for j := s.i; j < len(s.b); j++ {
-		switch c := s.b[j]; {
-		case c == '"':
-			v := s.b[s.i:j]
-			s.i = j + 1
-			return v, true
-		case c < 0x20 || c > 0x7e || c == '\\':
-			return nil, false
-		}
-	}
-	return nil, false
-}
-
-// scalar reads a string as str does or an integer, and ends at what must
-// follow a value in an object.
-func (s *scanner) scalar() bool {
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == '"' {
-		_, ok := s.str()
-		return ok
-	}
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	start := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
-	}
-	if s.i == start || s.b[start] == '0' && s.i-start > 1 {
-		return false
-	}
-	// A fraction or exponent is valid JSON, but rare enough to leave to
-	// the general path.
-	s.space()
-	return s.i < len(s.b) && (s.b[s.i] == ',' || s.b[s.i] == '}')
-}
-
 // records reads [{"data":"<base64>"},…], appending each data's span.
 func (s *scanner) records(spans []span) ([]span, bool) {
-	if !s.byte('[') {
+	var ok bool
+	if s.i, ok = jsonscan.Byte(s.b, s.i, '['); !ok {
 		return spans, false
 	}
-	if s.byte(']') {
+	if i, empty := jsonscan.Byte(s.b, s.i, ']'); empty {
+		s.i = i
 		return spans, true
 	}
 	for {
-		if !s.byte('{') || !s.byte('"') || !s.lit(`data"`) || !s.byte(':') || !s.byte('"') {
+		var key, data span
+		if s.i, ok = jsonscan.ObjectStart(s.b, s.i); !ok {
 			return spans, false
 		}
-		start := s.i
-		for s.i < len(s.b) && isBase64[s.b[s.i]] {
-			s.i++
+		if key, s.i, ok = jsonscan.Key(s.b, s.i); !ok || string(s.b[key.Start:key.End]) != "data" {
+			return spans, false
 		}
-		if s.i == len(s.b) || s.b[s.i] != '"' {
+		if data, s.i, ok = jsonscan.Base64(s.b, s.i); !ok {
 			return spans, false
 		}
 		if len(spans) == cap(spans) {
@@ -164,35 +89,12 @@ func (s *scanner) records(spans []span) ([]span, bool) {
 			}
 			spans = append(make([]span, 0, bigger), spans...)
 		}
-		spans = append(spans, span{start, s.i})
-		s.i++
-		if !s.byte('}') {
+		spans = append(spans, data)
+		if s.i, ok = jsonscan.Byte(s.b, s.i, '}'); !ok {
 			return spans, false
 		}
-		if s.byte(']') {
-			return spans, true
-		}
-		if !s.byte(',') {
-			return spans, false
+		if s.i, ok = jsonscan.Next(s.b, s.i, ']'); !ok || s.b[s.i-1] == ']' {
+			return spans, ok
 		}
 	}
 }
-
-// lit consumes lit exactly, with no whitespace before it.
-func (s *scanner) lit(lit string) bool {
-	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
-		return false
-	}
-	s.i += len(lit)
-	return true
-}
-
-// isBase64 is the standard base64 alphabet with padding. Anything else in
-// a data string is left to the general path: encoding/json's base64
-// decoding skips CR and LF, which a JSON string can only hold escaped.
-var isBase64 = func() (t [256]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") {
-		t[c] = true
-	}
-	return t
-}()

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -192,20 +191,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lease = h.budget.Lease("transform")
 	}
 	defer lease.Release()
-	var ev event
-	err := json.NewDecoder(&reservingReader{r: http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes), lease: lease}).Decode(&ev)
-	if err == nil {
-		// The decoded data is a second copy of most of the body.
-		var data int64
-		for _, in := range ev.Records {
-			data += int64(len(in.Data))
-		}
-		err = lease.Grow(data)
+	hint := int64(0)
+	if r.ContentLength > 0 {
+		hint = min(r.ContentLength, h.cfg.MaxBodyBytes)
 	}
+	in, err := membudget.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes), hint, h.cfg.MaxBodyBytes, lease.Grow)
+	var ev event
+	var data []byte
+	if err == nil {
+		ev, data, err = parseEvent(in, lease.Grow)
+		membudget.PutBuffer(in)
+	}
+	// The records' data points into data until the invocation is answered.
+	defer membudget.PutBuffer(data)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooBig), errors.Is(err, membudget.ErrTooLarge):
+		case errors.As(err, &tooBig), errors.Is(err, membudget.ErrOverLimit), errors.Is(err, membudget.ErrTooLarge):
 			http.Error(w, fmt.Sprintf("request body over %d bytes or over the memory budget: %v", h.cfg.MaxBodyBytes, err), http.StatusRequestEntityTooLarge)
 		case errors.Is(err, membudget.ErrExhausted):
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -238,20 +240,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 	membudget.PutBuffer(body)
-}
-
-// reservingReader reserves every byte read from the request's lease.
-type reservingReader struct {
-	r     io.Reader
-	lease *membudget.Lease
-}
-
-func (r *reservingReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if gerr := r.lease.Grow(int64(n)); gerr != nil {
-		return 0, gerr
-	}
-	return n, err
 }
 
 // span locates what one input record decoded to in the shared Output,
