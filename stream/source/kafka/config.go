@@ -68,7 +68,10 @@ type Config struct {
 	// DrainTimeout bounds the wait, when partitions are revoked or at
 	// shutdown, for batches in flight to settle before committing what is
 	// delivered; the rest is left to whoever reads the partition next.
-	// Below rebalance_timeout; keep it below http.shutdown_timeout too.
+	// Below rebalance_timeout, and below session_timeout minus
+	// heartbeat_interval: kafka-go stops heartbeating while partitions
+	// drain, so a longer drain gets the member dropped and its commits
+	// refused. Keep it below http.shutdown_timeout too.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// SessionTimeout is how long the group waits for a silent member
 	// before giving its partitions to others.
@@ -172,6 +175,12 @@ func (c Config) Validate() error {
 	}
 	if 3*c.HeartbeatInterval > c.SessionTimeout {
 		errs = append(errs, fmt.Errorf("heartbeat_interval: must be at most a third of session_timeout (%s), got %s", c.SessionTimeout, c.HeartbeatInterval))
+	}
+	if c.DrainTimeout+c.HeartbeatInterval >= c.SessionTimeout {
+		// The generation's heartbeats stop when it ends, before the drain:
+		// past session_timeout the coordinator drops the member and refuses
+		// the commit of what the drain delivered.
+		errs = append(errs, fmt.Errorf("drain_timeout: must be below session_timeout (%s) minus heartbeat_interval (%s): heartbeats stop while partitions drain, and a member silent for session_timeout is dropped with its commits refused, got %s", c.SessionTimeout, c.HeartbeatInterval, c.DrainTimeout))
 	}
 	if c.DrainTimeout >= c.RebalanceTimeout {
 		errs = append(errs, fmt.Errorf("drain_timeout: must be below rebalance_timeout (%s), or the group drops this member while it drains revoked partitions, got %s", c.RebalanceTimeout, c.DrainTimeout))
