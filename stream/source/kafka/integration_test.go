@@ -511,3 +511,34 @@ func TestBackPressurePausesFetching(t *testing.T) {
 	servicetest.Eventually(t, 30*time.Second, "records missing once the sink let go", func() bool { return len(sink.ids()) == n })
 	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
 }
+
+// TestLagSeriesRemovedWithTheirPartitions stops a member whose partition 1
+// still has a batch in flight, so that partition settles last: every lag
+// series must be gone once the member has let its partitions go. The
+// last partition's final commit used to set the lag of every partition of
+// the generation again, bringing back the series of those that had
+// already removed theirs (after a rebalance, series of partitions another
+// member owns, frozen at their old value).
+func TestLagSeriesRemovedWithTheirPartitions(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	const partitions, n = 2, 200
+	topic := kafkatest.NewTopic(t, broker, partitions)
+	var msgs []kafka.Message
+	for i := range n { // record i is at offset i/2 of partition i%2
+		msgs = append(msgs, kafka.Message{Partition: i % partitions, Value: []byte(kafkatest.Line(i))})
+	}
+	kafkatest.Produce(t, broker, topic, msgs)
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 10
+	cfg.DrainTimeout = time.Second
+	sink := newAckedSink(101, 102) // partition 1's batch holding record 101
+	h := startSource(t, cfg, sink)
+	servicetest.Eventually(t, 30*time.Second, "records around the held batch not delivered", func() bool { return len(sink.ids()) >= n-10 })
+	servicetest.Eventually(t, 10*time.Second, "no lag series for both partitions", func() bool {
+		return testutil.CollectAndCount(h.c.m.lag) == partitions
+	})
+	h.stop(t)
+	if got := testutil.CollectAndCount(h.c.m.lag); got != 0 {
+		t.Fatalf("%d lag series left after the member let its partitions go, want 0", got)
+	}
+}

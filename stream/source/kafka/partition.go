@@ -520,5 +520,8 @@ wait:
 	// Batches still queued in the pipeline are settled without being
 	// delivered: the next reader delivers them.
 	p.cancel()
+	p.g.mu.Lock()
+	p.st.released = true
 	p.c.m.lag.DeleteLabelValues(p.tp.topic, strconv.Itoa(p.tp.partition))
+	p.g.mu.Unlock()
 }

@@ -170,6 +170,10 @@ type partitionState struct {
 	tracker   *tracker
 	committed int64        // last offset committed in this generation (under generation.mu)
 	hwm       atomic.Int64 // high watermark seen in the last fetch
+	// released is set (under generation.mu) once the partition has
+	// settled and removed its lag series: a later commit of the
+	// generation must not bring the series back.
+	released bool
 }
 
 // generation commits its partitions' delivered offsets, serially: two
@@ -225,7 +229,7 @@ func (g *generation) commit() {
 		}
 	}
 	for tp, st := range g.trackers {
-		if hwm := st.hwm.Load(); hwm > 0 && st.committed >= 0 {
+		if hwm := st.hwm.Load(); hwm > 0 && st.committed >= 0 && !st.released {
 			g.c.m.lag.WithLabelValues(tp.topic, strconv.Itoa(tp.partition)).Set(float64(max(0, hwm-st.committed)))
 		}
 	}
