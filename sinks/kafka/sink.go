@@ -38,11 +38,14 @@ type Sink struct {
 	// sends every message in a produce request of its own, to tell a
 	// message the broker refuses from the neighbours refused with it.
 	w, single *kafkago.Writer
-	dl        stream.DeadLetterWriter
-	m         *metrics
-	log       *slog.Logger
-	enc       ecs.Encoder
-	key       keyFunc // nil: no key
+	// tr is the writers' transport: its connection pools live until it
+	// closes them, which the writers' Close does not do.
+	tr  *kafkago.Transport
+	dl  stream.DeadLetterWriter
+	m   *metrics
+	log *slog.Logger
+	enc ecs.Encoder
+	key keyFunc // nil: no key
 
 	slots chan struct{} // one per batch being written
 	// perRawKiB is the last batch's encoding per KiB of its original
@@ -104,6 +107,7 @@ func newSink(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, 
 		cfg:    cfg,
 		w:      writer(cfg.BatchMessages),
 		single: writer(1),
+		tr:     tr,
 		dl:     dl,
 		m:      newMetrics(reg),
 		log:    log.With("sink", "kafka"),
@@ -466,5 +470,7 @@ func (s *Sink) Close(ctx context.Context) error {
 		gaveUp = fmt.Errorf("kafka: close gave up writing: %w", ctx.Err())
 	}
 	s.cancel()
-	return errors.Join(gaveUp, s.w.Close(), s.single.Close())
+	err := errors.Join(gaveUp, s.w.Close(), s.single.Close())
+	s.tr.CloseIdleConnections()
+	return err
 }
