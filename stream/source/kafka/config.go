@@ -74,7 +74,9 @@ type Config struct {
 	// refused. Keep it below http.shutdown_timeout too.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// SessionTimeout is how long the group waits for a silent member
-	// before giving its partitions to others.
+	// before giving its partitions to others: 6s to 10m, since brokers
+	// refuse to let a member join with less than
+	// group.min.session.timeout.ms (6s unless changed).
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// HeartbeatInterval is how often a member tells the group it is alive
 	// (below a third of session_timeout).
@@ -92,6 +94,9 @@ const (
 	maxBatchSize     = 100_000
 	maxDuration      = 10 * time.Minute
 	maxTopics        = 1000
+	// minSessionTimeout is Kafka brokers' default
+	// group.min.session.timeout.ms.
+	minSessionTimeout = 6 * time.Second
 )
 
 // DefaultConfig returns the documented defaults; sources.kafka is off.
@@ -169,6 +174,12 @@ func (c Config) Validate() error {
 		if d.v < time.Millisecond || d.v > maxDuration {
 			errs = append(errs, fmt.Errorf("%s: must be between 1ms and %s, got %s", d.key, maxDuration, d.v))
 		}
+	}
+	if c.SessionTimeout < minSessionTimeout {
+		// Below the brokers' default group.min.session.timeout.ms every
+		// join is refused (INVALID_SESSION_TIMEOUT) and retried for ever:
+		// the source would run consuming nothing.
+		errs = append(errs, fmt.Errorf("session_timeout: must be at least %s (the brokers' default group.min.session.timeout.ms; a shorter one is refused at every join), got %s", minSessionTimeout, c.SessionTimeout))
 	}
 	if c.MaxRetryBackoff < c.RetryBackoff {
 		errs = append(errs, fmt.Errorf("max_retry_backoff: must be at least retry_backoff (%s), got %s", c.RetryBackoff, c.MaxRetryBackoff))
