@@ -542,3 +542,42 @@ func TestLagSeriesRemovedWithTheirPartitions(t *testing.T) {
 		t.Fatalf("%d lag series left after the member let its partitions go, want 0", got)
 	}
 }
+
+// TestLagGrowsWhilePaused stalls the sink after the first 100 records, so
+// the partition pauses at its in-flight limit, then produces 1000 more:
+// the lag gauge must show them. It was computed from the high watermark of
+// the last message taken, which stops moving exactly when fetching
+// pauses, so a stalled sink showed a flat lag (and the "lag growing"
+// alert could not fire) however far the topic ran ahead.
+func TestLagGrowsWhilePaused(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	produce := func(from, n int) {
+		var msgs []kafka.Message
+		for i := from; i < from+n; i++ {
+			msgs = append(msgs, kafka.Message{Value: []byte(kafkatest.Line(i))})
+		}
+		kafkatest.Produce(t, broker, topic, msgs)
+	}
+	produce(0, 100)
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 10
+	cfg.MaxInFlightMessages = 50
+	cfg.Prefetch = 10
+	sink := newAckedSink(100, 1<<40)
+	h := startSource(t, cfg, sink)
+	lag := func() float64 { return testutil.ToFloat64(h.c.m.lag.WithLabelValues(topic, "0")) }
+	waitCommitted(t, broker, cfg.GroupID, topic, 1)
+	produce(100, 200)
+	servicetest.Eventually(t, 30*time.Second, "the in-flight limit was never reached", func() bool {
+		n, _ := h.c.limiter.inFlight()
+		return n == cfg.MaxInFlightMessages
+	})
+	produce(300, 1000)
+	servicetest.Eventually(t, 10*time.Second, "lag never showed the messages produced while paused", func() bool {
+		return lag() >= 1200
+	})
+	sink.release()
+	servicetest.Eventually(t, 30*time.Second, "records missing once the sink let go", func() bool { return len(sink.ids()) == 1300 })
+	waitCommitted(t, broker, cfg.GroupID, topic, 1)
+}

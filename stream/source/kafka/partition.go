@@ -173,7 +173,7 @@ func (p *partition) loop(stop context.Context, fetched <-chan kafka.Message) {
 		case <-stop.Done():
 			return
 		case m := <-in:
-			p.st.hwm.Store(m.HighWaterMark)
+			p.st.raiseEnd(m.HighWaterMark)
 			p.held, p.holding = m, true
 			p.admit(stop)
 		case <-p.notify:
