@@ -215,8 +215,10 @@ func (g *generation) commitLoop(genCtx context.Context) {
 		case <-genCtx.Done():
 			return
 		case <-t.C:
-			g.readEnds(genCtx)
 			g.commit()
+			// After the commit, which must not wait for a slow broker's
+			// answer: the gauges show these ends at the next tick.
+			g.readEnds(genCtx)
 		}
 	}
 }
