@@ -581,3 +581,24 @@ func TestLagGrowsWhilePaused(t *testing.T) {
 	servicetest.Eventually(t, 30*time.Second, "records missing once the sink let go", func() bool { return len(sink.ids()) == 1300 })
 	waitCommitted(t, broker, cfg.GroupID, topic, 1)
 }
+
+// TestLagShownBeforeTheFirstCommit starts a new group (start_offset
+// earliest) whose sink holds everything: nothing is ever committed, and
+// the lag must still show the 1000 messages waiting. It was computed only
+// against a committed offset, so a group that had committed nothing (new,
+// or whose offsets the brokers expired) showed no lag at all however
+// stuck it was.
+func TestLagShownBeforeTheFirstCommit(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	produceLines(t, broker, topic, 1, 0, 1000)
+	cfg := testConfig(broker, topic)
+	cfg.MaxInFlightMessages = 50
+	sink := newAckedSink(0, 1000)
+	h := startSource(t, cfg, sink)
+	servicetest.Eventually(t, 10*time.Second, "no lag shown for the 1000 messages not committed", func() bool {
+		return testutil.CollectAndCount(h.c.m.lag) == 1 && testutil.ToFloat64(h.c.m.lag.WithLabelValues(topic, "0")) == 1000
+	})
+	sink.release()
+	waitCommitted(t, broker, cfg.GroupID, topic, 1)
+}

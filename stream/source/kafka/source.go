@@ -155,7 +155,9 @@ func (c *consumer) startGeneration(ctx context.Context, gen *kafka.Generation, p
 	for topic, parts := range gen.Assignments {
 		for _, pa := range parts {
 			tp := topicPartition{topic, pa.ID}
-			g.trackers[tp] = &partitionState{tracker: newTracker(pa.Offset), committed: pa.Offset}
+			st := &partitionState{tracker: newTracker(pa.Offset), committed: pa.Offset}
+			st.first.Store(-1) // not known yet
+			g.trackers[tp] = st
 			n++
 		}
 	}
@@ -181,6 +183,10 @@ type partitionState struct {
 	tracker   *tracker
 	committed int64        // last offset committed in this generation (under generation.mu)
 	hwm       atomic.Int64 // the highest end offset seen: fetched messages' high watermark, or asked
+	// first is the partition's first offset, asked with the end: what
+	// lag counts from while nothing is committed and reading starts at
+	// the earliest offset.
+	first atomic.Int64
 	// released is set (under generation.mu) once the partition has
 	// settled and removed its lag series: a later commit of the
 	// generation must not bring the series back.
@@ -231,7 +237,7 @@ func (g *generation) commitLoop(genCtx context.Context) {
 func (g *generation) readEnds(ctx context.Context) {
 	reqs := map[string][]kafka.OffsetRequest{}
 	for tp := range g.trackers {
-		reqs[tp.topic] = append(reqs[tp.topic], kafka.LastOffsetOf(tp.partition))
+		reqs[tp.topic] = append(reqs[tp.topic], kafka.FirstOffsetOf(tp.partition), kafka.LastOffsetOf(tp.partition))
 	}
 	if len(reqs) == 0 {
 		return
@@ -245,6 +251,7 @@ func (g *generation) readEnds(ctx context.Context) {
 		for _, po := range parts {
 			if st := g.trackers[topicPartition{topic, po.Partition}]; st != nil && po.Error == nil {
 				st.raiseEnd(po.LastOffset)
+				st.first.Store(po.FirstOffset)
 			}
 		}
 	}
@@ -280,8 +287,14 @@ func (g *generation) commit() {
 		}
 	}
 	for tp, st := range g.trackers {
-		if hwm := st.hwm.Load(); hwm > 0 && st.committed >= 0 && !st.released {
-			g.c.m.lag.WithLabelValues(tp.topic, strconv.Itoa(tp.partition)).Set(float64(max(0, hwm-st.committed)))
+		from := st.committed
+		if from < 0 && g.c.cfg.StartOffset == StartEarliest {
+			// Nothing committed (a new group, or offsets the brokers
+			// expired): everything from the first offset is behind.
+			from = st.first.Load()
+		}
+		if hwm := st.hwm.Load(); hwm > 0 && from >= 0 && !st.released {
+			g.c.m.lag.WithLabelValues(tp.topic, strconv.Itoa(tp.partition)).Set(float64(max(0, hwm-from)))
 		}
 	}
 }
