@@ -21,11 +21,13 @@ import (
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
 	"github.com/flowhose/flowhose/sinks/kafka"
 	"github.com/flowhose/flowhose/sinks/ndjson"
+	"github.com/flowhose/flowhose/sinks/splunk"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/file"
 	"github.com/flowhose/flowhose/stream/source/firehose"
 	kafkasource "github.com/flowhose/flowhose/stream/source/kafka"
+	"github.com/flowhose/flowhose/stream/source/s3"
 	"github.com/flowhose/flowhose/stream/source/transform"
 )
 
@@ -141,6 +143,10 @@ type Sources struct {
 	// File configures `flowhose replay`, which is its only user and so
 	// needs no switch.
 	File file.Config `yaml:"file"`
+	// S3 reads flow logs from S3: live through SQS notifications in
+	// `serve` (when enabled), and in `flowhose replay s3://…` backfills,
+	// which need no switch.
+	S3 source.Section[s3.Config] `yaml:"s3"`
 }
 
 // Factories lists every source of `serve` with its defaults and
@@ -149,6 +155,7 @@ func (s *Sources) Factories() []source.Factory {
 	return []source.Factory{
 		source.Register("firehose", &s.Firehose, firehose.DefaultConfig, firehose.Open),
 		source.Register("transform", &s.Transform, transform.DefaultConfig, transform.Open),
+		source.Register("s3", &s.S3, s3.DefaultConfig, s3.Open),
 		source.Register("kafka", &s.Kafka, kafkasource.DefaultConfig, kafkasource.Open),
 	}
 }
@@ -176,6 +183,9 @@ type Sinks struct {
 	// start-up fails if the cluster cannot be reached to install the index
 	// template.
 	Elasticsearch sinks.Section[elasticsearch.Config] `yaml:"elasticsearch"`
+	// Splunk sends events to Splunk's HTTP Event Collector, acknowledged
+	// upstream once Splunk has indexed them.
+	Splunk sinks.Section[splunk.Config] `yaml:"splunk"`
 	// Kafka writes one message per record (ECS document or original
 	// line) to a topic, keyed by a document field; when enabled, start-up
 	// fails if the topic cannot be reached.
@@ -194,6 +204,7 @@ func (s *Sinks) Factories() []sinks.Factory {
 	return []sinks.Factory{
 		sinks.Register("ndjson", &s.NDJSON, ndjson.DefaultConfig, ndjson.Open),
 		sinks.Register("elasticsearch", &s.Elasticsearch, elasticsearch.DefaultConfig, elasticsearch.Open),
+		sinks.Register("splunk", &s.Splunk, splunk.DefaultConfig, splunk.Open),
 		sinks.Register("kafka", &s.Kafka, kafka.DefaultConfig, kafka.Open),
 		sinks.Register("detections", &s.Detections, detections.DefaultConfig, detections.Open),
 	}

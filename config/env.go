@@ -60,6 +60,7 @@ var EnvNotKeys = []string{
 	"FLOWHOSE_SERVICES_TIMEOUT",
 	"FLOWHOSE_ES_*",
 	"FLOWHOSE_MOTO_*",
+	"FLOWHOSE_SPLUNKHEC_*",
 	"FLOWHOSE_KAFKA_*",
 	"FLOWHOSE_TEST_*",
 	"FLOWHOSE_BENCH_*", // scripts/bench-*

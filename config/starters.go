@@ -70,6 +70,22 @@ func Starters() []Starter {
 			settings: settings(firehoseServe, elasticsearchOnly),
 		},
 		{
+			Name:    "firehose-splunk",
+			Summary: "Firehose HTTP-endpoint destination → Splunk HEC with indexer acknowledgement (flowhose serve)",
+			intro: "Amazon Data Firehose delivers to `flowhose serve` as an HTTP-endpoint destination; " +
+				"every record goes to Splunk's HTTP Event Collector as the original flow-log line " +
+				"(Splunk Add-on for AWS sourcetype) with the enrichment as indexed fields, and Firehose " +
+				"gets its 200 only once Splunk has reported every event indexed. Splunk is priced by " +
+				"volume: a sinks.splunk.filter can keep, say, every REJECT and every flow to the internet.",
+			settings: settings(firehoseServe, map[string]setting{
+				"sinks.ndjson.enabled": {false, "Splunk is the only sink."},
+				"sinks.splunk.enabled": {true, ""},
+				"sinks.splunk.urls":    {[]string{"https://splunk-idx1.example.internal:8088", "https://splunk-idx2.example.internal:8088"}, "Replace with your indexers (or one load balancer with sticky sessions); the token must have indexer acknowledgement on."},
+				"sinks.splunk.token":   {"", ""},
+				"sinks.splunk.index":   {"aws_vpc", "An index the token may write to."},
+			}),
+		},
+		{
 			Name:    "firehose-ndjson",
 			Summary: "Firehose HTTP-endpoint destination → NDJSON on standard output (flowhose serve)",
 			intro: "Amazon Data Firehose delivers to `flowhose serve` as an HTTP-endpoint destination; " +
@@ -116,12 +132,31 @@ func Starters() []Starter {
 			},
 		},
 		{
+			Name:    "s3-elasticsearch",
+			Summary: "flow logs VPC writes to S3, live through SQS notifications → Elasticsearch (flowhose serve)",
+			intro: "The bucket sends its object-created notifications to an SQS queue (directly, " +
+				"through SNS or from EventBridge); `flowhose serve` reads each object it names " +
+				"(text or Parquet) into Elasticsearch and deletes the message only once every " +
+				"record is indexed. Give the queue a redrive policy: flowhose never deletes an " +
+				"undelivered message. For the past, run flowhose -config flowhose.yaml replay " +
+				"-since DATE -checkpoint FILE s3://BUCKET/PREFIX with the same file.",
+			settings: settings(elasticsearchOnly, map[string]setting{
+				"http.listen":              {":8080", "Health checks and metrics only: no Firehose endpoint is served."},
+				"sources.firehose.enabled": {false, "Flow logs come from S3 here."},
+				"sources.s3.enabled":       {true, ""},
+				"sources.s3.queue_url":     {"https://sqs.eu-west-1.amazonaws.com/123456789012/flowlogs-created", "Replace with your queue."},
+				"sources.s3.region":        {"eu-west-1", "The bucket's and the queue's region."},
+				"sources.s3.concurrency":   {4, "Messages worked on at once per replica; replicas may share the queue."},
+				"sinks.dead_letter.path":   {"/var/lib/flowhose/deadletter.ndjson", "On a persistent volume: dead letters (corrupt objects among them) are acknowledged input."},
+			}),
+		},
+		{
 			Name:    "replay-elasticsearch",
 			Summary: "replay or backfill flow-log files into Elasticsearch (flowhose replay)",
-			intro: "Replays S3-delivered flow-log files (plain or gzip, header lines detected) " +
-				"into Elasticsearch: flowhose -config flowhose.yaml replay FILE... (or - for " +
-				"standard input). Document ids derive from the records, so replaying a file " +
-				"again creates no duplicates.",
+			intro: "Replays S3-delivered flow-log files (plain or gzip text with header lines, " +
+				"Parquet, Firehose error records) into Elasticsearch: flowhose -config flowhose.yaml " +
+				"replay FILE... (or - for standard input, or s3://BUCKET/PREFIX... with sources.s3). " +
+				"Document ids derive from the records, so replaying a file again creates no duplicates.",
 			settings: settings(elasticsearchOnly, map[string]setting{
 				"sources.file.max_in_flight": {4, "Raise it for a faster backfill of a large cluster."},
 				"sinks.dead_letter.path": {"./flowhose-deadletter.ndjson", "replay exits 1 when it " +

@@ -19,6 +19,7 @@ func TestStartersLoad(t *testing.T) {
 	secrets := map[string]string{
 		"FLOWHOSE_SOURCES_FIREHOSE_ACCESS_KEYS": "k1,k2",
 		"FLOWHOSE_SINKS_ELASTICSEARCH_API_KEY":  "aWQ6a2V5",
+		"FLOWHOSE_SINKS_SPLUNK_TOKEN":           "00000000-0000-0000-0000-000000000000",
 	}
 	for _, s := range Starters() {
 		t.Run(s.Name, func(t *testing.T) {

@@ -150,6 +150,10 @@ func (c Config) validateSources() []error {
 		errs = append(errs, fmt.Errorf("sources.firehose.access_keys: required when http.listen (%q) is not a loopback address: set keys, listen on 127.0.0.1, or set sources.firehose.allow_unauthenticated: true", c.HTTP.Listen))
 	}
 	errs = append(errs, prefixed("sources.file", c.Sources.File.Validate())...)
+	if !c.Sources.S3.Enabled {
+		// Backfills (replay s3://) use the section when it is off.
+		errs = append(errs, prefixed("sources.s3", c.Sources.S3.Config.ValidateBackfill())...)
+	}
 	return errs
 }
 

@@ -112,6 +112,34 @@ func (f factory[C]) Open(ctx context.Context, deps Deps) (stream.Sink, error) {
 	return s, nil
 }
 
+// Readier is a sink that can tell it cannot deliver until an operator
+// acts (the Splunk sink whose token HEC refuses): /readyz reports it.
+type Readier interface {
+	// Ready returns nil, or why the sink cannot deliver.
+	Ready() error
+}
+
+// Ready returns the errors of the sinks (unwrapped from their routing
+// filters) that report they are not ready, nil when none does.
+func Ready(ss []stream.Sink) error {
+	var errs []error
+	for _, s := range ss {
+		for {
+			u, ok := s.(interface{ Unwrap() stream.Sink })
+			if !ok {
+				break
+			}
+			s = u.Unwrap()
+		}
+		if r, ok := s.(Readier); ok {
+			if err := r.Ready(); err != nil {
+				errs = append(errs, fmt.Errorf("sink %s: %w", s.Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // OpenAll opens every enabled factory in order, each behind its routing
 // filter when it has one. When one fails, those already open are closed
 // and the error returned.

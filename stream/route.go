@@ -32,6 +32,9 @@ type filtered struct {
 	kept, dropped prometheus.Counter
 }
 
+// Unwrap returns the filtered sink.
+func (s *filtered) Unwrap() Sink { return s.Sink }
+
 func (s *filtered) Accept(ctx context.Context, b *Batch) error {
 	var sub []Record
 	whole := true

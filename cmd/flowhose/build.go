@@ -30,6 +30,7 @@ type app struct {
 	enricher  *enrich.Enricher
 	enrichers []stream.Enricher
 	pipeline  *stream.Pipeline
+	sinks     []stream.Sink // opened, for readiness
 
 	stopRefresh context.CancelFunc // ends the enricher's data refresh
 	refreshed   sync.WaitGroup
@@ -153,6 +154,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, st
 		return nil, err
 	}
 	a.pipeline = p
+	a.sinks = opened
 	return a, nil
 }
 

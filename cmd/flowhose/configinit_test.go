@@ -18,6 +18,7 @@ func TestConfigInit(t *testing.T) {
 	}
 	t.Setenv("FLOWHOSE_SOURCES_FIREHOSE_ACCESS_KEYS", "k1")
 	t.Setenv("FLOWHOSE_SINKS_ELASTICSEARCH_API_KEY", "aWQ6a2V5")
+	t.Setenv("FLOWHOSE_SINKS_SPLUNK_TOKEN", "00000000-0000-0000-0000-000000000000")
 	for _, s := range config.Starters() {
 		if !strings.Contains(list.String(), "  "+s.Name+" ") {
 			t.Errorf("list lacks %s:\n%s", s.Name, list.String())
@@ -33,7 +34,7 @@ func TestConfigInit(t *testing.T) {
 			t.Errorf("%s: config check exit %d: %s\n%s", s.Name, code, stderr.String(), out.String())
 		}
 	}
-	for _, args := range [][]string{{"config", "init", "firehose-splunk"}, {"config", "init", "a", "b"}} {
+	for _, args := range [][]string{{"config", "init", "firehose-kafka"}, {"config", "init", "a", "b"}} {
 		stderr.Reset()
 		if code := exitCode(run(context.Background(), args, &list, &stderr), &stderr); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)

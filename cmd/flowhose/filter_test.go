@@ -20,7 +20,7 @@ func TestReplayFilteredSink(t *testing.T) {
 2 123456789010 eni-1235b8ca123456789 172.31.16.21 172.31.16.139 22 20641 6 20 4249 1418530010 1418530070 ACCEPT OK
 `)
 	var stdout, stderr bytes.Buffer
-	if err := replay(context.Background(), cfg, nil, in, &stdout, &stderr); err != nil {
+	if err := replay(context.Background(), cfg, replayArgs{}, in, &stdout, &stderr); err != nil {
 		t.Fatalf("replay: %v\n%s", err, stderr.String())
 	}
 	docs := ndjsonLines(t, stdout.String())

@@ -73,7 +73,7 @@ func TestReplayStdin(t *testing.T) {
 	cfg := writeConfig(t, fmt.Sprintf("sinks:\n  dead_letter:\n    path: %q\n", filepath.Join(dir, "dead.ndjson")))
 	in := strings.NewReader("2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK\n")
 	var stdout, stderr bytes.Buffer
-	if err := replay(context.Background(), cfg, nil, in, &stdout, &stderr); err != nil {
+	if err := replay(context.Background(), cfg, replayArgs{}, in, &stdout, &stderr); err != nil {
 		t.Fatalf("replay: %v\n%s", err, stderr.String())
 	}
 	docs := ndjsonLines(t, stdout.String())

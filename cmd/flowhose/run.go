@@ -13,7 +13,10 @@ const usage = `Usage: flowhose [-config FILE] COMMAND [ARGS]
 
 Commands:
   serve                  run the HTTP server (Firehose endpoint, health, metrics)
-  replay [FILE...|-]     deliver flow-log files (plain or gzip; - is stdin) and exit
+  replay [FILE...|-]     deliver flow-log files (plain or gzip text, Parquet, Firehose
+                         error records; - is stdin) and exit
+  replay [-since DATE] [-until DATE] [-checkpoint FILE] s3://BUCKET/PREFIX...
+                         the same for the objects under S3 prefixes (backfill)
   config check           validate the configuration and print it, secrets redacted
   config init [NAME]     print a commented starter configuration (without NAME: list them)
   version                print the version
@@ -46,11 +49,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return serve(ctx, path, stdout, stderr)
 	case "replay":
-		path, files, err := commandFlags("replay", args, *configPath, stderr)
+		path, ra, err := parseReplayArgs(args, *configPath, stderr)
 		if err != nil {
 			return err
 		}
-		return replay(ctx, path, files, os.Stdin, stdout, stderr)
+		return replay(ctx, path, ra, os.Stdin, stdout, stderr)
 	case "config":
 		if len(args) > 0 && args[0] == "init" {
 			return configInit(args[1:], stdout, stderr)

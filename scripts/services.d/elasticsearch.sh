@@ -135,17 +135,7 @@ es_export() {
 }
 
 # es_kill stops the node of run dir $1 (SIGTERM, then SIGKILL after 30 s).
-es_kill() {
-	local pid i
-	svc_pid_alive "$1/es.pid" || return 0
-	pid=$(<"$1/es.pid")
-	kill "$pid"
-	for ((i = 0; i < 60; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.5
-	done
-	kill -9 "$pid"
-}
+es_kill() { svc_kill "$1/es.pid" 30; }
 
 stop_elasticsearch() {
 	local run

@@ -62,15 +62,6 @@ start_moto() {
 }
 
 stop_moto() {
-	local pid i
-	if svc_pid_alive "$(moto_state pid)"; then
-		pid=$(<"$(moto_state pid)")
-		kill "$pid"
-		for ((i = 0; i < 20; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.25
-		done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-	fi
+	svc_kill "$(moto_state pid)"
 	rm -f "$(moto_state pid)" "$(moto_state port)"
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
+	"github.com/flowhose/flowhose/sinks/internal/batches"
 	"github.com/flowhose/flowhose/sinks/internal/retry"
 	"github.com/flowhose/flowhose/stream"
 )
@@ -21,9 +22,9 @@ var filterPath = []string{"errors", "items.*.status", "items.*.error.type", "ite
 type worker struct {
 	s       *Sink
 	resp    bytes.Buffer
-	retry   []item
-	settled []item
-	dead    []item
+	retry   []batches.Item
+	settled []batches.Item
+	dead    []batches.Item
 	fails   []stream.Failure
 	parts   []part // still to deliver, the next one last
 	// body and spare hold retry bodies, alternately.
@@ -82,7 +83,7 @@ func (s *Sink) work() {
 // part is a run of a request's items, whose lines lie back to back in
 // body at the items' offsets.
 type part struct {
-	items []item
+	items []batches.Item
 	body  []byte
 }
 
@@ -110,7 +111,7 @@ func (w *worker) deliver(p part, begin time.Time) {
 	items, body := p.items, p.body
 	resent := false // body is one of w's retry buffers
 	for attempt := 0; ; attempt++ {
-		results, err := w.post(body[items[0].off:items[len(items)-1].end], len(items))
+		results, err := w.post(body[items[0].Off:items[len(items)-1].End], len(items))
 		w.retry = w.retry[:0]
 		var cause error
 		var re *requestError
@@ -135,7 +136,7 @@ func (w *worker) deliver(p part, begin time.Time) {
 			cause = err
 		case results == nil:
 			s.m.indexed.Add(float64(len(items)))
-			s.settle(items, nil)
+			s.batches.Settle(items, nil)
 		default:
 			cause = w.classify(items, results)
 		}
@@ -160,8 +161,8 @@ func (w *worker) deliver(p part, begin time.Time) {
 		for i := range w.retry {
 			it := &w.retry[i]
 			off := len(w.body)
-			w.body = append(w.body, body[it.off:it.end]...)
-			it.off, it.end = off, len(w.body)
+			w.body = append(w.body, body[it.Off:it.End]...)
+			it.Off, it.End = off, len(w.body)
 		}
 		// A copy: the next round refills w.retry while reading items.
 		items = append(items[:0:0], w.retry...)
@@ -171,11 +172,11 @@ func (w *worker) deliver(p part, begin time.Time) {
 
 // refuse dead-letters a document that Elasticsearch refused even in a
 // bulk request of its own.
-func (w *worker) refuse(it item, re *requestError) {
+func (w *worker) refuse(it batches.Item, re *requestError) {
 	w.dead = append(w.dead[:0], it)
 	w.fails = append(w.fails[:0], stream.Failure{
 		Source: "elasticsearch",
-		Input:  it.rec.Raw,
+		Input:  it.Rec.Raw,
 		Reason: fmt.Sprintf("elasticsearch refused a bulk request of this document alone: %v", re),
 	})
 	w.deadLetter()
@@ -186,14 +187,14 @@ func (w *worker) giveUp(attempt int, cause error) {
 	s := w.s
 	s.log.Error("giving up on documents", "docs", len(w.retry), "attempts", attempt+1, "err", cause)
 	s.m.failed.Add(float64(len(w.retry)))
-	s.settle(w.retry, fmt.Errorf("elasticsearch: %d documents not indexed after %d attempts: %w",
+	s.batches.Settle(w.retry, fmt.Errorf("elasticsearch: %d documents not indexed after %d attempts: %w",
 		len(w.retry), attempt+1, cause))
 }
 
 // classify sorts the items of a bulk response with errors: created and
 // already-existing documents are settled, retryable ones go to w.retry,
 // anything else is dead-lettered. It returns the last retry reason.
-func (w *worker) classify(items []item, results []itemResult) error {
+func (w *worker) classify(items []batches.Item, results []itemResult) error {
 	s := w.s
 	w.settled, w.dead, w.fails = w.settled[:0], w.dead[:0], w.fails[:0]
 	var cause error
@@ -215,14 +216,14 @@ func (w *worker) classify(items []item, results []itemResult) error {
 			w.dead = append(w.dead, it)
 			w.fails = append(w.fails, stream.Failure{
 				Source: "elasticsearch",
-				Input:  it.rec.Raw,
+				Input:  it.Rec.Raw,
 				Reason: fmt.Sprintf("elasticsearch refused the document: status %d %s: %s", r.Status, r.Error.Type, r.Error.Reason),
 			})
 		}
 	}
 	s.m.indexed.Add(float64(indexed))
 	s.m.duplicates.Add(float64(dups))
-	s.settle(w.settled, nil)
+	s.batches.Settle(w.settled, nil)
 	if len(w.dead) > 0 {
 		w.deadLetter()
 	}
@@ -236,11 +237,11 @@ func (w *worker) deadLetter() {
 	if err := s.dl.WriteFailures(s.ctx, w.fails); err != nil {
 		s.log.Error("dead-letter write failed", "docs", len(w.dead), "err", err)
 		s.m.failed.Add(float64(len(w.dead)))
-		s.settle(w.dead, fmt.Errorf("elasticsearch: dead-letter refused documents: %w", err))
+		s.batches.Settle(w.dead, fmt.Errorf("elasticsearch: dead-letter refused documents: %w", err))
 		return
 	}
 	s.m.deadLettered.Add(float64(len(w.dead)))
-	s.settle(w.dead, nil)
+	s.batches.Settle(w.dead, nil)
 }
 
 // post sends one bulk request. It returns nil results when every item

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowhose/flowhose/sinks"
+	"github.com/flowhose/flowhose/sinks/internal/batches"
+	"github.com/flowhose/flowhose/sinks/internal/retry"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/ecs"
 )
@@ -43,7 +45,7 @@ type Sink struct {
 	// sync.Pool would drop them at every garbage collection.)
 	free chan *request
 
-	settleMu sync.Mutex // guards batchState.pending and err
+	batches batches.Tracker
 
 	// ctx ends when Close runs out of time: workers stop retrying.
 	ctx     context.Context
@@ -53,25 +55,10 @@ type Sink struct {
 	flushed chan struct{}
 }
 
-// batchState counts the documents of one accepted batch not yet settled.
-type batchState struct {
-	b       *stream.Batch
-	pending int
-	err     error
-}
-
-// item is one document of a bulk request: its batch, its record (for the
-// dead-letter sink) and its action and source lines within the body.
-type item struct {
-	bs       *batchState
-	rec      *stream.Record
-	off, end int
-}
-
 // request is a bulk request being filled or sent.
 type request struct {
 	buf     []byte
-	items   []item
+	items   []batches.Item
 	started time.Time
 }
 
@@ -138,9 +125,7 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 	if s.closed {
 		return ErrClosed
 	}
-	// pending starts at the full count, so documents settled while later
-	// ones are still being appended cannot complete the batch early.
-	bs := &batchState{b: b, pending: len(b.Records)}
+	bs := s.batches.Start(b)
 	for i := range b.Records {
 		s.appendDoc(bs, &b.Records[i])
 		if len(s.cur.items) >= s.cfg.FlushDocs || int64(len(s.cur.buf)) >= s.cfg.FlushBytes {
@@ -151,7 +136,7 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 }
 
 // appendDoc writes r's action and source lines into the current request.
-func (s *Sink) appendDoc(bs *batchState, r *stream.Record) {
+func (s *Sink) appendDoc(bs *batches.Batch, r *stream.Record) {
 	if s.cur == nil {
 		select {
 		case s.cur = <-s.free:
@@ -175,7 +160,7 @@ func (s *Sink) appendDoc(bs *batchState, r *stream.Record) {
 	buf = s.enc.Append(buf, r)
 	buf = append(buf, '\n')
 	req.buf = buf
-	req.items = append(req.items, item{bs: bs, rec: r, off: off, end: len(buf)})
+	req.items = append(req.items, batches.Item{Batch: bs, Rec: r, Off: off, End: len(buf)})
 }
 
 // appendDay appends the UTC day of r's @timestamp (end, else start) as
@@ -206,21 +191,11 @@ func (s *Sink) flushLocked() {
 // flushEvery sends a request that has waited flush_interval.
 func (s *Sink) flushEvery() {
 	defer close(s.flushed)
-	tick := max(s.cfg.FlushInterval/4, time.Millisecond)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
+	batches.FlushEvery(s.stop, s.cfg.FlushInterval, &s.mu, func() {
 		if !s.closed && s.cur != nil && time.Since(s.cur.started) >= s.cfg.FlushInterval {
 			s.flushLocked()
 		}
-		s.mu.Unlock()
-	}
+	})
 }
 
 // Close implements stream.Sink: it sends what is buffered and waits until
@@ -230,20 +205,11 @@ func (s *Sink) flushEvery() {
 func (s *Sink) Close(ctx context.Context) error {
 	// An Accept blocked on busy workers holds s.mu; if ctx ends while we
 	// wait for it, stop the retries that keep the workers busy.
-	done, gaveUp := make(chan struct{}), make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.cancel()
-			close(gaveUp)
-		case <-done:
-		}
-	}()
-	defer close(done)
-
+	stop := retry.StopOn(ctx, s.cancel)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		stop()
 		return nil
 	}
 	s.closed = true
@@ -254,29 +220,10 @@ func (s *Sink) Close(ctx context.Context) error {
 	close(s.reqs)
 	s.workers.Wait()
 	s.cancel()
-	select {
-	case <-gaveUp:
+	if stop() {
 		return fmt.Errorf("elasticsearch: close gave up retrying: %w", ctx.Err())
-	default:
-		return nil
 	}
-}
-
-// settle records the outcome of items and completes every batch whose
-// last document this was.
-func (s *Sink) settle(items []item, err error) {
-	s.settleMu.Lock()
-	defer s.settleMu.Unlock()
-	for _, it := range items {
-		bs := it.bs
-		if err != nil && (bs.err == nil || stream.IsPermanent(err) && !stream.IsPermanent(bs.err)) {
-			bs.err = err
-		}
-		bs.pending--
-		if bs.pending == 0 {
-			bs.b.Ack.Done(bs.err)
-		}
-	}
+	return nil
 }
 
 // release keeps req for reuse, dropping its references to records.

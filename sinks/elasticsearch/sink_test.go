@@ -47,32 +47,6 @@ func newTestSink(t *testing.T, cfg Config, dl stream.DeadLetterWriter) *Sink {
 	return s
 }
 
-// accept hands recs to s as one batch and returns its ack, already
-// released by its creator, so it completes when the sink settles it.
-func accept(t *testing.T, s *Sink, recs []stream.Record) *stream.Ack {
-	t.Helper()
-	ack := stream.NewAck()
-	ack.Add(1)
-	if err := s.Accept(context.Background(), &stream.Batch{Records: recs, Ack: ack}); err != nil {
-		t.Fatalf("Accept: %v", err)
-	}
-	ack.Done(nil)
-	return ack
-}
-
-func wait(t *testing.T, ack *stream.Ack) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	select {
-	case <-ack.Completed():
-		return ack.Err()
-	case <-ctx.Done():
-		t.Fatal("batch never settled")
-		return nil
-	}
-}
-
 func TestDeliversDocumentsAndAcks(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -92,11 +66,11 @@ func TestDeliversDocumentsAndAcks(t *testing.T) {
 			cfg.Workers = 1 // requests arrive in order
 			s := newTestSink(t, cfg, &sinktest.DeadLetter{})
 			recs := sampleRecords(t, 10)
-			ack := accept(t, s, recs)
+			ack := sinktest.Accept(t, s, recs)
 			if err := s.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if err := wait(t, ack); err != nil {
+			if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
 				t.Fatalf("ack: %v", err)
 			}
 			reqs := es.requests()
@@ -152,9 +126,9 @@ func TestItemOutcomes(t *testing.T) {
 	dl := &sinktest.DeadLetter{}
 	s := newTestSink(t, testConfig(es.URL), dl)
 	recs := sampleRecords(t, 6)
-	ack := accept(t, s, recs)
+	ack := sinktest.Accept(t, s, recs)
 	s.Close(context.Background())
-	if err := wait(t, ack); err != nil {
+	if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
 	reqs := es.requests()
@@ -221,9 +195,9 @@ func TestRequestFailures(t *testing.T) {
 			cfg.RetryFor = tc.retryFor
 			dl := &sinktest.DeadLetter{}
 			s := newTestSink(t, cfg, dl)
-			ack := accept(t, s, sampleRecords(t, 5))
+			ack := sinktest.Accept(t, s, sampleRecords(t, 5))
 			s.Close(context.Background())
-			err := wait(t, ack)
+			err := sinktest.Wait(t, ack, 10*time.Second)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("ack err = %v, want error: %v", err, tc.wantErr)
 			}
@@ -268,11 +242,11 @@ func TestBatchesAndRequestsInterleave(t *testing.T) {
 	cfg.RetryFor = 10 * time.Millisecond
 	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
 	recs := sampleRecords(t, 9)
-	acks := []*stream.Ack{accept(t, s, recs[0:3]), accept(t, s, recs[3:6]), accept(t, s, recs[6:9])}
+	acks := []*stream.Ack{sinktest.Accept(t, s, recs[0:3]), sinktest.Accept(t, s, recs[3:6]), sinktest.Accept(t, s, recs[6:9])}
 	s.Close(context.Background())
 	want := []bool{false, true, true}
 	for i, ack := range acks {
-		err := wait(t, ack)
+		err := sinktest.Wait(t, ack, 10*time.Second)
 		if (err != nil) != want[i] {
 			t.Errorf("batch %d: err = %v, want error: %v", i, err, want[i])
 		}
@@ -323,11 +297,11 @@ func TestRefusedRequestsAreSplit(t *testing.T) {
 			dl := &sinktest.DeadLetter{}
 			s := newTestSink(t, cfg, dl)
 			badID = string(ecs.AppendID(nil, &recs[bad]))
-			ack := accept(t, s, recs)
+			ack := sinktest.Accept(t, s, recs)
 			if err := s.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if err := wait(t, ack); err != nil {
+			if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
 				t.Fatalf("ack: %v", err)
 			}
 			if n := es.storedCount(); n != len(recs)-1 {
@@ -382,9 +356,9 @@ func TestSplitAfterRetry(t *testing.T) {
 	})
 	s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
 	recs := sampleRecords(t, 8)
-	ack := accept(t, s, recs)
+	ack := sinktest.Accept(t, s, recs)
 	s.Close(context.Background())
-	if err := wait(t, ack); err != nil {
+	if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	reqs := es.requests()
@@ -419,13 +393,13 @@ func TestRedeliveryIsDuplicateFree(t *testing.T) {
 	es := newFakeES(t, allOK)
 	s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
 	recs := sampleRecords(t, 6)
-	a1 := accept(t, s, recs)
-	a2 := accept(t, s, recs) // the source redelivered the same batch
+	a1 := sinktest.Accept(t, s, recs)
+	a2 := sinktest.Accept(t, s, recs) // the source redelivered the same batch
 	s.Close(context.Background())
-	if err := wait(t, a1); err != nil {
+	if err := sinktest.Wait(t, a1, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := wait(t, a2); err != nil {
+	if err := sinktest.Wait(t, a2, 10*time.Second); err != nil {
 		t.Fatalf("redelivered batch must succeed (409 = delivered): %v", err)
 	}
 	if es.storedCount() != 6 {
@@ -441,9 +415,9 @@ func TestDeadLetterFailureFailsBatch(t *testing.T) {
 	dl := &sinktest.DeadLetter{}
 	dl.SetErr(errors.New("disk full"))
 	s := newTestSink(t, testConfig(es.URL), dl)
-	ack := accept(t, s, sampleRecords(t, 2))
+	ack := sinktest.Accept(t, s, sampleRecords(t, 2))
 	s.Close(context.Background())
-	if err := wait(t, ack); err == nil || !strings.Contains(err.Error(), "disk full") {
+	if err := sinktest.Wait(t, ack, 10*time.Second); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("ack err = %v, want the dead-letter error", err)
 	}
 }
@@ -453,13 +427,13 @@ func TestCloseGivesUpWhenContextEnds(t *testing.T) {
 	cfg := testConfig(es.URL)
 	cfg.RetryFor = 0 // forever, until Close gives up
 	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
-	ack := accept(t, s, sampleRecords(t, 3))
+	ack := sinktest.Accept(t, s, sampleRecords(t, 3))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := s.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close = %v, want deadline exceeded", err)
 	}
-	if err := wait(t, ack); err == nil {
+	if err := sinktest.Wait(t, ack, 10*time.Second); err == nil {
 		t.Fatal("batch acknowledged although nothing was indexed")
 	}
 	if err := s.Accept(context.Background(), &stream.Batch{Records: sampleRecords(t, 1), Ack: stream.NewAck()}); !errors.Is(err, ErrClosed) {
@@ -481,7 +455,7 @@ func TestAcceptBlocksWhileSaturated(t *testing.T) {
 	returned := make(chan struct{})
 	go func() {
 		defer close(returned)
-		accept(t, s, recs)
+		sinktest.Accept(t, s, recs)
 	}()
 	select {
 	case <-returned:
@@ -497,9 +471,9 @@ func TestFlushInterval(t *testing.T) {
 	cfg := testConfig(es.URL)
 	cfg.FlushInterval = 10 * time.Millisecond
 	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
-	ack := accept(t, s, sampleRecords(t, 2))
+	ack := sinktest.Accept(t, s, sampleRecords(t, 2))
 	// No Close: only the timer can send the request.
-	if err := wait(t, ack); err != nil {
+	if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -507,7 +481,7 @@ func TestFlushInterval(t *testing.T) {
 func TestEmptyBatch(t *testing.T) {
 	es := newFakeES(t, allOK)
 	s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
-	if err := wait(t, accept(t, s, nil)); err != nil {
+	if err := sinktest.Wait(t, sinktest.Accept(t, s, nil), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(es.requests()); n != 0 {
@@ -551,9 +525,9 @@ func TestShortOrMalformedResponsesAcknowledgeNothing(t *testing.T) {
 				return ""
 			}
 			s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
-			ack := accept(t, s, sampleRecords(t, 5))
+			ack := sinktest.Accept(t, s, sampleRecords(t, 5))
 			s.Close(context.Background())
-			if err := wait(t, ack); err != nil {
+			if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
 				t.Fatalf("ack: %v", err)
 			}
 			reqs := es.requests()
@@ -572,9 +546,9 @@ func TestShortOrMalformedResponsesAcknowledgeNothing(t *testing.T) {
 		cfg.RetryFor = 10 * time.Millisecond
 		dl := &sinktest.DeadLetter{}
 		s := newTestSink(t, cfg, dl)
-		ack := accept(t, s, sampleRecords(t, 5))
+		ack := sinktest.Accept(t, s, sampleRecords(t, 5))
 		s.Close(context.Background())
-		err := wait(t, ack)
+		err := sinktest.Wait(t, ack, 10*time.Second)
 		if err == nil || stream.IsPermanent(err) {
 			t.Fatalf("ack err = %v, want a retryable failure", err)
 		}
@@ -722,9 +696,9 @@ func TestRepeatedItemRetriesShrink(t *testing.T) {
 		return 0, nil
 	})
 	s := newTestSink(t, testConfig(es.URL), &sinktest.DeadLetter{})
-	ack := accept(t, s, sampleRecords(t, 4))
+	ack := sinktest.Accept(t, s, sampleRecords(t, 4))
 	s.Close(context.Background())
-	if err := wait(t, ack); err != nil {
+	if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	reqs := es.requests()
@@ -776,9 +750,9 @@ func TestAuthAndTLS(t *testing.T) {
 			cfg.CAFile = caFile
 			tc.mod(&cfg)
 			s := newTestSink(t, cfg, &sinktest.DeadLetter{})
-			ack := accept(t, s, sampleRecords(t, 1))
+			ack := sinktest.Accept(t, s, sampleRecords(t, 1))
 			s.Close(context.Background())
-			if err := wait(t, ack); err != nil {
+			if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
 				t.Fatalf("ack over TLS with ca_file: %v", err)
 			}
 			if got := gotAuth.Load(); got != tc.want {
@@ -790,9 +764,9 @@ func TestAuthAndTLS(t *testing.T) {
 		cfg := testConfig(srv.URL)
 		cfg.RetryFor = 20 * time.Millisecond
 		s := newTestSink(t, cfg, &sinktest.DeadLetter{})
-		ack := accept(t, s, sampleRecords(t, 1))
+		ack := sinktest.Accept(t, s, sampleRecords(t, 1))
 		s.Close(context.Background())
-		if err := wait(t, ack); err == nil {
+		if err := sinktest.Wait(t, ack, 10*time.Second); err == nil {
 			t.Fatal("delivered to a server whose certificate is not trusted")
 		}
 	})
@@ -832,7 +806,7 @@ func TestCloseWhileAcceptIsBlocked(t *testing.T) {
 		t.Fatalf("Accept: %v", err)
 	}
 	ack.Done(nil)
-	if err := wait(t, ack); err == nil {
+	if err := sinktest.Wait(t, ack, 10*time.Second); err == nil {
 		t.Fatal("batch acknowledged although nothing was indexed")
 	}
 }
@@ -848,9 +822,9 @@ func TestProductCheck(t *testing.T) {
 	cfg := testConfig(srv.URL)
 	cfg.RetryFor = 10 * time.Millisecond
 	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
-	ack := accept(t, s, sampleRecords(t, 1))
+	ack := sinktest.Accept(t, s, sampleRecords(t, 1))
 	s.Close(context.Background())
-	err := wait(t, ack)
+	err := sinktest.Wait(t, ack, 10*time.Second)
 	if err == nil || stream.IsPermanent(err) || !strings.Contains(err.Error(), "X-Elastic-Product") {
 		t.Fatalf("ack err = %v, want a retryable product check failure", err)
 	}

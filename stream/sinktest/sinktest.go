@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/flowhose/flowhose/stream"
@@ -241,4 +242,30 @@ func (d *DeadLetter) Failures() []stream.Failure {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]stream.Failure(nil), d.failures...)
+}
+
+// Accept hands recs to s as one batch and returns its ack, already
+// released by its creator, so it completes when the sink settles it.
+func Accept(t testing.TB, s stream.Sink, recs []stream.Record) *stream.Ack {
+	t.Helper()
+	ack := stream.NewAck()
+	ack.Add(1)
+	if err := s.Accept(context.Background(), &stream.Batch{Records: recs, Ack: ack}); err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	ack.Done(nil)
+	return ack
+}
+
+// Wait returns ack's error once it completes, failing t when it does not
+// within d.
+func Wait(t testing.TB, ack *stream.Ack, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-ack.Completed():
+		return ack.Err()
+	case <-time.After(d):
+		t.Fatalf("batch not settled within %s", d)
+		return nil
+	}
 }

@@ -68,3 +68,27 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// StopOn calls cancel once ctx ends, to stop retries that would keep a
+// Close from returning. The returned function ends the watch and reports
+// whether ctx ended (and cancel was called) first.
+func StopOn(ctx context.Context, cancel func()) (stop func() (gaveUp bool)) {
+	done, gaveUp := make(chan struct{}), make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel()
+			close(gaveUp)
+		case <-done:
+		}
+	}()
+	return func() bool {
+		close(done)
+		select {
+		case <-gaveUp:
+			return true
+		default:
+			return false
+		}
+	}
+}

@@ -39,3 +39,18 @@ func TestPolicyValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestStopOn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	called := make(chan struct{})
+	stop := StopOn(ctx, func() { close(called) })
+	cancel()
+	<-called
+	if !stop() {
+		t.Fatal("stop() = false after ctx ended")
+	}
+	stop = StopOn(context.Background(), func() { t.Error("cancel called") })
+	if stop() {
+		t.Fatal("stop() = true with ctx alive")
+	}
+}

@@ -11,6 +11,7 @@ type chunker struct {
 	buf      []byte
 	n        int // valid bytes in buf
 	eof      bool
+	err      error // why the input ended, if not at its end
 	maxLines int
 }
 
@@ -29,10 +30,11 @@ type chunk struct {
 
 // next returns the next chunk, or io.EOF after the last one.
 func (c *chunker) next() (chunk, error) {
-	if err := c.fill(); err != nil {
-		return chunk{}, err
-	}
+	c.fill()
 	if c.n == 0 {
+		if c.err != nil {
+			return chunk{}, c.err
+		}
 		return chunk{}, io.EOF
 	}
 	pos, lines := 0, 0
@@ -44,11 +46,16 @@ func (c *chunker) next() (chunk, error) {
 		pos += i + 1
 		lines++
 	}
-	if c.eof && lines < c.maxLines && pos < c.n {
+	if c.eof && c.err == nil && lines < c.maxLines && pos < c.n {
 		// The input's last line has no newline.
 		pos, lines = c.n, lines+1
 	}
 	if lines == 0 {
+		if c.err != nil {
+			// The whole lines before a read error are delivered; the
+			// line it cut is not.
+			return chunk{}, c.err
+		}
 		return c.skipLine()
 	}
 	// One string per chunk: records' strings point into it.
@@ -70,22 +77,21 @@ func (c *chunker) skipLine() (chunk, error) {
 		if c.eof {
 			return ch, nil
 		}
-		if err := c.fill(); err != nil {
-			return chunk{}, err
-		}
+		c.fill()
 	}
 }
 
-// fill reads until the buffer is full or the input ends.
-func (c *chunker) fill() error {
+// fill reads until the buffer is full or the input ends. A read error
+// ends the input too; next returns it after the whole lines read before.
+func (c *chunker) fill() {
 	for c.n < len(c.buf) && !c.eof {
 		m, err := c.r.Read(c.buf[c.n:])
 		c.n += m
-		if err == io.EOF {
+		if err != nil {
 			c.eof = true
-		} else if err != nil {
-			return err
+			if err != io.EOF {
+				c.err = err
+			}
 		}
 	}
-	return nil
 }

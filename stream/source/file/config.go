@@ -19,6 +19,14 @@ type Config struct {
 	// SIGINT, for the batches in flight; then the sinks are closed and give
 	// up on what they hold, and replay exits 1.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// MaxSpoolBytes bounds the temporary copy of a Parquet file that is not
+	// a local file (an S3 object, gzip, standard input): Parquet is read
+	// from its end, so a stream is copied to disk first. A larger file is
+	// dead-lettered. VPC writes files of at most 75 MB.
+	MaxSpoolBytes int64 `yaml:"max_spool_bytes"`
+	// SpoolDir is where those copies go; empty is the system's temporary
+	// directory.
+	SpoolDir string `yaml:"spool_dir"`
 }
 
 // Limits enforced by Validate.
@@ -27,13 +35,15 @@ const (
 	maxChunkBytes  = 1 << 30
 	maxBatchSize   = 1_000_000
 	maxMaxInFlight = 1024
+	minSpoolBytes  = 1 << 10
+	maxSpoolBytes  = 1 << 40
 	minDrain       = time.Second
 	maxDrain       = 24 * time.Hour
 )
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{BatchSize: 1000, ChunkBytes: 1 << 20, MaxInFlight: 4, DrainTimeout: 30 * time.Second}
+	return Config{BatchSize: 1000, ChunkBytes: 1 << 20, MaxInFlight: 4, DrainTimeout: 30 * time.Second, MaxSpoolBytes: 1 << 30}
 }
 
 // Validate reports every bad key.
@@ -50,6 +60,9 @@ func (c Config) Validate() error {
 	}
 	if c.DrainTimeout < minDrain || c.DrainTimeout > maxDrain {
 		errs = append(errs, fmt.Errorf("drain_timeout: must be between %s and %s, got %s", minDrain, maxDrain, c.DrainTimeout))
+	}
+	if c.MaxSpoolBytes < minSpoolBytes || c.MaxSpoolBytes > maxSpoolBytes {
+		errs = append(errs, fmt.Errorf("max_spool_bytes: must be between %d and %d, got %d", minSpoolBytes, maxSpoolBytes, c.MaxSpoolBytes))
 	}
 	return errors.Join(errs...)
 }

@@ -4,11 +4,13 @@ package file
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"slices"
@@ -22,9 +24,6 @@ import (
 // Stdin is the path that names standard input.
 const Stdin = "-"
 
-// maxReportedErrors bounds how many errors Run's error lists.
-const maxReportedErrors = 10
-
 // Summary counts what a replay did.
 type Summary struct {
 	Files    int   // inputs opened
@@ -34,6 +33,17 @@ type Summary struct {
 	Skipped  int64 // header lines
 	Batches  int64 // batches submitted
 	Errors   int   // unreadable inputs plus batches that were not delivered
+}
+
+// Add adds o's counts to s.
+func (s *Summary) Add(o Summary) {
+	s.Files += o.Files
+	s.Lines += o.Lines
+	s.Records += o.Records
+	s.Failures += o.Failures
+	s.Skipped += o.Skipped
+	s.Batches += o.Batches
+	s.Errors += o.Errors
 }
 
 // Replayer reads files into a pipeline.
@@ -46,8 +56,8 @@ type Replayer struct {
 	Stdin io.Reader
 }
 
-// New returns a Replayer. decOpts configures each file's decoder (Source is
-// set to "replay" and Ref to the file's path); log may be nil.
+// New returns a Replayer. decOpts configures each input's decoder (Ref is
+// set to the input's name, Source to "replay" unless set); log may be nil.
 func New(cfg Config, decOpts decode.Options, p *stream.Pipeline, log *slog.Logger) (*Replayer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("replay config: %w", err)
@@ -60,6 +70,9 @@ func New(cfg Config, decOpts decode.Options, p *stream.Pipeline, log *slog.Logge
 	}
 	if log == nil {
 		log = slog.Default()
+	}
+	if decOpts.Source == "" {
+		decOpts.Source = "replay"
 	}
 	return &Replayer{cfg: cfg, decOpts: decOpts, pipeline: p, log: log, Stdin: os.Stdin}, nil
 }
@@ -79,22 +92,37 @@ type run struct {
 	// would fail the same way.
 	stop context.CancelCauseFunc
 
-	mu     sync.Mutex
-	errors int
-	errs   []error
+	errs ErrorList
 }
 
-func (rn *run) fail(err error) {
-	rn.mu.Lock()
-	defer rn.mu.Unlock()
-	rn.errors++
-	if len(rn.errs) < maxReportedErrors {
-		rn.errs = append(rn.errs, err)
-	}
-}
+func (rn *run) fail(err error) { rn.errs.Add(err) }
 
 // errPermanent is why reading stopped after a batch failed permanently.
 var errPermanent = errors.New("a batch failed permanently")
+
+// Input is one thing to replay: a local file, standard input, an S3
+// object.
+type Input struct {
+	// Name names the input in failures (their Ref), errors and summaries:
+	// a path, s3://bucket/key.
+	Name string
+	// Open returns the input's bytes. An error marked stream.Permanent (an
+	// object that is gone or forbidden) dead-letters the input with the
+	// reason; any other error is counted in Summary.Errors. When the reader
+	// is an *os.File, a Parquet file is read in place; otherwise it is
+	// first copied to a temporary file (Parquet's index is at its end).
+	Open func(ctx context.Context) (io.ReadCloser, error)
+}
+
+// PathInput returns the Input of a local path, "-" being r.Stdin.
+func (r *Replayer) PathInput(path string) Input {
+	return Input{Name: path, Open: func(context.Context) (io.ReadCloser, error) {
+		if path == Stdin {
+			return io.NopCloser(r.Stdin), nil
+		}
+		return os.Open(path)
+	}}
+}
 
 // Run replays paths in order and returns once every submitted batch is
 // acknowledged. An unreadable input is reported and the next one is read.
@@ -103,16 +131,26 @@ var errPermanent = errors.New("a batch failed permanently")
 // problems (why reading stopped first, if it did); the summary counts
 // them all.
 func (r *Replayer) Run(ctx context.Context, paths []string) (Summary, error) {
+	inputs := make([]Input, len(paths))
+	for i, p := range paths {
+		inputs[i] = r.PathInput(p)
+	}
+	return r.RunInputs(ctx, inputs)
+}
+
+// RunInputs is Run for inputs of any kind. Runs may go on concurrently;
+// each bounds its own batches in flight by max_in_flight.
+func (r *Replayer) RunInputs(ctx context.Context, inputs []Input) (Summary, error) {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	rn := &run{r: r, inFlight: make(chan struct{}, r.cfg.MaxInFlight), free: make(chan []stream.Record, r.cfg.MaxInFlight), stop: stop}
 	var stopped error
-	for _, path := range paths {
+	for _, in := range inputs {
 		if ctx.Err() != nil {
 			stopped = context.Cause(ctx)
 			break
 		}
-		if err := rn.input(ctx, path); err != nil {
+		if err := rn.input(ctx, in); err != nil {
 			if ctx.Err() != nil {
 				stopped = fmt.Errorf("replay interrupted: %w", err)
 				break
@@ -121,73 +159,184 @@ func (r *Replayer) Run(ctx context.Context, paths []string) (Summary, error) {
 		}
 	}
 	rn.wg.Wait()
-	rn.sum.Errors = rn.errors
-	errs := rn.errs
-	if stopped != nil {
-		errs = append([]error{stopped}, errs...)
-	}
-	if rn.errors > len(rn.errs) {
-		errs = append(errs, fmt.Errorf("and %d more errors", rn.errors-len(rn.errs)))
-	}
-	return rn.sum, errors.Join(errs...)
+	rn.sum.Errors = rn.errs.Len()
+	return rn.sum, rn.errs.Err(stopped)
 }
 
-// input replays one file or standard input.
-func (rn *run) input(ctx context.Context, path string) error {
-	var rd io.Reader
-	if path == Stdin {
-		rd = rn.r.Stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("replay: %w", err)
-		}
-		defer f.Close()
-		rd = f
+// sourceError is an error of the input's own reader (a file system, a
+// network connection): worth retrying, unlike an error in what was read.
+type sourceError struct{ err error }
+
+func (e sourceError) Error() string { return e.err.Error() }
+func (e sourceError) Unwrap() error { return e.err }
+
+// sourceReader marks its reader's errors as sourceErrors, so that they can
+// be told apart from the errors of the gzip or Parquet reading on top.
+type sourceReader struct{ r io.Reader }
+
+func (s sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = sourceError{err}
 	}
+	return n, err
+}
+
+// unreadable is input that can never be read as flow logs from line on:
+// corrupt or truncated gzip, a corrupt Parquet file. It is dead-lettered
+// rather than retried.
+type unreadable struct {
+	err  error
+	line int
+}
+
+func (e *unreadable) Error() string { return e.err.Error() }
+func (e *unreadable) Unwrap() error { return e.err }
+
+// readFailed classifies an error met reading an input at line.
+func readFailed(err error, line int) error {
+	var se sourceError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &unreadable{err: err, line: line}
+}
+
+// input replays one input: text (plain or gzip, detected from the bytes),
+// Parquet, or Firehose error records.
+func (rn *run) input(ctx context.Context, in Input) error {
+	rc, err := in.Open(ctx)
+	if err != nil {
+		if stream.IsPermanent(err) {
+			return rn.deadLetter(ctx, in.Name, 0, err)
+		}
+		return fmt.Errorf("replay: %w", err)
+	}
+	defer rc.Close()
 	rn.sum.Files++
-	br := bufio.NewReaderSize(rd, 64<<10)
+	opts := rn.r.decOpts
+	opts.Ref = in.Name
+	dec, err := decode.New(opts)
+	if err != nil {
+		return fmt.Errorf("replay %s: %w", in.Name, err)
+	}
+	err = rn.content(ctx, in.Name, rc, dec)
+	var u *unreadable
+	if errors.As(err, &u) {
+		return rn.deadLetter(ctx, in.Name, u.line, u.err)
+	}
+	if err != nil {
+		return fmt.Errorf("replay %s: %w", in.Name, err)
+	}
+	return nil
+}
+
+// content reads an opened input.
+func (rn *run) content(ctx context.Context, name string, rc io.ReadCloser, dec *decode.Decoder) error {
+	br := bufio.NewReaderSize(sourceReader{rc}, 64<<10)
+	rd := br
 	// S3 names do not always say .gz: the magic bytes do.
+	gzipped := false
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
-			return fmt.Errorf("replay %s: gzip: %w", path, err)
+			return readFailed(fmt.Errorf("gzip: %w", err), 1)
 		}
 		defer gz.Close()
-		rd = gz
-	} else {
-		rd = br
+		rd, gzipped = bufio.NewReaderSize(gz, 64<<10), true
 	}
-	opts := rn.r.decOpts
-	opts.Source, opts.Ref = "replay", path
-	dec, err := decode.New(opts)
-	if err != nil {
-		return fmt.Errorf("replay %s: %w", path, err)
+	head, err := rd.Peek(errorRecordSniff)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		return readFailed(err, 1)
 	}
-	ch := newChunker(rd, rn.r.cfg.ChunkBytes, rn.r.cfg.BatchSize)
+	switch {
+	case bytes.HasPrefix(head, []byte(parquetMagic)):
+		f, isFile := rc.(*os.File)
+		if gzipped || !isFile {
+			return rn.spooledParquet(ctx, name, rd, dec)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			return sourceError{err}
+		}
+		return rn.parquet(ctx, name, f, st.Size(), dec)
+	case isErrorRecords(head):
+		return rn.errorRecords(ctx, name, rd, dec)
+	}
+	return rn.lines(ctx, name, newChunker(rd, rn.r.cfg.ChunkBytes, rn.r.cfg.BatchSize), dec)
+}
+
+// lineSource yields runs of whole lines: a text file's chunks, a Parquet
+// file's rows as lines.
+type lineSource interface {
+	next() (chunk, error)
+}
+
+// lines decodes and submits the chunks of src.
+func (rn *run) lines(ctx context.Context, name string, src lineSource, dec *decode.Decoder) error {
 	line := 1 // number of the chunk's first line
 	for {
-		c, err := ch.next()
+		c, err := src.next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("replay %s: after line %d: %w", path, line-1, err)
+			return readFailed(err, line)
 		}
 		out := decode.Output{Records: rn.records(c.lines)}
 		if c.overlong != nil {
-			out.Failures = append(out.Failures, stream.Failure{Source: "replay", Ref: path, Input: string(c.overlong), Line: line,
+			out.Failures = append(out.Failures, stream.Failure{Source: rn.r.decOpts.Source, Ref: name, Input: string(c.overlong), Line: line,
 				Reason: "line longer than chunk_bytes (" + strconv.FormatInt(rn.r.cfg.ChunkBytes, 10) + "); input truncated"})
 		} else {
 			dec.TextAt(c.text, line, &out)
 		}
 		rn.sum.Lines += int64(c.lines)
 		rn.sum.Skipped += int64(out.Skipped)
-		if err := rn.submit(ctx, path, line, &out); err != nil {
+		if err := rn.submit(ctx, name, line, &out); err != nil {
 			return err
 		}
 		line += c.lines
 	}
+}
+
+// parquet replays a Parquet file of size bytes read through r.
+func (rn *run) parquet(ctx context.Context, name string, r io.ReaderAt, size int64, dec *decode.Decoder) error {
+	p, err := openParquet(r, size, rn.r.cfg.ChunkBytes, rn.r.cfg.BatchSize)
+	if err != nil {
+		return readFailed(err, 1)
+	}
+	defer p.close()
+	return rn.lines(ctx, name, p, dec)
+}
+
+// spooledParquet copies a Parquet stream (gzip, an S3 body) to a temporary
+// file, at most max_spool_bytes, and replays it from there.
+func (rn *run) spooledParquet(ctx context.Context, name string, rd io.Reader, dec *decode.Decoder) error {
+	f, err := os.CreateTemp(rn.r.cfg.SpoolDir, "flowhose-parquet-*")
+	if err != nil {
+		return fmt.Errorf("parquet spool: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	limit := rn.r.cfg.MaxSpoolBytes
+	n, err := io.Copy(f, io.LimitReader(rd, limit+1))
+	if err != nil {
+		if errors.As(err, new(*fs.PathError)) { // writing the spool file
+			return fmt.Errorf("parquet spool: %w", err)
+		}
+		return readFailed(err, 1)
+	}
+	if n > limit {
+		return readFailed(fmt.Errorf("parquet file larger than max_spool_bytes (%d)", limit), 1)
+	}
+	return rn.parquet(ctx, name, f, n, dec)
+}
+
+// deadLetter records an input that cannot be read, from line on (0: not
+// at all), as a failure naming it and why.
+func (rn *run) deadLetter(ctx context.Context, name string, line int, err error) error {
+	out := decode.Output{Failures: []stream.Failure{{Source: rn.r.decOpts.Source, Ref: name, Line: line, Reason: "unreadable input: " + err.Error()}}}
+	return rn.submit(ctx, name, line, &out)
 }
 
 // records returns an empty record slice with room for n, reusing one of an

@@ -284,3 +284,19 @@ func TestPermanentFailureStops(t *testing.T) {
 		t.Errorf("summary = %+v, want reading stopped after the one failed batch", sum)
 	}
 }
+
+// TestTruncatedKeepsLines delivers the whole lines before a gzip stream is
+// cut, and dead-letters the rest.
+func TestTruncatedKeepsLines(t *testing.T) {
+	var text strings.Builder
+	text.WriteString(header + "\n")
+	for range 2000 {
+		text.WriteString(lineAccept + "\n")
+	}
+	data := gz(text.String())
+	e := newEnv(t, nil)
+	sum, err := e.r.Run(context.Background(), []string{write(t, "cut.log.gz", data[:len(data)*3/4])})
+	if err != nil || sum.Records < 100 || sum.Records >= 2000 || sum.Failures != 1 {
+		t.Fatalf("summary %+v, err %v: want the lines before the cut and one dead letter", sum, err)
+	}
+}

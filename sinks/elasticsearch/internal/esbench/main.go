@@ -17,9 +17,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -27,8 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowhose/flowhose/sinks/elasticsearch"
+	"github.com/flowhose/flowhose/sinks/internal/sinkbench"
 	"github.com/flowhose/flowhose/stream"
-	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/ecs"
 )
 
@@ -50,7 +48,8 @@ func main() {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	log.SetOutput(os.Stderr)
 
-	recs := records(*docs)
+	recs, err := sinkbench.Records(*docs)
+	check(err)
 	tag := time.Now().Unix()
 	cfg := elasticsearch.DefaultConfig()
 	cfg.URLs = []string{*url}
@@ -58,8 +57,7 @@ func main() {
 	cfg.TemplateOverwrite = true
 
 	// One template for every contender, installed once.
-	dl := discardDL{}
-	setup, err := elasticsearch.New(cfg, dl, nil)
+	setup, err := elasticsearch.New(cfg, sinkbench.DiscardDL{}, nil)
 	check(err)
 	check(setup.Setup(context.Background()))
 	check(setup.Close(context.Background()))
@@ -77,17 +75,17 @@ func main() {
 		} {
 			ns := fmt.Sprintf("bench_%d_%d_%d", tag, round, i)
 			runtime.GC()
-			m := measure()
+			m := sinkbench.Measure()
 			n := c.run(ns)
-			r := m.since()
+			r := m.Since()
 			if got := count(*url, "logs-aws.vpcflow-"+ns); got != len(recs) || n != len(recs) {
 				log.Fatalf("%s: reported %d, index holds %d, want %d", c.name, n, got, len(recs))
 			}
 			if round < *warmup {
 				continue
 			}
-			fmt.Printf("%-34s %10.2f %12.0f %12.2f %12.0f\n", c.name, r.wall.Seconds(),
-				float64(n)/r.wall.Seconds(), float64(r.cpu.Microseconds())/float64(n), float64(r.alloc)/float64(n))
+			fmt.Printf("%-34s %10.2f %12.0f %12.2f %12.0f\n", c.name, r.Wall.Seconds(),
+				float64(n)/r.Wall.Seconds(), float64(r.CPU.Microseconds())/float64(n), float64(r.Alloc)/float64(n))
 		}
 	}
 }
@@ -99,20 +97,9 @@ func runSink(base elasticsearch.Config, ns string, compress bool, recs []stream.
 	cfg.Compress = compress
 	cfg.Template = false
 	reg := prometheus.NewRegistry()
-	s, err := elasticsearch.New(cfg, discardDL{}, reg)
+	s, err := elasticsearch.New(cfg, sinkbench.DiscardDL{}, reg)
 	check(err)
-	var acks []*stream.Ack
-	for i := 0; i < len(recs); i += batch {
-		ack := stream.NewAck()
-		ack.Add(1)
-		check(s.Accept(context.Background(), &stream.Batch{Records: recs[i:min(i+batch, len(recs))], Ack: ack}))
-		ack.Done(nil)
-		acks = append(acks, ack)
-	}
-	check(s.Close(context.Background()))
-	for _, a := range acks {
-		check(a.Wait(context.Background()))
-	}
+	check(sinkbench.Send(s, recs, batch))
 	if n := retried(reg); n > 0 {
 		fmt.Printf("  (%d document sends retried after 429/5xx)\n", n)
 	}
@@ -161,53 +148,6 @@ func retried(g prometheus.Gatherer) int {
 	return 0
 }
 
-type sample struct {
-	t     time.Time
-	cpu   time.Duration
-	alloc uint64
-}
-
-type result struct {
-	wall, cpu time.Duration
-	alloc     uint64
-}
-
-func measure() sample {
-	var ru syscall.Rusage
-	check(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return sample{t: time.Now(), cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), alloc: ms.TotalAlloc}
-}
-
-func (s sample) since() result {
-	e := measure()
-	return result{wall: e.t.Sub(s.t), cpu: e.cpu - s.cpu, alloc: e.alloc - s.alloc}
-}
-
-// records makes n distinct version 2 records spread over a week.
-func records(n int) []stream.Record {
-	var b strings.Builder
-	for i := range n {
-		start := 1700000000 + i*3
-		action := "ACCEPT"
-		if i%7 == 0 {
-			action = "REJECT"
-		}
-		fmt.Fprintf(&b, "2 123456789012 eni-%017x 10.%d.%d.%d 172.16.%d.%d %d %d %d %d %d %d %d %s OK\n",
-			i%97, i%250, (i/250)%250, i%200+1, i%13, i%251, 1024+i%60000, []int{443, 22, 53, 80}[i%4],
-			[]int{6, 6, 17, 1}[i%4], 1+i%100, 40+i%150000, start, start+60, action)
-	}
-	d, err := decode.New(decode.Options{Source: "bench"})
-	check(err)
-	var out decode.Output
-	d.Text(b.String(), &out)
-	if len(out.Failures) > 0 || len(out.Records) != n {
-		log.Fatalf("generated %d records, %d failures: %+v", len(out.Records), len(out.Failures), out.Failures)
-	}
-	return out.Records
-}
-
 func count(url, index string) int {
 	post(url + "/" + index + "/_refresh")
 	res, err := http.Get(url + "/" + index + "/_count")
@@ -224,10 +164,6 @@ func post(url string) {
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 }
-
-type discardDL struct{}
-
-func (discardDL) WriteFailures(context.Context, []stream.Failure) error { return nil }
 
 func check(err error) {
 	if err != nil {

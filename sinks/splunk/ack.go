@@ -1,0 +1,212 @@
+package splunk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// maxAckQuery bounds the ackIds asked in one /services/collector/ack
+// request.
+const maxAckQuery = 10_000
+
+// awaitAck records that t answered req on channel with ackID; the poller
+// settles req when Splunk reports it indexed, or resends it after
+// ack_timeout.
+func (s *Sink) awaitAck(req *request, t *target, channel string, ackID uint64) {
+	req.ackID, req.sentAt = ackID, time.Now()
+	t.mu.Lock()
+	ids := t.pending[channel]
+	if ids == nil {
+		ids = map[uint64]*request{}
+		t.pending[channel] = ids
+	}
+	old := ids[ackID]
+	ids[ackID] = req
+	t.mu.Unlock()
+	if old == nil {
+		s.m.acksPending.Inc()
+		return
+	}
+	// The node numbers ackIds from 0 again (it restarted and lost its
+	// ack state): the older request's ack can no longer be asked for.
+	s.log.Warn("HEC reused a pending ackId: sending the older request again (Splunk may index it twice)",
+		"url", t.label, "ack_id", ackID, "events", len(old.items))
+	s.m.resends.Inc()
+	s.resend <- old
+}
+
+// pollAcks asks, every ack_poll_interval, each URL about the ackIds its
+// channels are waiting for, settles the requests reported indexed and
+// resends those waiting longer than ack_timeout. Once Close gives up it
+// fails whatever is pending.
+func (s *Sink) pollAcks() {
+	defer s.bg.Done()
+	t := time.NewTicker(s.cfg.AckPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+		}
+		for _, tg := range s.targets {
+			if s.ctx.Err() != nil {
+				s.failPending(tg, fmt.Errorf("splunk: sink closing before the ack came: %w", s.ctx.Err()))
+				continue
+			}
+			for _, ch := range s.channels(tg) {
+				s.poll(tg, ch)
+			}
+			s.expire(tg)
+		}
+	}
+}
+
+// channels lists t's channels with pending acks.
+func (s *Sink) channels(t *target) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	chs := make([]string, 0, len(t.pending))
+	for ch, ids := range t.pending {
+		if len(ids) > 0 {
+			chs = append(chs, ch)
+		}
+	}
+	return chs
+}
+
+// poll asks t about channel's pending ackIds, maxAckQuery at a time, and
+// settles those reported true. An answer that is not a proper ack reply
+// settles nothing: the requests wait on, and are resent at ack_timeout.
+func (s *Sink) poll(t *target, channel string) {
+	// No send on this channel may be under way: see worker.attempt.
+	l := t.sending[channel]
+	l.Lock()
+	defer l.Unlock()
+	t.mu.Lock()
+	ids := make([]uint64, 0, len(t.pending[channel]))
+	for id := range t.pending[channel] {
+		ids = append(ids, id)
+	}
+	t.mu.Unlock()
+	slices.Sort(ids)
+	for chunk := range slices.Chunk(ids, maxAckQuery) {
+		acked, err := s.queryAcks(t, channel, chunk)
+		if err != nil {
+			s.m.ackPollErrors.Inc()
+			s.log.Warn("HEC ack query failed; the requests keep waiting for their acks", "url", t.label, "acks", len(chunk), "err", err)
+			return
+		}
+		now := time.Now()
+		for _, id := range chunk {
+			if !acked[id] {
+				continue
+			}
+			t.mu.Lock()
+			req := t.pending[channel][id]
+			delete(t.pending[channel], id)
+			t.mu.Unlock()
+			if req == nil {
+				continue
+			}
+			s.m.acksPending.Dec()
+			s.m.ackWait.Observe(now.Sub(req.sentAt).Seconds())
+			s.m.delivered.Add(float64(len(req.items)))
+			s.done(req, nil)
+		}
+	}
+}
+
+// queryAcks asks t which of ids on channel are indexed. Only ids answered
+// true count; the answer must be a 200 whose acks member is an object.
+func (s *Sink) queryAcks(t *target, channel string, ids []uint64) (map[uint64]bool, error) {
+	body := append([]byte(nil), `{"acks":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = strconv.AppendUint(body, id, 10)
+	}
+	body = append(body, "]}"...)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.ack+"?channel="+url.QueryEscape(channel), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	s.header(req, channel)
+	res, err := s.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	var r struct {
+		Acks map[string]bool `json:"acks"`
+		reply
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, res.Body, maxReplyBytes+int64(len(ids))*32))
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%s: not an ack answer: %w", res.Status, err)
+	}
+	if res.StatusCode != http.StatusOK || r.Acks == nil {
+		return nil, fmt.Errorf("%s: %s", res.Status, r.reply)
+	}
+	acked := make(map[uint64]bool, len(r.Acks))
+	for k, v := range r.Acks {
+		id, err := strconv.ParseUint(k, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("ack answer: ackId %q is not a number", k)
+		}
+		acked[id] = v
+	}
+	return acked, nil
+}
+
+// expire hands the requests of t waiting longer than ack_timeout to the
+// workers to be sent again.
+func (s *Sink) expire(t *target) {
+	now := time.Now()
+	var late []*request
+	t.mu.Lock()
+	for _, ids := range t.pending {
+		for id, req := range ids {
+			if now.Sub(req.sentAt) >= s.cfg.AckTimeout {
+				delete(ids, id)
+				late = append(late, req)
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, req := range late {
+		s.m.acksPending.Dec()
+		s.m.resends.Inc()
+		s.log.Warn("no ack within ack_timeout: sending the request again (Splunk may index it twice)",
+			"url", t.label, "events", len(req.items), "ack_id", req.ackID, "waited", now.Sub(req.sentAt).Round(time.Millisecond))
+		s.resend <- req
+	}
+}
+
+// failPending fails every request of t awaiting its ack with err.
+func (s *Sink) failPending(t *target, err error) {
+	t.mu.Lock()
+	var all []*request
+	for ch, ids := range t.pending {
+		for _, req := range ids {
+			all = append(all, req)
+		}
+		delete(t.pending, ch)
+	}
+	t.mu.Unlock()
+	for _, req := range all {
+		s.m.acksPending.Dec()
+		s.m.failed.Add(float64(len(req.items)))
+		s.done(req, err)
+	}
+}

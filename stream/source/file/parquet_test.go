@@ -1,0 +1,181 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// textRecords replays path and returns the raw lines of its records.
+func textRecords(t *testing.T, path string) []string {
+	t.Helper()
+	e := newEnv(t, nil)
+	if _, err := e.r.Run(context.Background(), []string{path}); err != nil {
+		t.Fatal(err)
+	}
+	return raws(e.sink.Records())
+}
+
+// TestParquetMatchesText reads the pyarrow-written Parquet copy of the
+// sample file: every record must come out as the text file's line, so its
+// document id is the same whichever format VPC wrote. Small batches cut
+// through the row groups of 100 rows.
+func TestParquetMatchesText(t *testing.T) {
+	want := textRecords(t, "../../../testdata/flowlogs/sample-v2.log.gz")
+	for _, batch := range []int{1000, 7} {
+		e := newEnv(t, func(c *Config) { c.BatchSize = batch })
+		sum, err := e.r.Run(context.Background(), []string{"../../../testdata/flowlogs/sample-v2.parquet"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := raws(e.sink.Records())
+		if !slices.Equal(got, want) {
+			t.Fatalf("batch %d: %d records differ from the text file's %d; first %q, want %q", batch, len(got), len(want), got[:min(1, len(got))], want[0])
+		}
+		if sum.Skipped != 1 || sum.Failures != 0 || sum.Lines != 401 {
+			t.Errorf("batch %d: summary %+v, want 1 header and 400 lines", batch, sum)
+		}
+	}
+}
+
+// TestParquetCustomFormat reads a version-5 file with nulls: the column
+// names set the format as a header line would.
+func TestParquetCustomFormat(t *testing.T) {
+	e := newEnv(t, nil)
+	if _, err := e.r.Run(context.Background(), []string{"../../../testdata/flowlogs/sample-v5.parquet"}); err != nil {
+		t.Fatal(err)
+	}
+	recs := e.sink.Records()
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2", len(recs))
+	}
+	r := recs[1]
+	if r.Version != 5 || r.FlowDirection != "egress" || r.PktDstAWSService != "S3" || r.TrafficPath != 8 || r.TCPFlags != 3 || r.Bytes != 471 || r.PktSrcAWSService != "" {
+		t.Errorf("record = %+v", r)
+	}
+}
+
+// TestParquetStreams reads Parquet that is not a local file (gzip, standard
+// input): it is spooled, and bounded by max_spool_bytes.
+func TestParquetStreams(t *testing.T) {
+	data, err := os.ReadFile("../../../testdata/flowlogs/sample-v2.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, nil)
+	e.r.Stdin = bytes.NewReader(gz(string(data)))
+	sum, err := e.r.Run(context.Background(), []string{Stdin})
+	if err != nil || sum.Records != 400 {
+		t.Fatalf("gzip Parquet on stdin: summary %+v, err %v", sum, err)
+	}
+
+	e = newEnv(t, func(c *Config) { c.MaxSpoolBytes = int64(len(data)) - 1 })
+	e.r.Stdin = bytes.NewReader(data)
+	sum, err = e.r.Run(context.Background(), []string{Stdin})
+	fs := e.dl.Failures()
+	if err != nil || sum.Records != 0 || len(fs) != 1 || !strings.Contains(fs[0].Reason, "max_spool_bytes") {
+		t.Fatalf("too large: summary %+v, err %v, failures %+v", sum, err, fs)
+	}
+}
+
+// TestUnreadableInputs dead-letters corrupt content with the input's name
+// and the reason, keeps what was read before, and goes on with the next
+// input.
+func TestUnreadableInputs(t *testing.T) {
+	pq, err := os.ReadFile("../../../testdata/flowlogs/sample-v2.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := gz(lines(header, lineAccept, lineReject))
+	corrupt := slices.Clone(pq)
+	for i := 200; i < len(corrupt)-2000; i += 7 {
+		corrupt[i] ^= 0x5a
+	}
+	tests := []struct {
+		name   string
+		data   []byte
+		reason string
+	}{
+		{"truncated gzip", full[:len(full)-10], "unexpected EOF"},
+		{"gzip bad checksum", append(full[:len(full)-8:len(full)-8], 0, 0, 0, 0, 0, 0, 0, 0), "gzip"},
+		{"not gzip after the magic", []byte{0x1f, 0x8b, 0, 0, 0}, "gzip"},
+		{"Parquet cut short", pq[:len(pq)/2], "parquet"},
+		{"Parquet pages corrupt", corrupt, "parquet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			bad := write(t, "bad", tt.data)
+			good := write(t, "good.log", []byte(lines(header, lineAccept)))
+			sum, err := e.r.Run(context.Background(), []string{bad, good})
+			if err != nil || sum.Errors != 0 {
+				t.Fatalf("summary %+v, err %v: unreadable content is a dead letter, not an error", sum, err)
+			}
+			fs := e.dl.Failures()
+			if len(fs) != 1 || fs[0].Ref != bad || !strings.Contains(strings.ToLower(fs[0].Reason), strings.ToLower(tt.reason)) {
+				t.Fatalf("failures = %+v, want one naming %s and %q", fs, bad, tt.reason)
+			}
+			if got := raws(e.sink.Records()); len(got) == 0 || got[len(got)-1] != lineAccept {
+				t.Errorf("records = %q, want the next file's line last", got)
+			}
+		})
+	}
+}
+
+// FuzzParquet feeds arbitrary bytes to the Parquet reader: an error or
+// lines, never a panic or a hang.
+func FuzzParquet(f *testing.F) {
+	// The small sample only: the fuzzer minimises every new input by
+	// re-running it, which takes minutes from a 400-row seed.
+	data, err := os.ReadFile("../../../testdata/flowlogs/sample-v5.parquet")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add([]byte("PAR1\x00\x00\x00\x00PAR1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := openParquet(bytes.NewReader(data), int64(len(data)), 64<<10, 100)
+		if err != nil {
+			return
+		}
+		defer p.close()
+		for range 1 << 16 {
+			c, err := p.next()
+			if errors.Is(err, io.EOF) || err != nil {
+				return
+			}
+			if c.lines < 1 || c.lines > 100 {
+				t.Fatalf("chunk of %d lines", c.lines)
+			}
+		}
+		t.Fatal("no end after 65536 chunks")
+	})
+}
+
+// TestParquetFooterLength refuses a footer length beyond the file before
+// the library allocates it (up to 4 GiB per file).
+func TestParquetFooterLength(t *testing.T) {
+	data, err := os.ReadFile("../../../testdata/flowlogs/sample-v5.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = slices.Clone(data)
+	binary.LittleEndian.PutUint32(data[len(data)-8:], 0xfffffff0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = openParquet(bytes.NewReader(data), int64(len(data)), 1<<20, 100)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "footer of 4294967280 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("%d bytes allocated for a corrupt footer", grew)
+	}
+}

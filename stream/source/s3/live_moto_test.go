@@ -1,0 +1,226 @@
+package s3
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// newQueue creates a queue and returns its URL and ARN.
+func newQueue(t *testing.T, c Clients) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	q, err := c.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(unique("flowlogs"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := c.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *q.QueueUrl, attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+}
+
+// notifyQueue makes the bucket send its object-created events to the queue.
+func notifyQueue(t *testing.T, c Clients, bucket, queueARN string) {
+	t.Helper()
+	_, err := c.S3.PutBucketNotificationConfiguration(context.Background(), &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(bucket),
+		NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: []s3types.QueueConfiguration{
+			{QueueArn: aws.String(queueARN), Events: []s3types.Event{s3types.EventS3ObjectCreated}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// queueDepth is the queue's visible plus in-flight messages.
+func queueDepth(t *testing.T, c Clients, url string) int {
+	t.Helper()
+	attrs, err := c.SQS.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	b, _ := strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return a + b
+}
+
+// consumer runs a Consumer of url until the test ends.
+func consumer(t *testing.T, cfg Config, c Clients, e *env, url string) *Consumer {
+	t.Helper()
+	cfg.QueueURL, cfg.WaitTime = url, time.Second
+	reg := prometheus.NewRegistry()
+	con, err := NewConsumer(cfg, c, e.r, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- con.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return con
+}
+
+// eventually polls cond for up to 20 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// liveWorld is a bucket and a queue in moto, with the source's
+// configuration and clients for them.
+func liveWorld(t *testing.T) (cfg Config, c Clients, bucket, queueURL, queueARN string) {
+	t.Helper()
+	cfg = motoConfig(t)
+	c = motoClients(t, cfg)
+	bucket = newBucket(t, c)
+	queueURL, queueARN = newQueue(t, c)
+	return cfg, c, bucket, queueURL, queueARN
+}
+
+// TestLiveS3ToSQS: objects written to a bucket whose notifications go to
+// the queue are delivered, and their messages deleted.
+func TestLiveS3ToSQS(t *testing.T) {
+	cfg, c, bucket, url, arn := liveWorld(t)
+	notifyQueue(t, c, bucket, arn)
+	e := newEnv(t)
+	con := consumer(t, cfg, c, e, url)
+	put(t, c, bucket, plainDay+"a b.log.gz", gz(lines(header, lineAccept, lineReject)))
+	put(t, c, bucket, hiveHour+"b.log.parquet", readFile(t, "../../../testdata/flowlogs/sample-v2.parquet"))
+	// Not a flow log, and not where VPC writes them: its lines are dead
+	// letters naming the object, and its message is deleted.
+	put(t, c, bucket, "uploads/notes.txt", []byte("meeting notes\n"))
+	eventually(t, "402 records, a dead letter and an empty queue", func() bool {
+		return len(e.sink.Records()) == 402 && len(e.dl.Failures()) == 1 && queueDepth(t, c, url) == 0
+	})
+	if f := e.dl.Failures()[0]; f.Ref != "s3://"+bucket+"/uploads/notes.txt" || f.Line != 1 || !strings.Contains(f.Reason, "fields") {
+		t.Errorf("dead letter = %+v", f)
+	}
+	if n := testutil.ToFloat64(con.m.messages.WithLabelValues("deleted")); n < 3 {
+		t.Errorf("%v messages deleted, want the 3 notifications (and the test event)", n)
+	}
+	if n := testutil.ToFloat64(con.m.objects); n != 3 {
+		t.Errorf("%v objects counted, want 3", n)
+	}
+}
+
+// TestLiveSNSEnvelope reads notifications that reach the queue through an
+// SNS topic, wrapped in SNS's envelope.
+func TestLiveSNSEnvelope(t *testing.T) {
+	cfg, c, bucket, url, arn := liveWorld(t)
+	ac, err := config.LoadDefaultConfig(context.Background(), config.WithRegion(region),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := sns.NewFromConfig(ac, func(o *sns.Options) { o.BaseEndpoint = aws.String(cfg.SQSEndpoint) })
+	topic, err := sc.CreateTopic(context.Background(), &sns.CreateTopicInput{Name: aws.String(unique("flowlogs"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Subscribe(context.Background(), &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	key := plainDay + "sns.log.gz"
+	put(t, c, bucket, key, gz(lines(header, lineAccept)))
+	event, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+		"s3": map[string]any{"bucket": map[string]any{"name": bucket}, "object": map[string]any{"key": key, "size": 1}}}}})
+	if _, err := sc.Publish(context.Background(), &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String(string(event))}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	consumer(t, cfg, c, e, url)
+	eventually(t, "the record and an empty queue", func() bool { return len(e.sink.Records()) == 1 && queueDepth(t, c, url) == 0 })
+}
+
+// TestLiveFailingSink: while the sink fails, the message stays in the
+// queue and comes back after the visibility timeout; once the sink
+// recovers it is delivered and deleted. An object deleted before it is
+// read and a message that is not a notification are dead-lettered, and
+// their messages deleted.
+func TestLiveFailingSink(t *testing.T) {
+	cfg, c, bucket, url, _ := liveWorld(t)
+	cfg.VisibilityTimeout = 2 * time.Second
+	key := plainDay + "f.log.gz"
+	put(t, c, bucket, key, gz(lines(header, lineAccept)))
+	send := func(body string) {
+		if _, err := c.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	event := func(key string) string {
+		b, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+			"s3": map[string]any{"bucket": map[string]any{"name": bucket}, "object": map[string]any{"key": key}}}}})
+		return string(b)
+	}
+	send(event(key))
+	e := newEnv(t)
+	e.sink.SetErr(errors.New("cluster down"))
+	con := consumer(t, cfg, c, e, url)
+	eventually(t, "a second delivery of the message", func() bool { return testutil.ToFloat64(con.m.messages.WithLabelValues("received")) >= 2 })
+	if n := testutil.ToFloat64(con.m.messages.WithLabelValues("deleted")); n != 0 || queueDepth(t, c, url) != 1 {
+		t.Fatalf("%v messages deleted while the sink failed", n)
+	}
+	e.sink.SetErr(nil)
+	eventually(t, "delivery and deletion", func() bool {
+		return testutil.ToFloat64(con.m.messages.WithLabelValues("deleted")) == 1 && queueDepth(t, c, url) == 0
+	})
+
+	send(event(plainDay + "never-written.log.gz"))
+	send("not a notification")
+	eventually(t, "two dead letters and an empty queue", func() bool { return len(e.dl.Failures()) == 2 && queueDepth(t, c, url) == 0 })
+	var reasons []string
+	for _, f := range e.dl.Failures() {
+		reasons = append(reasons, f.Ref+": "+f.Reason)
+	}
+	all := strings.Join(reasons, "\n")
+	if !strings.Contains(all, "never-written.log.gz: unreadable input") || !strings.Contains(all, "NoSuchKey") || !strings.Contains(all, "not JSON") {
+		t.Errorf("dead letters:\n%s", all)
+	}
+}
+
+// TestLiveExtendsVisibility holds an object's batch longer than the
+// visibility timeout: the consumer extends it, so a second consumer of the
+// queue does not get the message, and the records arrive once.
+func TestLiveExtendsVisibility(t *testing.T) {
+	cfg, c, bucket, url, arn := liveWorld(t)
+	cfg.VisibilityTimeout = 2 * time.Second
+	notifyQueue(t, c, bucket, arn)
+	e := newEnv(t)
+	e.sink.SetDelay(5 * time.Second)
+	con := consumer(t, cfg, c, e, url)
+	other := consumer(t, cfg, c, e, url)
+	put(t, c, bucket, plainDay+"slow.log.gz", gz(lines(header, lineAccept)))
+	eventually(t, "delivery and deletion", func() bool { return len(e.sink.Records()) >= 1 && queueDepth(t, c, url) == 0 })
+	if n := len(e.sink.Records()); n != 1 {
+		t.Errorf("%d records delivered, want 1", n)
+	}
+	if n := testutil.ToFloat64(con.m.messages.WithLabelValues("extended")) + testutil.ToFloat64(other.m.messages.WithLabelValues("extended")); n < 2 {
+		t.Errorf("visibility extended %v times, want at least 2 over 5 s", n)
+	}
+}
