@@ -602,3 +602,34 @@ func TestLagShownBeforeTheFirstCommit(t *testing.T) {
 	sink.release()
 	waitCommitted(t, broker, cfg.GroupID, topic, 1)
 }
+
+// TestStartLatestPositionSurvivesHandover starts a new group at the latest
+// offset whose first member never delivers (its sink holds everything),
+// stops it, and lets a second member take over: the second must read what
+// the first took and could not deliver. Nothing was committed until a
+// message was delivered, so the second member resolved "latest" again,
+// past the 100 messages, which were then never delivered by anyone.
+func TestStartLatestPositionSurvivesHandover(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	cfg := testConfigDrain(broker, topic, time.Second)
+	cfg.StartOffset = StartLatest
+	held := newAckedSink(0, 1<<40)
+	a := startSource(t, cfg, held)
+	servicetest.Eventually(t, 30*time.Second, "the partition was never assigned", func() bool {
+		return testutil.ToFloat64(a.c.m.assigned) == 1
+	})
+	time.Sleep(3 * cfg.CommitInterval) // the start position is resolved and pinned
+	produceLines(t, broker, topic, 1, 0, 100)
+	servicetest.Eventually(t, 30*time.Second, "the first member never took the messages", func() bool {
+		n, _ := a.c.limiter.inFlight()
+		return n == 100
+	})
+	a.stop(t)
+	sink := sinktest.NewSink("rec")
+	startSource(t, cfg, sink)
+	produceLines(t, broker, topic, 1, 100, 10)
+	servicetest.Eventually(t, 30*time.Second, "records the first member took were never delivered", func() bool {
+		return len(recordIDs(sink.Records())) == 110
+	})
+}
