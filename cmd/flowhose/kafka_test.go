@@ -109,7 +109,7 @@ sources:
     heartbeat_interval: 1s
     session_timeout: 6s
     rebalance_timeout: 10s
-    drain_timeout: 5s
+    drain_timeout: 4s
 sinks:
   ndjson:
     enabled: false

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -485,5 +486,43 @@ func writeThrough(t *testing.T, requestTimeout time.Duration, disrupt func() err
 	t.Logf("%d messages for %d records (%d duplicates from retries), %d batches failed", len(got), len(recs), dups, failed)
 	if missing > 0 {
 		t.Fatalf("%d acknowledged records are not in the topic", missing)
+	}
+}
+
+// brokerPools counts kafka-go connection pools alive: each keeps
+// connections to the brokers and refreshes their metadata until its
+// transport closes it.
+func brokerPools() int {
+	buf := make([]byte, 1<<22)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "kafka-go.(*connPool).discover")
+}
+
+// TestIntegrationCloseReleasesConnections writes through a sink and
+// closes it: its connections to the brokers are closed too. The sink's
+// own transport was never closed, so every sink opened and closed left a
+// pool connected to the brokers, refreshing metadata for ever.
+func TestIntegrationCloseReleasesConnections(t *testing.T) {
+	brokers := testBrokers(t)
+	topic := createTopic(t, brokers, 2, nil)
+	before := brokerPools()
+	s, err := Open(context.Background(), testConfig(brokers, topic), sinks.Deps{DeadLetter: &sinktest.DeadLetter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, accept(t, s.(*Sink), records(t, 100)), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if brokerPools() == before {
+		t.Fatal("no connection pool while writing: the test cannot see a leak")
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for brokerPools() > before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := brokerPools(); n > before {
+		t.Fatalf("%d connection pools alive after Close, %d before Open", n, before)
 	}
 }

@@ -38,16 +38,22 @@ type Sink struct {
 	// sends every message in a produce request of its own, to tell a
 	// message the broker refuses from the neighbours refused with it.
 	w, single *kafkago.Writer
-	dl        stream.DeadLetterWriter
-	m         *metrics
-	log       *slog.Logger
-	enc       ecs.Encoder
-	key       keyFunc // nil: no key
+	// tr is the writers' transport: its connection pools live until it
+	// closes them, which the writers' Close does not do.
+	tr  *kafkago.Transport
+	dl  stream.DeadLetterWriter
+	m   *metrics
+	log *slog.Logger
+	enc ecs.Encoder
+	key keyFunc // nil: no key
 
 	slots chan struct{} // one per batch being written
-	// perRecord is the size of the last batch's encoding per record, to
-	// allocate the next one's buffer once instead of growing it.
-	perRecord atomic.Int64
+	// perRawKiB is the last batch's encoding per KiB of its original
+	// lines, to allocate the next one's buffer once instead of growing
+	// it. Per KiB of this batch's lines, not per record: a batch of one
+	// long line would otherwise size the next large batch's buffer a
+	// thousand times too large.
+	perRawKiB atomic.Int64
 
 	mu     sync.Mutex // guards closed and the Add of writes
 	closed bool
@@ -101,6 +107,7 @@ func newSink(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, 
 		cfg:    cfg,
 		w:      writer(cfg.BatchMessages),
 		single: writer(1),
+		tr:     tr,
 		dl:     dl,
 		m:      newMetrics(reg),
 		log:    log.With("sink", "kafka"),
@@ -186,9 +193,13 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 func (s *Sink) encode(recs []stream.Record) []kafkago.Message {
 	type span struct{ key, val, id int }
 	ends := make([]span, len(recs))
-	// A little over the last batch's size, so that a batch of slightly
+	raw := int64(0)
+	for i := range recs {
+		raw += int64(len(recs[i].Raw))
+	}
+	// A little over the last batch's ratio, so that a batch of slightly
 	// larger documents does not copy the whole buffer once more.
-	buf := make([]byte, 0, int64(len(recs))*s.perRecord.Load()*9/8)
+	buf := make([]byte, 0, raw*s.perRawKiB.Load()/1024*9/8)
 	for i := range recs {
 		r := &recs[i]
 		e := &ends[i]
@@ -208,7 +219,9 @@ func (s *Sink) encode(recs []stream.Record) []kafkago.Message {
 		buf = ecs.AppendID(buf, r)
 		e.id = len(buf)
 	}
-	s.perRecord.Store(int64(len(buf) / len(recs)))
+	if raw > 0 {
+		s.perRawKiB.Store(int64(len(buf)) * 1024 / raw)
+	}
 	msgs := make([]kafkago.Message, len(recs))
 	headers := make([]kafkago.Header, len(recs))
 	off := 0
@@ -433,5 +446,7 @@ func (s *Sink) Close(ctx context.Context) error {
 		gaveUp = fmt.Errorf("kafka: close gave up writing: %w", ctx.Err())
 	}
 	s.cancel()
-	return errors.Join(gaveUp, s.w.Close(), s.single.Close())
+	err := errors.Join(gaveUp, s.w.Close(), s.single.Close())
+	s.tr.CloseIdleConnections()
+	return err
 }

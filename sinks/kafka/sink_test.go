@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -330,5 +331,31 @@ func TestEmptyBatchSettledAtOnce(t *testing.T) {
 	}
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestEncodeBufferSizedByItsBatch encodes a batch of one long record,
+// then a batch of many short ones: the second buffer is sized for its own
+// records. It was sized as the previous batch's bytes per record times
+// its record count, so one long line made the next large batch allocate
+// about a thousand times what it needed (70 MB here for 300 KB).
+func TestEncodeBufferSizedByItsBatch(t *testing.T) {
+	cfg := testConfig("127.0.0.1:9", "t")
+	cfg.Format = FormatLine
+	s := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	long := records(t, 1)
+	long[0].Raw = strings.Repeat("x", 60<<10)
+	s.encode(long)
+	recs := records(t, 1000)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	msgs := s.encode(recs)
+	runtime.ReadMemStats(&after)
+	need := 0
+	for _, m := range msgs {
+		need += len(m.Key) + len(m.Value) + len(m.Headers[0].Value)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+		t.Fatalf("encoding %d records of %d bytes in all allocated %d bytes", len(recs), need, got)
 	}
 }

@@ -68,10 +68,15 @@ type Config struct {
 	// DrainTimeout bounds the wait, when partitions are revoked or at
 	// shutdown, for batches in flight to settle before committing what is
 	// delivered; the rest is left to whoever reads the partition next.
-	// Below rebalance_timeout; keep it below http.shutdown_timeout too.
+	// Below rebalance_timeout, and below session_timeout minus
+	// heartbeat_interval: kafka-go stops heartbeating while partitions
+	// drain, so a longer drain gets the member dropped and its commits
+	// refused. Keep it below http.shutdown_timeout too.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// SessionTimeout is how long the group waits for a silent member
-	// before giving its partitions to others.
+	// before giving its partitions to others: 6s to 10m, since brokers
+	// refuse to let a member join with less than
+	// group.min.session.timeout.ms (6s unless changed).
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// HeartbeatInterval is how often a member tells the group it is alive
 	// (below a third of session_timeout).
@@ -89,6 +94,9 @@ const (
 	maxBatchSize     = 100_000
 	maxDuration      = 10 * time.Minute
 	maxTopics        = 1000
+	// minSessionTimeout is Kafka brokers' default
+	// group.min.session.timeout.ms.
+	minSessionTimeout = 6 * time.Second
 )
 
 // DefaultConfig returns the documented defaults; sources.kafka is off.
@@ -167,11 +175,23 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: must be between 1ms and %s, got %s", d.key, maxDuration, d.v))
 		}
 	}
+	if c.SessionTimeout < minSessionTimeout {
+		// Below the brokers' default group.min.session.timeout.ms every
+		// join is refused (INVALID_SESSION_TIMEOUT) and retried for ever:
+		// the source would run consuming nothing.
+		errs = append(errs, fmt.Errorf("session_timeout: must be at least %s (the brokers' default group.min.session.timeout.ms; a shorter one is refused at every join), got %s", minSessionTimeout, c.SessionTimeout))
+	}
 	if c.MaxRetryBackoff < c.RetryBackoff {
 		errs = append(errs, fmt.Errorf("max_retry_backoff: must be at least retry_backoff (%s), got %s", c.RetryBackoff, c.MaxRetryBackoff))
 	}
 	if 3*c.HeartbeatInterval > c.SessionTimeout {
 		errs = append(errs, fmt.Errorf("heartbeat_interval: must be at most a third of session_timeout (%s), got %s", c.SessionTimeout, c.HeartbeatInterval))
+	}
+	if c.DrainTimeout+c.HeartbeatInterval >= c.SessionTimeout {
+		// The generation's heartbeats stop when it ends, before the drain:
+		// past session_timeout the coordinator drops the member and refuses
+		// the commit of what the drain delivered.
+		errs = append(errs, fmt.Errorf("drain_timeout: must be below session_timeout (%s) minus heartbeat_interval (%s): heartbeats stop while partitions drain, and a member silent for session_timeout is dropped with its commits refused, got %s", c.SessionTimeout, c.HeartbeatInterval, c.DrainTimeout))
 	}
 	if c.DrainTimeout >= c.RebalanceTimeout {
 		errs = append(errs, fmt.Errorf("drain_timeout: must be below rebalance_timeout (%s), or the group drops this member while it drains revoked partitions, got %s", c.RebalanceTimeout, c.DrainTimeout))

@@ -44,3 +44,44 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigDrainWithinSession rejects a drain_timeout that outlasts the
+// session: kafka-go stops heartbeating when a generation ends, so a member
+// still draining after session_timeout was dropped by the coordinator,
+// which refused the commit of everything the drain delivered (seen
+// against the real broker: "Unknown Member ID", the whole drain
+// redelivered).
+func TestConfigDrainWithinSession(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Topics = []string{"flows"}
+	cfg.SessionTimeout = 6 * time.Second
+	cfg.HeartbeatInterval = time.Second
+	cfg.RebalanceTimeout = 30 * time.Second
+	cfg.DrainTimeout = 20 * time.Second
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "drain_timeout: must be below session_timeout") {
+		t.Fatalf("drain_timeout 20s with session_timeout 6s: %v", err)
+	}
+	cfg.DrainTimeout = 4 * time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("drain_timeout 4s with session_timeout 6s, heartbeat_interval 1s: %v", err)
+	}
+}
+
+// TestConfigSessionTimeoutBrokersAccept rejects a session_timeout below
+// the brokers' default minimum: against the real broker, 3s validated and
+// then every join failed with INVALID_SESSION_TIMEOUT, retried for ever,
+// the source consuming nothing.
+func TestConfigSessionTimeoutBrokersAccept(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Topics = []string{"flows"}
+	cfg.SessionTimeout = 3 * time.Second
+	cfg.HeartbeatInterval = time.Second
+	cfg.DrainTimeout = time.Second
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "session_timeout: must be at least 6s") {
+		t.Fatalf("session_timeout 3s: %v", err)
+	}
+	cfg.SessionTimeout = 6 * time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("session_timeout 6s: %v", err)
+	}
+}

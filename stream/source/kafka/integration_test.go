@@ -111,6 +111,15 @@ func testConfig(broker, topic string) Config {
 	return cfg
 }
 
+// testConfigDrain is testConfig in batches of 10 records with drain_timeout
+// d.
+func testConfigDrain(broker, topic string, d time.Duration) Config {
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 10
+	cfg.DrainTimeout = d
+	return cfg
+}
+
 func startSource(t *testing.T, cfg Config, sinks ...stream.Sink) *harness {
 	t.Helper()
 	h := &harness{dl: &sinktest.DeadLetter{}, done: make(chan error, 1)}
@@ -150,6 +159,17 @@ func (h *harness) stop(t *testing.T) {
 	if err := h.pipeline.Close(context.Background()); err != nil {
 		t.Errorf("close pipeline: %v", err)
 	}
+}
+
+// produceLines produces records from to from+n-1, one per message,
+// record i to partition i%partitions.
+func produceLines(t *testing.T, broker, topic string, partitions, from, n int) {
+	t.Helper()
+	var msgs []kafka.Message
+	for i := from; i < from+n; i++ {
+		msgs = append(msgs, kafka.Message{Partition: i % partitions, Value: []byte(kafkatest.Line(i))})
+	}
+	kafkatest.Produce(t, broker, topic, msgs)
 }
 
 // recordIDs counts the records a sink received by their bytes field.
@@ -429,14 +449,8 @@ func TestRevokedPartitionsCommitOnlyDelivered(t *testing.T) {
 	broker := kafkatest.Broker(t)
 	const partitions, n = 2, 400
 	topic := kafkatest.NewTopic(t, broker, partitions)
-	var msgs []kafka.Message
-	for i := range n { // record i is at offset i/2 of partition i%2
-		msgs = append(msgs, kafka.Message{Partition: i % partitions, Value: []byte(kafkatest.Line(i))})
-	}
-	kafkatest.Produce(t, broker, topic, msgs)
-	cfg := testConfig(broker, topic)
-	cfg.BatchSize = 10
-	cfg.DrainTimeout = time.Second
+	produceLines(t, broker, topic, partitions, 0, n) // record i is at offset i/2 of partition i%2
+	cfg := testConfigDrain(broker, topic, time.Second)
 	a := newAckedSink(100, 140)
 	cfg.ClientID = "a"
 	ha := startSource(t, cfg, a)
@@ -510,4 +524,112 @@ func TestBackPressurePausesFetching(t *testing.T) {
 	sink.release()
 	servicetest.Eventually(t, 30*time.Second, "records missing once the sink let go", func() bool { return len(sink.ids()) == n })
 	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
+}
+
+// TestLagSeriesRemovedWithTheirPartitions stops a member whose partition 1
+// still has a batch in flight, so that partition settles last: every lag
+// series must be gone once the member has let its partitions go. The
+// last partition's final commit used to set the lag of every partition of
+// the generation again, bringing back the series of those that had
+// already removed theirs (after a rebalance, series of partitions another
+// member owns, frozen at their old value).
+func TestLagSeriesRemovedWithTheirPartitions(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 2)
+	produceLines(t, broker, topic, 2, 0, 200) // record i is at offset i/2 of partition i%2
+	sink := newAckedSink(101, 102)            // partition 1's batch holding record 101
+	h := startSource(t, testConfigDrain(broker, topic, time.Second), sink)
+	servicetest.Eventually(t, 30*time.Second, "records around the held batch not delivered", func() bool { return len(sink.ids()) >= 190 })
+	servicetest.Eventually(t, 10*time.Second, "no lag series for both partitions", func() bool {
+		return testutil.CollectAndCount(h.c.m.lag) == 2
+	})
+	h.stop(t)
+	if got := testutil.CollectAndCount(h.c.m.lag); got != 0 {
+		t.Fatalf("%d lag series left after the member let its partitions go, want 0", got)
+	}
+}
+
+// TestLagGrowsWhilePaused stalls the sink after the first 100 records, so
+// the partition pauses at its in-flight limit, then produces 1000 more:
+// the lag gauge must show them. It was computed from the high watermark of
+// the last message taken, which stops moving exactly when fetching
+// pauses, so a stalled sink showed a flat lag (and the "lag growing"
+// alert could not fire) however far the topic ran ahead.
+func TestLagGrowsWhilePaused(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	produce := func(from, n int) { produceLines(t, broker, topic, 1, from, n) }
+	produce(0, 100)
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 10
+	cfg.MaxInFlightMessages = 50
+	cfg.Prefetch = 10
+	sink := newAckedSink(100, 1<<40)
+	h := startSource(t, cfg, sink)
+	lag := func() float64 { return testutil.ToFloat64(h.c.m.lag.WithLabelValues(topic, "0")) }
+	waitCommitted(t, broker, cfg.GroupID, topic, 1)
+	produce(100, 200)
+	servicetest.Eventually(t, 30*time.Second, "the in-flight limit was never reached", func() bool {
+		n, _ := h.c.limiter.inFlight()
+		return n == cfg.MaxInFlightMessages
+	})
+	produce(300, 1000)
+	servicetest.Eventually(t, 10*time.Second, "lag never showed the messages produced while paused", func() bool {
+		return lag() >= 1200
+	})
+	sink.release()
+	servicetest.Eventually(t, 30*time.Second, "records missing once the sink let go", func() bool { return len(sink.ids()) == 1300 })
+	waitCommitted(t, broker, cfg.GroupID, topic, 1)
+}
+
+// TestLagShownBeforeTheFirstCommit starts a new group (start_offset
+// earliest) whose sink holds everything: nothing is ever committed, and
+// the lag must still show the 1000 messages waiting. It was computed only
+// against a committed offset, so a group that had committed nothing (new,
+// or whose offsets the brokers expired) showed no lag at all however
+// stuck it was.
+func TestLagShownBeforeTheFirstCommit(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	produceLines(t, broker, topic, 1, 0, 1000)
+	cfg := testConfig(broker, topic)
+	cfg.MaxInFlightMessages = 50
+	sink := newAckedSink(0, 1000)
+	h := startSource(t, cfg, sink)
+	servicetest.Eventually(t, 10*time.Second, "no lag shown for the 1000 messages not committed", func() bool {
+		return testutil.CollectAndCount(h.c.m.lag) == 1 && testutil.ToFloat64(h.c.m.lag.WithLabelValues(topic, "0")) == 1000
+	})
+	sink.release()
+	waitCommitted(t, broker, cfg.GroupID, topic, 1)
+}
+
+// TestStartLatestPositionSurvivesHandover starts a new group at the latest
+// offset whose first member never delivers (its sink holds everything),
+// stops it, and lets a second member take over: the second must read what
+// the first took and could not deliver. Nothing was committed until a
+// message was delivered, so the second member resolved "latest" again,
+// past the 100 messages, which were then never delivered by anyone.
+func TestStartLatestPositionSurvivesHandover(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	cfg := testConfigDrain(broker, topic, time.Second)
+	cfg.StartOffset = StartLatest
+	held := newAckedSink(0, 1<<40)
+	a := startSource(t, cfg, held)
+	servicetest.Eventually(t, 30*time.Second, "the partition was never assigned", func() bool {
+		return testutil.ToFloat64(a.c.m.assigned) == 1
+	})
+	time.Sleep(3 * cfg.CommitInterval) // the start position is resolved and pinned
+	produceLines(t, broker, topic, 1, 0, 100)
+	servicetest.Eventually(t, 30*time.Second, "the first member never took the messages", func() bool {
+		n, _ := a.c.limiter.inFlight()
+		return n == 100
+	})
+	a.stop(t)
+	sink := sinktest.NewSink("rec")
+	startSource(t, cfg, sink)
+	produceLines(t, broker, topic, 1, 100, 10)
+	servicetest.Eventually(t, 30*time.Second, "records the first member took were never delivered", func() bool {
+		return len(recordIDs(sink.Records())) == 110
+	})
 }

@@ -104,6 +104,9 @@ func (c *consumer) consume(runCtx, genCtx context.Context, g *generation, tp top
 		Logger:         kafkaLogger(c.log, slog.LevelDebug),
 		ErrorLogger:    kafkaLogger(c.log, slog.LevelWarn),
 	})
+	if st.tracker.committable.Load() == kafka.LastOffset {
+		c.pinLatest(stop, tp, st)
+	}
 	if err := r.SetOffset(st.tracker.committable.Load()); err != nil {
 		c.log.Error("kafka reader offset", "topic", tp.topic, "partition", tp.partition, "err", err)
 	}
@@ -117,6 +120,30 @@ func (c *consumer) consume(runCtx, genCtx context.Context, g *generation, tp top
 	if err := r.Close(); err != nil {
 		c.log.Debug("kafka reader close", "topic", tp.topic, "partition", tp.partition, "err", err)
 	}
+}
+
+// pinLatest resolves "the latest offset" of a partition the group has
+// committed nothing for into the partition's end offset, which the next
+// commit then records: a member taking the partition over continues from
+// there. Left unresolved, it would resolve "latest" again, past whatever
+// this member took and did not deliver, and nobody would deliver it. If
+// the brokers cannot say, the reader resolves it, as before.
+func (c *consumer) pinLatest(ctx context.Context, tp topicPartition, st *partitionState) {
+	res, err := c.ends.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics:         map[string][]kafka.OffsetRequest{tp.topic: {kafka.LastOffsetOf(tp.partition)}},
+		IsolationLevel: kafka.ReadCommitted,
+	})
+	if err == nil {
+		for _, po := range res.Topics[tp.topic] {
+			if po.Partition == tp.partition && po.Error == nil && po.LastOffset >= 0 {
+				st.tracker.committable.Store(po.LastOffset)
+				return
+			}
+			err = po.Error
+		}
+	}
+	c.log.Warn("kafka latest offset not pinned; a member taking the partition over before a commit starts at the latest offset again",
+		"topic", tp.topic, "partition", tp.partition, "err", err)
 }
 
 // fetch hands the reader's messages over until stop ends. The reader
@@ -173,7 +200,7 @@ func (p *partition) loop(stop context.Context, fetched <-chan kafka.Message) {
 		case <-stop.Done():
 			return
 		case m := <-in:
-			p.st.hwm.Store(m.HighWaterMark)
+			p.st.raiseEnd(m.HighWaterMark)
 			p.held, p.holding = m, true
 			p.admit(stop)
 		case <-p.notify:
@@ -520,5 +547,8 @@ wait:
 	// Batches still queued in the pipeline are settled without being
 	// delivered: the next reader delivers them.
 	p.cancel()
+	p.g.mu.Lock()
+	p.st.released = true
 	p.c.m.lag.DeleteLabelValues(p.tp.topic, strconv.Itoa(p.tp.partition))
+	p.g.mu.Unlock()
 }

@@ -31,7 +31,12 @@ type consumer struct {
 	pipeline *stream.Pipeline
 	budget   *membudget.Budget
 	dialer   *kafka.Dialer
-	limiter  *limiter
+	// ends asks the brokers for the partitions' end offsets, for the lag
+	// gauges, through transport, whose connections run closes when it
+	// returns.
+	ends      *kafka.Client
+	transport *kafka.Transport
+	limiter   *limiter
 	// records holds the record arrays of settled batches.
 	records sync.Pool // of *[]stream.Record
 	m       *metrics
@@ -64,13 +69,18 @@ func newConsumer(cfg Config, deps source.Deps) (*consumer, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr, err := cfg.Transport()
+	if err != nil {
+		return nil, err
+	}
 	log := deps.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	l := &limiter{maxMsgs: cfg.MaxInFlightMessages, maxBytes: cfg.MaxInFlightBytes}
 	return &consumer{cfg: cfg, decOpts: deps.Decode, pipeline: deps.Pipeline, budget: deps.Budget,
-		dialer: dialer, limiter: l, m: newMetrics(deps.Registerer, l), log: log.With("source", "kafka")}, nil
+		dialer: dialer, limiter: l,
+		ends: &kafka.Client{Addr: cfg.Addr(), Transport: tr, Timeout: cfg.DialTimeout}, transport: tr, m: newMetrics(deps.Registerer, l), log: log.With("source", "kafka")}, nil
 }
 
 // run joins the group and consumes every generation's partitions until
@@ -100,6 +110,7 @@ func (c *consumer) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka: consumer group: %w", err)
 	}
+	defer c.transport.CloseIdleConnections()
 	var partitions sync.WaitGroup
 	for {
 		gen, err := group.Next(ctx)
@@ -144,7 +155,9 @@ func (c *consumer) startGeneration(ctx context.Context, gen *kafka.Generation, p
 	for topic, parts := range gen.Assignments {
 		for _, pa := range parts {
 			tp := topicPartition{topic, pa.ID}
-			g.trackers[tp] = &partitionState{tracker: newTracker(pa.Offset), committed: pa.Offset}
+			st := &partitionState{tracker: newTracker(pa.Offset), committed: pa.Offset}
+			st.first.Store(-1) // not known yet
+			g.trackers[tp] = st
 			n++
 		}
 	}
@@ -169,7 +182,25 @@ type topicPartition struct {
 type partitionState struct {
 	tracker   *tracker
 	committed int64        // last offset committed in this generation (under generation.mu)
-	hwm       atomic.Int64 // high watermark seen in the last fetch
+	hwm       atomic.Int64 // the highest end offset seen: fetched messages' high watermark, or asked
+	// first is the partition's first offset, asked with the end: what
+	// lag counts from while nothing is committed and reading starts at
+	// the earliest offset.
+	first atomic.Int64
+	// released is set (under generation.mu) once the partition has
+	// settled and removed its lag series: a later commit of the
+	// generation must not bring the series back.
+	released bool
+}
+
+// raiseEnd records end offset o unless a later one is known.
+func (st *partitionState) raiseEnd(o int64) {
+	for {
+		cur := st.hwm.Load()
+		if o <= cur || st.hwm.CompareAndSwap(cur, o) {
+			return
+		}
+	}
 }
 
 // generation commits its partitions' delivered offsets, serially: two
@@ -191,6 +222,37 @@ func (g *generation) commitLoop(genCtx context.Context) {
 			return
 		case <-t.C:
 			g.commit()
+			// After the commit, which must not wait for a slow broker's
+			// answer: the gauges show these ends at the next tick.
+			g.readEnds(genCtx)
+		}
+	}
+}
+
+// readEnds asks the brokers for the partitions' end offsets (the last
+// stable offset, as the readers read committed). The high watermark of
+// the last message taken stops moving when a partition pauses, which is
+// when the lag must keep showing what the topic runs ahead. A failure
+// leaves the gauges at what the messages showed.
+func (g *generation) readEnds(ctx context.Context) {
+	reqs := map[string][]kafka.OffsetRequest{}
+	for tp := range g.trackers {
+		reqs[tp.topic] = append(reqs[tp.topic], kafka.FirstOffsetOf(tp.partition), kafka.LastOffsetOf(tp.partition))
+	}
+	if len(reqs) == 0 {
+		return
+	}
+	res, err := g.c.ends.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: reqs, IsolationLevel: kafka.ReadCommitted})
+	if err != nil {
+		g.c.log.Debug("kafka end offsets", "err", err)
+		return
+	}
+	for topic, parts := range res.Topics {
+		for _, po := range parts {
+			if st := g.trackers[topicPartition{topic, po.Partition}]; st != nil && po.Error == nil {
+				st.raiseEnd(po.LastOffset)
+				st.first.Store(po.FirstOffset)
+			}
 		}
 	}
 }
@@ -225,8 +287,14 @@ func (g *generation) commit() {
 		}
 	}
 	for tp, st := range g.trackers {
-		if hwm := st.hwm.Load(); hwm > 0 && st.committed >= 0 {
-			g.c.m.lag.WithLabelValues(tp.topic, strconv.Itoa(tp.partition)).Set(float64(max(0, hwm-st.committed)))
+		from := st.committed
+		if from < 0 && g.c.cfg.StartOffset == StartEarliest {
+			// Nothing committed (a new group, or offsets the brokers
+			// expired): everything from the first offset is behind.
+			from = st.first.Load()
+		}
+		if hwm := st.hwm.Load(); hwm > 0 && from >= 0 && !st.released {
+			g.c.m.lag.WithLabelValues(tp.topic, strconv.Itoa(tp.partition)).Set(float64(max(0, hwm-from)))
 		}
 	}
 }
