@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flowhose/flowhose/internal/servicetest"
 )
 
 // motoPut creates an object (or, with no key, a bucket) in moto with a
@@ -35,13 +37,7 @@ func motoPut(t *testing.T, base, path string, body []byte) {
 // TestReplayS3 backfills a day of a bucket in moto, then resumes from the
 // checkpoint and reads nothing twice.
 func TestReplayS3(t *testing.T) {
-	moto := os.Getenv("FLOWHOSE_TEST_MOTO_URL")
-	if moto == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_MOTO_URL is unset but FLOWHOSE_REQUIRE_SERVICES is set")
-		}
-		t.Skip("FLOWHOSE_TEST_MOTO_URL unset: run scripts/services start moto")
-	}
+	moto := servicetest.Env(t, "FLOWHOSE_TEST_MOTO_URL")
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	var b [4]byte

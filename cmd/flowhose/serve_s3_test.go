@@ -22,6 +22,8 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/flowhose/flowhose/internal/servicetest"
 )
 
 // esCount refreshes the data stream and counts its documents.
@@ -51,13 +53,7 @@ func esCount(t *testing.T, es, stream string) int {
 // stopped in the middle of an object and started again loses and
 // duplicates nothing.
 func TestServeS3ToElasticsearch(t *testing.T) {
-	moto, es := os.Getenv("FLOWHOSE_TEST_MOTO_URL"), os.Getenv("FLOWHOSE_TEST_ES_URL")
-	if moto == "" || es == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_MOTO_URL or FLOWHOSE_TEST_ES_URL is unset but FLOWHOSE_REQUIRE_SERVICES is set")
-		}
-		t.Skip("FLOWHOSE_TEST_MOTO_URL or FLOWHOSE_TEST_ES_URL unset: run scripts/services start")
-	}
+	moto, es := servicetest.Env(t, "FLOWHOSE_TEST_MOTO_URL"), servicetest.Env(t, "FLOWHOSE_TEST_ES_URL")
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	ctx := context.Background()

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowhose/flowhose/internal/servicetest"
 )
 
 // ackingHEC is a minimal HEC endpoint with indexer acknowledgement whose
@@ -89,6 +91,9 @@ func TestServeSplunkEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "flows.ndjson")
 	esURL := os.Getenv("FLOWHOSE_TEST_ES_URL")
+	if esURL != "" {
+		servicetest.Env(t, "FLOWHOSE_TEST_ES_URL")
+	}
 	namespace := fmt.Sprintf("e2e_splunk_%d", time.Now().UnixNano())
 	es := ""
 	if esURL != "" {

@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
@@ -13,21 +12,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/stream"
 )
 
-// motoURL returns the moto server's URL, skipping the test when none runs
-// (or failing it when FLOWHOSE_REQUIRE_SERVICES says one must).
+// motoURL returns the moto server's URL (see servicetest.Env).
 func motoURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("FLOWHOSE_TEST_MOTO_URL")
-	if u == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_MOTO_URL is unset but FLOWHOSE_REQUIRE_SERVICES is set: start it with scripts/services start moto")
-		}
-		t.Skip("FLOWHOSE_TEST_MOTO_URL unset: run scripts/services start moto")
-	}
-	return u
+	return servicetest.Env(t, "FLOWHOSE_TEST_MOTO_URL")
 }
 
 func staticCreds(region string) []func(*config.LoadOptions) error {

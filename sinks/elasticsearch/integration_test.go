@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/ecs"
@@ -27,18 +28,10 @@ import (
 )
 
 // esURL returns the real node's URL from FLOWHOSE_TEST_ES_URL (written to
-// .services/env by scripts/services start), skipping when unset unless
-// FLOWHOSE_REQUIRE_SERVICES demands it.
+// .services/env by scripts/services start; see servicetest.Env).
 func esURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("FLOWHOSE_TEST_ES_URL")
-	if u == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_ES_URL is unset but FLOWHOSE_REQUIRE_SERVICES is set: run scripts/services start")
-		}
-		t.Skip("FLOWHOSE_TEST_ES_URL unset; run scripts/services start and source .services/env")
-	}
-	return u
+	return servicetest.Env(t, "FLOWHOSE_TEST_ES_URL")
 }
 
 // uniqueNamespace gives each test its own data stream: this distribution
@@ -435,7 +428,7 @@ func TestIntegrationDailyIndices(t *testing.T) {
 // overloaded cluster, then resumes it. Requests that Elasticsearch applied
 // but could not answer are retried into 409s: still no loss, no duplicate.
 func TestIntegrationFrozenNode(t *testing.T) {
-	base := esURL(t)
+	base := servicetest.Disrupt(t, "FLOWHOSE_TEST_ES_URL")
 	pidfile := os.Getenv("FLOWHOSE_TEST_ES_PIDFILE")
 	if pidfile == "" {
 		t.Skip("FLOWHOSE_TEST_ES_PIDFILE unset: the node was not started by scripts/services")
@@ -503,7 +496,7 @@ func TestIntegrationFrozenNode(t *testing.T) {
 // by scripts/services (FLOWHOSE_TEST_ES_PIDFILE set); set
 // FLOWHOSE_TEST_ES_NO_RESTART=1 to spare a node others are using.
 func TestIntegrationRestartedNode(t *testing.T) {
-	base := esURL(t)
+	base := servicetest.Disrupt(t, "FLOWHOSE_TEST_ES_URL")
 	if os.Getenv("FLOWHOSE_TEST_ES_PIDFILE") == "" {
 		t.Skip("FLOWHOSE_TEST_ES_PIDFILE unset: the node was not started by scripts/services")
 	}

@@ -21,6 +21,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/sinks"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
@@ -34,14 +35,7 @@ import (
 // FLOWHOSE_REQUIRE_SERVICES demands it.
 func testBrokers(t testing.TB) string {
 	t.Helper()
-	b := os.Getenv("FLOWHOSE_TEST_KAFKA_BROKERS")
-	if b == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_KAFKA_BROKERS is unset but FLOWHOSE_REQUIRE_SERVICES is set: run scripts/services start")
-		}
-		t.Skip("FLOWHOSE_TEST_KAFKA_BROKERS unset; run scripts/services start and source .services/env")
-	}
-	return b
+	return servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_BROKERS")
 }
 
 var unsafeTopic = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
@@ -371,6 +365,7 @@ func brokerPID(t *testing.T) string {
 	if os.Getenv("FLOWHOSE_TEST_KAFKA_NO_RESTART") != "" {
 		t.Skip("FLOWHOSE_TEST_KAFKA_NO_RESTART is set")
 	}
+	servicetest.Disrupt(t, "FLOWHOSE_TEST_KAFKA_BROKERS")
 	return pidfile
 }
 

@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/sinks/alert"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/detect"
@@ -122,12 +122,5 @@ func Deliver(t *testing.T, d alert.Destination, alerts ...*detect.Alert) []strea
 // the services must run.
 func ServiceURL(t *testing.T, env string) string {
 	t.Helper()
-	u := os.Getenv(env)
-	if u == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatalf("%s is unset but FLOWHOSE_REQUIRE_SERVICES is set: run scripts/services start", env)
-		}
-		t.Skipf("%s unset: run scripts/services start", env)
-	}
-	return u
+	return servicetest.Env(t, env)
 }

@@ -350,6 +350,7 @@ func TestBrokerRestartRecovers(t *testing.T) {
 	if os.Getenv("FLOWHOSE_TEST_KAFKA_NO_RESTART") != "" {
 		t.Skip("FLOWHOSE_TEST_KAFKA_NO_RESTART is set")
 	}
+	servicetest.Disrupt(t, "FLOWHOSE_TEST_KAFKA_BROKERS")
 	// <root>/.services/kafka.pid belongs to <root>/scripts/services.
 	script := filepath.Join(filepath.Dir(filepath.Dir(pidfile)), "scripts", "services")
 	const partitions, first, second = 4, 20_000, 5_000

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/sinktest"
@@ -30,18 +31,10 @@ const (
 	hiveHour   = "AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=05/day=01/hour=13/"
 )
 
-// motoURL returns the moto server's URL, skipping the test when none runs
-// (or failing it when FLOWHOSE_REQUIRE_SERVICES says one must).
+// motoURL returns the moto server's URL (see servicetest.Env).
 func motoURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("FLOWHOSE_TEST_MOTO_URL")
-	if u == "" {
-		if os.Getenv("FLOWHOSE_REQUIRE_SERVICES") != "" {
-			t.Fatal("FLOWHOSE_TEST_MOTO_URL is unset but FLOWHOSE_REQUIRE_SERVICES is set: start it with scripts/services start moto")
-		}
-		t.Skip("FLOWHOSE_TEST_MOTO_URL unset: run scripts/services start moto")
-	}
-	return u
+	return servicetest.Env(t, "FLOWHOSE_TEST_MOTO_URL")
 }
 
 // motoConfig is the source configuration against moto.
