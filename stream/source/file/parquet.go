@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
 )
 
 // parquetMagic starts (and ends) every Parquet file.
@@ -28,27 +30,22 @@ const parquetRowsPerRead = 256
 // document id, as the record read from the text file of the same flow log.
 //
 // Rows are read one row group at a time, and each column page by page, all
-// columns in step: the file is never held in memory whole, and rows are
-// assembled from the columns' values directly rather than through the
-// library's generic row reconstruction, which cost more than the rest of
-// the reading together.
+// columns in step: the file is never held in memory whole. Each column
+// formats its next values as tokens first, column by column, and a row is
+// then its columns' tokens joined: the library's generic row
+// reconstruction, and even its per-value reader, cost more than the rest
+// of the reading together.
 type parquetLines struct {
 	groups   []parquet.RowGroup
+	optional []bool      // per column: it has definition levels (nulls)
 	group    int         // row groups opened so far
 	cols     []columnRun // of groups[group-1]; nil between groups
-	next0    int         // first unused row of the columns' values
-	n        int         // rows in the columns' values
+	next0    int         // first unused row of the columns' tokens
+	n        int         // rows in the columns' tokens
 	header   string
 	out      []byte // the chunk being built, reused: its text is copied out
 	maxBytes int64
 	maxLines int
-}
-
-// columnRun reads one column chunk's values, page after page.
-type columnRun struct {
-	pages parquet.Pages
-	vals  parquet.ValueReader // of the current page; nil before the first and after the last
-	buf   []parquet.Value
 }
 
 // openParquet reads the footer of a Parquet file of size bytes and checks
@@ -72,6 +69,7 @@ func openParquet(r io.ReaderAt, size int64, maxBytes int64, maxLines int) (p *pa
 		return nil, fmt.Errorf("parquet: %w", err)
 	}
 	var names []string
+	var optional []bool
 	for _, fl := range f.Schema().Fields() {
 		if !fl.Leaf() || fl.Repeated() {
 			return nil, fmt.Errorf("parquet: column %q is nested or repeated: not a flow-log schema", fl.Name())
@@ -80,11 +78,12 @@ func openParquet(r io.ReaderAt, size int64, maxBytes int64, maxLines int) (p *pa
 			return nil, fmt.Errorf("parquet: column name %q has whitespace: not a flow-log schema", fl.Name())
 		}
 		names = append(names, fl.Name())
+		optional = append(optional, fl.Optional())
 	}
 	if len(names) == 0 {
 		return nil, errors.New("parquet: no columns")
 	}
-	return &parquetLines{groups: f.RowGroups(), header: strings.Join(names, " ") + "\n",
+	return &parquetLines{groups: f.RowGroups(), optional: optional, header: strings.Join(names, " ") + "\n",
 		maxBytes: maxBytes, maxLines: maxLines}, nil
 }
 
@@ -116,12 +115,11 @@ func (p *parquetLines) next() (c chunk, err error) {
 		}
 		start := len(out)
 		for i := range p.cols {
-			if i > 0 {
-				out = append(out, ' ')
-			}
-			out = appendValue(out, p.cols[i].buf[p.next0])
+			c := &p.cols[i]
+			out = append(out, c.toks[p.next0]...)
+			out = append(out, ' ')
 		}
-		out = append(out, '\n')
+		out[len(out)-1] = '\n'
 		if c.lines > 0 && int64(len(out)) > p.maxBytes {
 			out = out[:start] // the row goes into the next chunk
 			break
@@ -137,10 +135,8 @@ func (p *parquetLines) next() (c chunk, err error) {
 	return c, nil
 }
 
-// fill reads up to parquetRowsPerRead more values of every column, moving
-// on to the next row group when one is done. The values of a page stay
-// valid until the next fill: pages are left to the collector rather than
-// released to the library's pools.
+// fill formats up to parquetRowsPerRead more rows of every column, moving
+// on to the next row group when one is done.
 func (p *parquetLines) fill() error {
 	for {
 		if p.cols == nil {
@@ -148,15 +144,18 @@ func (p *parquetLines) fill() error {
 				return io.EOF
 			}
 			chunks := p.groups[p.group].ColumnChunks()
+			if len(chunks) != len(p.optional) {
+				return fmt.Errorf("parquet: row group %d has %d columns, the schema %d: corrupt", p.group+1, len(chunks), len(p.optional))
+			}
 			p.group++
 			p.cols = make([]columnRun, len(chunks))
 			for i, ch := range chunks {
-				p.cols[i] = columnRun{pages: ch.Pages(), buf: make([]parquet.Value, parquetRowsPerRead)}
+				p.cols[i] = columnRun{pages: ch.Pages(), optional: p.optional[i]}
 			}
 		}
 		n := -1
 		for i := range p.cols {
-			m, err := p.cols[i].read()
+			m, err := p.cols[i].read(parquetRowsPerRead)
 			if err != nil {
 				return fmt.Errorf("parquet: row group %d, column %d: %w", p.group, i+1, err)
 			}
@@ -173,40 +172,193 @@ func (p *parquetLines) fill() error {
 	}
 }
 
-// read fills buf with the column's next values, across pages; it returns
-// fewer only at the end of the column chunk.
-func (r *columnRun) read() (int, error) {
-	n := 0
-	for n < len(r.buf) {
-		if r.vals == nil {
-			page, err := r.pages.ReadPage()
-			if errors.Is(err, io.EOF) {
-				return n, nil
-			}
-			if err != nil {
-				return n, err
-			}
-			r.vals = page.Values()
-		}
-		m, err := r.vals.ReadValues(r.buf[n:])
-		n += m
-		if errors.Is(err, io.EOF) {
-			r.vals = nil
-		} else if err != nil {
-			return n, err
-		} else if m == 0 {
-			return n, errors.New("page yields no values")
-		}
-	}
-	return n, nil
-}
-
 // close ends the row group being read.
 func (p *parquetLines) close() {
 	for _, c := range p.cols {
 		c.pages.Close()
 	}
 	p.cols = nil
+}
+
+// columnRun formats one column chunk's values as tokens, page after page.
+// Strings are not copied: their tokens point into the page or the
+// formatted dictionary, so a corrupt file's long strings cost no more
+// memory than the page that holds them. Pages are left to the collector
+// for the same reason.
+type columnRun struct {
+	pages    parquet.Pages
+	optional bool
+	toks     [][]byte // the tokens of the rows of the last read, reused
+	num      []byte   // numbers formatted by the last read, reused
+
+	page   parquet.Page // being read; nil before the first and between pages
+	rows   int          // of page
+	row    int          // rows of page formatted so far
+	val    int          // non-null values of page formatted so far
+	levels []byte       // definition levels of page; 0 is null. Nil: no nulls
+	kind   valueKind
+	ints32 []int32 // int32 values or dictionary indexes
+	ints64 []int64
+	bytes  []byte              // byte array values: value i is bytes[offs[i]:offs[i+1]]
+	offs   []uint32            //
+	values parquet.ValueReader // of page, for kinds without a typed path
+	vbuf   []parquet.Value
+
+	dict     parquet.Dictionary // formatted into dictToks
+	dictToks [][]byte
+}
+
+// valueKind is how a page's values are read.
+type valueKind int
+
+const (
+	kindGeneric valueKind = iota // through the library's ValueReader
+	kindIndex                    // dictionary indexes, tokens formatted once per dictionary
+	kindInt32
+	kindInt64
+	kindBytes
+)
+
+// read formats the column's next n values (fewer only at the end of the
+// column chunk) and returns how many it formatted.
+func (r *columnRun) read(n int) (int, error) {
+	r.toks, r.num = r.toks[:0], r.num[:0]
+	got := 0
+	for got < n {
+		if r.page == nil || r.row == r.rows {
+			page, err := r.pages.ReadPage()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return got, err
+			}
+			if err := r.start(page); err != nil {
+				return got, err
+			}
+			continue
+		}
+		m := min(n-got, r.rows-r.row)
+		if err := r.format(m); err != nil {
+			return got, err
+		}
+		got += m
+	}
+	return got, nil
+}
+
+// start sets the column up to read page, checking that its values are
+// as many as its levels say.
+func (r *columnRun) start(page parquet.Page) error {
+	r.page, r.rows, r.row, r.val = page, int(page.NumValues()), 0, 0
+	r.levels, r.values = nil, nil
+	want := r.rows
+	if r.optional {
+		r.levels = page.DefinitionLevels()
+		if len(r.levels) != r.rows {
+			return fmt.Errorf("page of %d values has %d definition levels", r.rows, len(r.levels))
+		}
+		want = r.rows - bytes.Count(r.levels, []byte{0})
+	}
+	data := page.Data()
+	have := -1
+	switch dict := page.Dictionary(); {
+	case dict != nil:
+		if dict != r.dict {
+			r.formatDictionary(dict)
+		}
+		r.kind, r.ints32 = kindIndex, data.Int32()
+		have = len(r.ints32)
+	case data.Kind() == encoding.Int32:
+		r.kind, r.ints32 = kindInt32, data.Int32()
+		have = len(r.ints32)
+	case data.Kind() == encoding.Int64:
+		r.kind, r.ints64 = kindInt64, data.Int64()
+		have = len(r.ints64)
+	case data.Kind() == encoding.ByteArray:
+		r.kind = kindBytes
+		r.bytes, r.offs = data.ByteArray()
+		have = len(r.offs) - 1
+	default:
+		r.kind, r.values = kindGeneric, page.Values()
+		if r.vbuf == nil {
+			r.vbuf = make([]parquet.Value, parquetRowsPerRead)
+		}
+		return nil
+	}
+	if have != want {
+		return fmt.Errorf("page has %d values where its levels say %d", have, want)
+	}
+	return nil
+}
+
+// formatDictionary formats every entry of a column chunk's dictionary once:
+// the chunk's pages then refer to them by index.
+func (r *columnRun) formatDictionary(dict parquet.Dictionary) {
+	r.dict, r.dictToks = dict, r.dictToks[:0]
+	var b []byte
+	for i := range dict.Len() {
+		start := len(b)
+		b = appendValue(b, dict.Index(int32(i)))
+		r.dictToks = append(r.dictToks, b[start:len(b):len(b)])
+	}
+}
+
+// format adds the tokens of the page's next m rows.
+func (r *columnRun) format(m int) error {
+	if r.kind == kindGeneric {
+		for k := 0; k < m; {
+			n, err := r.values.ReadValues(r.vbuf[k:m])
+			if n == 0 {
+				return fmt.Errorf("page of %d values yields %d: %v", r.rows, r.row+k, err)
+			}
+			for _, v := range r.vbuf[k : k+n] {
+				r.addNumber(appendValue(r.num, v))
+			}
+			k += n
+		}
+		r.row += m
+		return nil
+	}
+	for range m {
+		switch {
+		case r.levels != nil && r.levels[r.row] == 0:
+			r.toks = append(r.toks, dash)
+		case r.kind == kindIndex:
+			i := r.ints32[r.val]
+			if uint(i) >= uint(len(r.dictToks)) {
+				return fmt.Errorf("dictionary index %d of a dictionary of %d", i, len(r.dictToks))
+			}
+			r.toks = append(r.toks, r.dictToks[i])
+			r.val++
+		case r.kind == kindInt32:
+			r.addNumber(strconv.AppendInt(r.num, int64(r.ints32[r.val]), 10))
+			r.val++
+		case r.kind == kindInt64:
+			r.addNumber(strconv.AppendInt(r.num, r.ints64[r.val], 10))
+			r.val++
+		default: // kindBytes
+			if s := r.bytes[r.offs[r.val]:r.offs[r.val+1]]; len(s) > 0 {
+				r.toks = append(r.toks, s)
+			} else {
+				r.toks = append(r.toks, dash)
+			}
+			r.val++
+		}
+		r.row++
+	}
+	return nil
+}
+
+// dash is the token of a null or empty value.
+var dash = []byte{'-'}
+
+// addNumber adds the token that num ends with. Tokens taken before num
+// grew keep its old array: nothing writes there again within the read.
+func (r *columnRun) addNumber(num []byte) {
+	start := len(r.num)
+	r.num = num
+	r.toks = append(r.toks, num[start:len(num):len(num)])
 }
 
 // appendValue appends a value as a flow-log token: `-` for nulls and
