@@ -174,7 +174,12 @@ func (p *parquetLines) fill() error {
 
 // close ends the row group being read.
 func (p *parquetLines) close() {
-	for _, c := range p.cols {
+	for i := range p.cols {
+		c := &p.cols[i]
+		if c.page != nil {
+			c.done = append(c.done, c.page)
+		}
+		c.releaseDone()
 		c.pages.Close()
 	}
 	p.cols = nil
@@ -183,13 +188,17 @@ func (p *parquetLines) close() {
 // columnRun formats one column chunk's values as tokens, page after page.
 // Strings are not copied: their tokens point into the page or the
 // formatted dictionary, so a corrupt file's long strings cost no more
-// memory than the page that holds them. Pages are left to the collector
-// for the same reason.
+// memory than the page that holds them. The pages a read finished are
+// handed back to the library's buffer pools at the next read, once the
+// rows have been copied out.
 type columnRun struct {
 	pages    parquet.Pages
 	optional bool
-	toks     [][]byte // the tokens of the rows of the last read, reused
-	num      []byte   // numbers formatted by the last read, reused
+	toks     [][]byte       // the tokens of the rows of the last read, reused
+	num      []byte         // numbers formatted by the last read, reused
+	last     int64          // the last number formatted by this read...
+	lastTok  []byte         // ...and its token; nil if none
+	done     []parquet.Page // finished by the last read
 
 	page   parquet.Page // being read; nil before the first and between pages
 	rows   int          // of page
@@ -222,10 +231,15 @@ const (
 // read formats the column's next n values (fewer only at the end of the
 // column chunk) and returns how many it formatted.
 func (r *columnRun) read(n int) (int, error) {
-	r.toks, r.num = r.toks[:0], r.num[:0]
+	r.releaseDone()
+	r.toks, r.num, r.lastTok = r.toks[:0], r.num[:0], nil
 	got := 0
 	for got < n {
 		if r.page == nil || r.row == r.rows {
+			if r.page != nil {
+				r.done = append(r.done, r.page)
+				r.page = nil
+			}
 			page, err := r.pages.ReadPage()
 			if errors.Is(err, io.EOF) {
 				break
@@ -332,10 +346,10 @@ func (r *columnRun) format(m int) error {
 			r.toks = append(r.toks, r.dictToks[i])
 			r.val++
 		case r.kind == kindInt32:
-			r.addNumber(strconv.AppendInt(r.num, int64(r.ints32[r.val]), 10))
+			r.addInt(int64(r.ints32[r.val]))
 			r.val++
 		case r.kind == kindInt64:
-			r.addNumber(strconv.AppendInt(r.num, r.ints64[r.val], 10))
+			r.addInt(r.ints64[r.val])
 			r.val++
 		default: // kindBytes
 			if s := r.bytes[r.offs[r.val]:r.offs[r.val+1]]; len(s) > 0 {
@@ -350,8 +364,30 @@ func (r *columnRun) format(m int) error {
 	return nil
 }
 
+// releaseDone hands the pages the last read finished back to the
+// library: no token points into them any more.
+func (r *columnRun) releaseDone() {
+	for i, page := range r.done {
+		parquet.Release(page)
+		r.done[i] = nil
+	}
+	r.done = r.done[:0]
+}
+
 // dash is the token of a null or empty value.
 var dash = []byte{'-'}
+
+// addInt adds the token of v. Flow logs repeat numbers from row to row
+// (version, protocol, start and end times of a capture window), so a value
+// equal to the last one reuses its token.
+func (r *columnRun) addInt(v int64) {
+	if r.lastTok != nil && v == r.last {
+		r.toks = append(r.toks, r.lastTok)
+		return
+	}
+	r.addNumber(strconv.AppendInt(r.num, v, 10))
+	r.last, r.lastTok = v, r.toks[len(r.toks)-1]
+}
 
 // addNumber adds the token that num ends with. Tokens taken before num
 // grew keep its old array: nothing writes there again within the read.
