@@ -9,8 +9,11 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 // textRecords replays path and returns the raw lines of its records.
@@ -177,5 +180,109 @@ func TestParquetFooterLength(t *testing.T) {
 	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
 		t.Errorf("%d bytes allocated for a corrupt footer", grew)
+	}
+}
+
+// pageKinds has a column of every way a page's values are read: plain and
+// dictionary-encoded, required and optional, and kinds without a typed path.
+type pageKinds struct {
+	Version  int32    `parquet:"version"`
+	Bytes    int64    `parquet:"bytes"`
+	Port     *int32   `parquet:"srcport,optional"`
+	Packets  *int64   `parquet:"packets,optional"`
+	Addr     string   `parquet:"srcaddr"`
+	Action   *string  `parquet:"action,optional,dict"`
+	Account  string   `parquet:"account_id,dict"`
+	Status   *string  `parquet:"log_status,optional"`
+	Sampled  bool     `parquet:"sampled"`
+	Ratio    *float64 `parquet:"ratio,optional"`
+	Fraction float32  `parquet:"fraction"`
+}
+
+// TestParquetPageKinds reads every kind of page the typed path reads, over
+// several pages and row groups, and checks each line against the
+// library's own row reader formatted value by value.
+func TestParquetPageKinds(t *testing.T) {
+	var rows []pageKinds
+	for i := range 3000 {
+		r := pageKinds{Version: int32(2 + i/1000), Bytes: int64(i) << 33, Addr: "10.0.0." + strconv.Itoa(i%256),
+			Account: "12345678901" + strconv.Itoa(i%3), Sampled: i%2 == 0, Fraction: float32(i) / 8}
+		if i%5 != 0 {
+			port, packets, ratio := int32(i-1500), int64(i%7), float64(i)/3
+			r.Port, r.Packets, r.Ratio = &port, &packets, &ratio
+		}
+		if i%3 != 0 {
+			action := [2]string{"ACCEPT", "REJECT"}[i%2]
+			r.Action = &action
+		}
+		if i%7 != 0 {
+			status := [2]string{"OK", ""}[i%11/10]
+			r.Status = &status
+		}
+		rows = append(rows, r)
+	}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[pageKinds](&buf, parquet.PageBufferSize(512), parquet.MaxRowsPerRowGroup(1100))
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for _, fl := range f.Schema().Fields() {
+		want.WriteString(fl.Name() + " ")
+	}
+	want.WriteString("\n")
+	rr := parquet.NewReader(f)
+	defer rr.Close()
+	for {
+		row := make([]parquet.Row, 1)
+		n, err := rr.ReadRows(row)
+		if n == 1 {
+			var b []byte
+			for _, v := range row[0] {
+				b = append(appendValue(b, v), ' ')
+			}
+			want.Write(b)
+			want.WriteString("\n")
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	p, err := openParquet(bytes.NewReader(data), int64(len(data)), 1<<20, 333)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	var got strings.Builder
+	for {
+		c, err := p.next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		got.WriteString(c.text)
+	}
+	gotLines := strings.Split(got.String(), "\n")
+	wantLines := strings.Split(strings.ReplaceAll(want.String(), " \n", "\n"), "\n")
+	if len(gotLines) != len(wantLines) {
+		t.Fatalf("%d lines, want %d", len(gotLines), len(wantLines))
+	}
+	for i := range wantLines {
+		if gotLines[i] != wantLines[i] {
+			t.Fatalf("line %d: %q, want %q", i, gotLines[i], wantLines[i])
+		}
 	}
 }
