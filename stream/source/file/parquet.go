@@ -16,10 +16,9 @@ import (
 // parquetMagic starts (and ends) every Parquet file.
 const parquetMagic = "PAR1"
 
-// parquetRowsPerRead is how many rows one ReadRows call decodes: enough to
-// amortise the call, few enough that a chunk's rows stay small next to the
-// row group the library holds page by page.
-const parquetRowsPerRead = 256
+// parquetValuesPerRead is how many values one ReadValues call decodes, for
+// the kinds without a typed path: enough to amortise the call.
+const parquetValuesPerRead = 256
 
 // parquetLines turns the rows of a flow-log Parquet file into the text lines
 // an S3 text file of the same flow log holds: a header line of the column
@@ -30,19 +29,18 @@ const parquetRowsPerRead = 256
 // document id, as the record read from the text file of the same flow log.
 //
 // Rows are read one row group at a time, and each column page by page, all
-// columns in step: the file is never held in memory whole. Each column
-// formats its next values as tokens first, column by column, and a row is
-// then its columns' tokens joined: the library's generic row
-// reconstruction, and even its per-value reader, cost more than the rest
-// of the reading together.
+// columns in step: the file is never held in memory whole. A row's values
+// are formatted straight from the pages' typed data into the chunk: the
+// library's generic row reconstruction, and even its per-value reader,
+// cost more than the rest of the reading together.
 type parquetLines struct {
 	groups   []parquet.RowGroup
 	optional []bool      // per column: it has definition levels (nulls)
 	group    int         // row groups opened so far
 	cols     []columnRun // of groups[group-1]; nil between groups
-	next0    int         // first unused row of the columns' tokens
-	n        int         // rows in the columns' tokens
+	left     int         // rows every column can give without a new page
 	header   string
+	pending  []byte // a row that did not fit into the last chunk
 	out      []byte // the chunk being built, reused: its text is copied out
 	maxBytes int64
 	maxLines int
@@ -105,8 +103,13 @@ func (p *parquetLines) next() (c chunk, err error) {
 		c.lines++
 		p.header = ""
 	}
+	if len(p.pending) > 0 {
+		out = append(out, p.pending...)
+		c.lines++
+		p.pending = p.pending[:0]
+	}
 	for c.lines < p.maxLines {
-		if p.next0 == p.n {
+		if p.left == 0 {
 			if err := p.fill(); errors.Is(err, io.EOF) {
 				break
 			} else if err != nil {
@@ -115,16 +118,16 @@ func (p *parquetLines) next() (c chunk, err error) {
 		}
 		start := len(out)
 		for i := range p.cols {
-			c := &p.cols[i]
-			out = append(out, c.toks[p.next0]...)
+			out = p.cols[i].appendNext(out)
 			out = append(out, ' ')
 		}
 		out[len(out)-1] = '\n'
+		p.left--
 		if c.lines > 0 && int64(len(out)) > p.maxBytes {
-			out = out[:start] // the row goes into the next chunk
+			p.pending = append(p.pending, out[start:]...) // the row starts the next chunk
+			out = out[:start]
 			break
 		}
-		p.next0++
 		c.lines++
 	}
 	p.out = out
@@ -135,8 +138,9 @@ func (p *parquetLines) next() (c chunk, err error) {
 	return c, nil
 }
 
-// fill formats up to parquetRowsPerRead more rows of every column, moving
-// on to the next row group when one is done.
+// fill makes every column ready to give rows, reading pages where one is
+// done and moving on to the next row group when all are, and sets how many
+// rows they can all give.
 func (p *parquetLines) fill() error {
 	for {
 		if p.cols == nil {
@@ -153,52 +157,45 @@ func (p *parquetLines) fill() error {
 				p.cols[i] = columnRun{pages: ch.Pages(), optional: p.optional[i]}
 			}
 		}
-		n := -1
+		left, ended := -1, 0
 		for i := range p.cols {
-			m, err := p.cols[i].read(parquetRowsPerRead)
+			n, err := p.cols[i].ready()
+			if errors.Is(err, io.EOF) {
+				ended++
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("parquet: row group %d, column %d: %w", p.group, i+1, err)
 			}
-			if n >= 0 && m != n {
-				return fmt.Errorf("parquet: row group %d: column %d has %d values where column 1 has %d: corrupt, or not a flat schema", p.group, i+1, m, n)
+			if left < 0 || n < left {
+				left = n
 			}
-			n = m
 		}
-		p.next0, p.n = 0, n
-		if n > 0 {
+		switch {
+		case ended == len(p.cols):
+			p.close()
+		case ended > 0:
+			return fmt.Errorf("parquet: row group %d: %d of %d columns end before the others: corrupt, or not a flat schema", p.group, ended, len(p.cols))
+		case left > 0:
+			p.left = left
 			return nil
 		}
-		p.close()
 	}
 }
 
 // close ends the row group being read.
 func (p *parquetLines) close() {
 	for i := range p.cols {
-		c := &p.cols[i]
-		if c.page != nil {
-			c.done = append(c.done, c.page)
-		}
-		c.releaseDone()
-		c.pages.Close()
+		p.cols[i].release()
+		p.cols[i].pages.Close()
 	}
-	p.cols = nil
+	p.cols, p.left = nil, 0
 }
 
-// columnRun formats one column chunk's values as tokens, page after page.
-// Strings are not copied: their tokens point into the page or the
-// formatted dictionary, so a corrupt file's long strings cost no more
-// memory than the page that holds them. The pages a read finished are
-// handed back to the library's buffer pools at the next read, once the
-// rows have been copied out.
+// columnRun formats one column chunk's values, page after page.
 type columnRun struct {
 	pages    parquet.Pages
 	optional bool
-	toks     [][]byte       // the tokens of the rows of the last read, reused
-	num      []byte         // numbers formatted by the last read, reused
-	last     int64          // the last number formatted by this read...
-	lastTok  []byte         // ...and its token; nil if none
-	done     []parquet.Page // finished by the last read
 
 	page   parquet.Page // being read; nil before the first and between pages
 	rows   int          // of page
@@ -210,8 +207,13 @@ type columnRun struct {
 	ints64 []int64
 	bytes  []byte              // byte array values: value i is bytes[offs[i]:offs[i+1]]
 	offs   []uint32            //
-	values parquet.ValueReader // of page, for kinds without a typed path
-	vbuf   []parquet.Value
+	values parquet.ValueReader // of page, for kinds without a typed path...
+	vbuf   []parquet.Value     // ...read ahead into vbuf[vnext:vlen]
+	vnext  int
+	vlen   int
+
+	last    int64  // the last number formatted...
+	lastTok []byte // ...and its token; empty if none
 
 	dict     parquet.Dictionary // formatted into dictToks
 	dictToks [][]byte
@@ -228,44 +230,38 @@ const (
 	kindBytes
 )
 
-// read formats the column's next n values (fewer only at the end of the
-// column chunk) and returns how many it formatted.
-func (r *columnRun) read(n int) (int, error) {
-	r.releaseDone()
-	r.toks, r.num, r.lastTok = r.toks[:0], r.num[:0], nil
-	got := 0
-	for got < n {
-		if r.page == nil || r.row == r.rows {
-			if r.page != nil {
-				r.done = append(r.done, r.page)
-				r.page = nil
-			}
-			page, err := r.pages.ReadPage()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return got, err
-			}
-			if err := r.start(page); err != nil {
-				return got, err
-			}
-			continue
+// ready reads the next page if the current one is done, and returns how
+// many rows the column can give before it needs another, or io.EOF at the
+// end of the column chunk.
+func (r *columnRun) ready() (int, error) {
+	for r.page == nil || r.row == r.rows {
+		r.release()
+		page, err := r.pages.ReadPage()
+		if err != nil {
+			return 0, err
 		}
-		m := min(n-got, r.rows-r.row)
-		if err := r.format(m); err != nil {
-			return got, err
+		if err := r.start(page); err != nil {
+			return 0, err
 		}
-		got += m
 	}
-	return got, nil
+	if r.kind != kindGeneric {
+		return r.rows - r.row, nil
+	}
+	if r.vnext == r.vlen {
+		n, err := r.values.ReadValues(r.vbuf[:min(len(r.vbuf), r.rows-r.row)])
+		if n == 0 {
+			return 0, fmt.Errorf("page of %d values yields %d: %v", r.rows, r.row, err)
+		}
+		r.vnext, r.vlen = 0, n
+	}
+	return r.vlen - r.vnext, nil
 }
 
-// start sets the column up to read page, checking that its values are
-// as many as its levels say.
+// start sets the column up to read page, checking that its values are as
+// many as its levels say and its dictionary indexes in range, so that
+// formatting a value cannot fail.
 func (r *columnRun) start(page parquet.Page) error {
 	r.page, r.rows, r.row, r.val = page, int(page.NumValues()), 0, 0
-	r.levels, r.values = nil, nil
 	want := r.rows
 	if r.optional {
 		r.levels = page.DefinitionLevels()
@@ -283,6 +279,11 @@ func (r *columnRun) start(page parquet.Page) error {
 		}
 		r.kind, r.ints32 = kindIndex, data.Int32()
 		have = len(r.ints32)
+		for _, i := range r.ints32 {
+			if uint(i) >= uint(len(r.dictToks)) {
+				return fmt.Errorf("dictionary index %d of a dictionary of %d", i, len(r.dictToks))
+			}
+		}
 	case data.Kind() == encoding.Int32:
 		r.kind, r.ints32 = kindInt32, data.Int32()
 		have = len(r.ints32)
@@ -294,9 +295,10 @@ func (r *columnRun) start(page parquet.Page) error {
 		r.bytes, r.offs = data.ByteArray()
 		have = len(r.offs) - 1
 	default:
-		r.kind, r.values = kindGeneric, page.Values()
+		r.kind, r.values, r.levels = kindGeneric, page.Values(), nil // the reader yields the nulls
+		r.vnext, r.vlen = 0, 0
 		if r.vbuf == nil {
-			r.vbuf = make([]parquet.Value, parquetRowsPerRead)
+			r.vbuf = make([]parquet.Value, parquetValuesPerRead)
 		}
 		return nil
 	}
@@ -318,83 +320,57 @@ func (r *columnRun) formatDictionary(dict parquet.Dictionary) {
 	}
 }
 
-// format adds the tokens of the page's next m rows.
-func (r *columnRun) format(m int) error {
+// appendNext appends the token of the column's next row: ready said there
+// is one.
+func (r *columnRun) appendNext(b []byte) []byte {
 	if r.kind == kindGeneric {
-		for k := 0; k < m; {
-			n, err := r.values.ReadValues(r.vbuf[k:m])
-			if n == 0 {
-				return fmt.Errorf("page of %d values yields %d: %v", r.rows, r.row+k, err)
-			}
-			for _, v := range r.vbuf[k : k+n] {
-				r.addNumber(appendValue(r.num, v))
-			}
-			k += n
-		}
-		r.row += m
-		return nil
-	}
-	for range m {
-		switch {
-		case r.levels != nil && r.levels[r.row] == 0:
-			r.toks = append(r.toks, dash)
-		case r.kind == kindIndex:
-			i := r.ints32[r.val]
-			if uint(i) >= uint(len(r.dictToks)) {
-				return fmt.Errorf("dictionary index %d of a dictionary of %d", i, len(r.dictToks))
-			}
-			r.toks = append(r.toks, r.dictToks[i])
-			r.val++
-		case r.kind == kindInt32:
-			r.addInt(int64(r.ints32[r.val]))
-			r.val++
-		case r.kind == kindInt64:
-			r.addInt(r.ints64[r.val])
-			r.val++
-		default: // kindBytes
-			if s := r.bytes[r.offs[r.val]:r.offs[r.val+1]]; len(s) > 0 {
-				r.toks = append(r.toks, s)
-			} else {
-				r.toks = append(r.toks, dash)
-			}
-			r.val++
-		}
+		b = appendValue(b, r.vbuf[r.vnext])
+		r.vnext++
 		r.row++
+		return b
 	}
-	return nil
+	if r.levels != nil && r.levels[r.row] == 0 {
+		r.row++
+		return append(b, '-')
+	}
+	r.row++
+	i := r.val
+	r.val++
+	switch r.kind {
+	case kindIndex:
+		return append(b, r.dictToks[r.ints32[i]]...)
+	case kindInt32:
+		return r.appendInt(b, int64(r.ints32[i]))
+	case kindInt64:
+		return r.appendInt(b, r.ints64[i])
+	}
+	// kindBytes
+	if s := r.bytes[r.offs[i]:r.offs[i+1]]; len(s) > 0 {
+		return append(b, s...)
+	}
+	return append(b, '-')
 }
 
-// releaseDone hands the pages the last read finished back to the
-// library: no token points into them any more.
-func (r *columnRun) releaseDone() {
-	for i, page := range r.done {
-		parquet.Release(page)
-		r.done[i] = nil
+// appendInt appends v. Flow logs repeat numbers from row to row (version,
+// protocol, the start and end of a capture window), so a value equal to
+// the last one copies its token rather than formatting it again.
+func (r *columnRun) appendInt(b []byte, v int64) []byte {
+	if v == r.last && len(r.lastTok) > 0 {
+		return append(b, r.lastTok...)
 	}
-	r.done = r.done[:0]
+	start := len(b)
+	b = strconv.AppendInt(b, v, 10)
+	r.last, r.lastTok = v, append(r.lastTok[:0], b[start:]...)
+	return b
 }
 
-// dash is the token of a null or empty value.
-var dash = []byte{'-'}
-
-// addInt adds the token of v. Flow logs repeat numbers from row to row
-// (version, protocol, start and end times of a capture window), so a value
-// equal to the last one reuses its token.
-func (r *columnRun) addInt(v int64) {
-	if r.lastTok != nil && v == r.last {
-		r.toks = append(r.toks, r.lastTok)
-		return
+// release hands the page being read back to the library's buffer pools:
+// its values have been copied out.
+func (r *columnRun) release() {
+	if r.page != nil {
+		parquet.Release(r.page)
 	}
-	r.addNumber(strconv.AppendInt(r.num, v, 10))
-	r.last, r.lastTok = v, r.toks[len(r.toks)-1]
-}
-
-// addNumber adds the token that num ends with. Tokens taken before num
-// grew keep its old array: nothing writes there again within the read.
-func (r *columnRun) addNumber(num []byte) {
-	start := len(r.num)
-	r.num = num
-	r.toks = append(r.toks, num[start:len(num):len(num)])
+	r.page, r.levels, r.ints32, r.ints64, r.bytes, r.offs, r.values = nil, nil, nil, nil, nil, nil, nil
 }
 
 // appendValue appends a value as a flow-log token: `-` for nulls and

@@ -260,29 +260,36 @@ func TestParquetPageKinds(t *testing.T) {
 		}
 	}
 
-	p, err := openParquet(bytes.NewReader(data), int64(len(data)), 1<<20, 333)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.close()
-	var got strings.Builder
-	for {
-		c, err := p.next()
-		if errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
+	wantLines := strings.Split(strings.ReplaceAll(want.String(), " \n", "\n"), "\n")
+	// Chunks cut by lines and by bytes (a row that does not fit starts
+	// the next chunk).
+	for _, maxBytes := range []int64{1 << 20, 200} {
+		p, err := openParquet(bytes.NewReader(data), int64(len(data)), maxBytes, 333)
+		if err != nil {
 			t.Fatal(err)
 		}
-		got.WriteString(c.text)
-	}
-	gotLines := strings.Split(got.String(), "\n")
-	wantLines := strings.Split(strings.ReplaceAll(want.String(), " \n", "\n"), "\n")
-	if len(gotLines) != len(wantLines) {
-		t.Fatalf("%d lines, want %d", len(gotLines), len(wantLines))
-	}
-	for i := range wantLines {
-		if gotLines[i] != wantLines[i] {
-			t.Fatalf("line %d: %q, want %q", i, gotLines[i], wantLines[i])
+		var got strings.Builder
+		for {
+			c, err := p.next()
+			if errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if c.lines > 1 && int64(len(c.text)) > maxBytes {
+				t.Fatalf("chunk of %d lines and %d bytes, limit %d", c.lines, len(c.text), maxBytes)
+			}
+			got.WriteString(c.text)
+		}
+		p.close()
+		gotLines := strings.Split(got.String(), "\n")
+		if len(gotLines) != len(wantLines) {
+			t.Fatalf("max %d bytes: %d lines, want %d", maxBytes, len(gotLines), len(wantLines))
+		}
+		for i := range wantLines {
+			if gotLines[i] != wantLines[i] {
+				t.Fatalf("max %d bytes: line %d: %q, want %q", maxBytes, i, gotLines[i], wantLines[i])
+			}
 		}
 	}
 }
