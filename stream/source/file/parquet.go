@@ -119,7 +119,6 @@ func (p *parquetLines) next() (c chunk, err error) {
 		start := len(out)
 		for i := range p.cols {
 			out = p.cols[i].appendNext(out)
-			out = append(out, ' ')
 		}
 		out[len(out)-1] = '\n'
 		p.left--
@@ -215,7 +214,7 @@ type columnRun struct {
 	last    int64  // the last number formatted...
 	lastTok []byte // ...and its token; empty if none
 
-	dict     parquet.Dictionary // formatted into dictToks
+	dict     parquet.Dictionary // formatted into dictToks, each with its space
 	dictToks [][]byte
 }
 
@@ -315,23 +314,23 @@ func (r *columnRun) formatDictionary(dict parquet.Dictionary) {
 	var b []byte
 	for i := range dict.Len() {
 		start := len(b)
-		b = appendValue(b, dict.Index(int32(i)))
+		b = append(appendValue(b, dict.Index(int32(i))), ' ')
 		r.dictToks = append(r.dictToks, b[start:len(b):len(b)])
 	}
 }
 
-// appendNext appends the token of the column's next row: ready said there
-// is one.
+// appendNext appends the token of the column's next row and a space: ready
+// said there is one.
 func (r *columnRun) appendNext(b []byte) []byte {
 	if r.kind == kindGeneric {
 		b = appendValue(b, r.vbuf[r.vnext])
 		r.vnext++
 		r.row++
-		return b
+		return append(b, ' ')
 	}
 	if r.levels != nil && r.levels[r.row] == 0 {
 		r.row++
-		return append(b, '-')
+		return append(b, '-', ' ')
 	}
 	r.row++
 	i := r.val
@@ -346,12 +345,12 @@ func (r *columnRun) appendNext(b []byte) []byte {
 	}
 	// kindBytes
 	if s := r.bytes[r.offs[i]:r.offs[i+1]]; len(s) > 0 {
-		return append(b, s...)
+		return append(append(b, s...), ' ')
 	}
-	return append(b, '-')
+	return append(b, '-', ' ')
 }
 
-// appendInt appends v. Flow logs repeat numbers from row to row (version,
+// appendInt appends v and a space. Flow logs repeat numbers from row to row (version,
 // protocol, the start and end of a capture window), so a value equal to
 // the last one copies its token rather than formatting it again.
 func (r *columnRun) appendInt(b []byte, v int64) []byte {
@@ -359,7 +358,7 @@ func (r *columnRun) appendInt(b []byte, v int64) []byte {
 		return append(b, r.lastTok...)
 	}
 	start := len(b)
-	b = strconv.AppendInt(b, v, 10)
+	b = append(strconv.AppendInt(b, v, 10), ' ')
 	r.last, r.lastTok = v, append(r.lastTok[:0], b[start:]...)
 	return b
 }
