@@ -322,17 +322,11 @@ func (r *columnRun) formatDictionary(dict parquet.Dictionary) {
 // appendNext appends the token of the column's next row and a space: ready
 // said there is one.
 func (r *columnRun) appendNext(b []byte) []byte {
-	if r.kind == kindGeneric {
-		b = appendValue(b, r.vbuf[r.vnext])
-		r.vnext++
-		r.row++
-		return append(b, ' ')
-	}
-	if r.levels != nil && r.levels[r.row] == 0 {
-		r.row++
+	row := r.row
+	r.row++
+	if r.levels != nil && r.levels[row] == 0 {
 		return append(b, '-', ' ')
 	}
-	r.row++
 	i := r.val
 	r.val++
 	switch r.kind {
@@ -342,12 +336,15 @@ func (r *columnRun) appendNext(b []byte) []byte {
 		return r.appendInt(b, int64(r.ints32[i]))
 	case kindInt64:
 		return r.appendInt(b, r.ints64[i])
+	case kindBytes:
+		if s := r.bytes[r.offs[i]:r.offs[i+1]]; len(s) > 0 {
+			return append(append(b, s...), ' ')
+		}
+		return append(b, '-', ' ')
 	}
-	// kindBytes
-	if s := r.bytes[r.offs[i]:r.offs[i+1]]; len(s) > 0 {
-		return append(append(b, s...), ' ')
-	}
-	return append(b, '-', ' ')
+	// kindGeneric: the reader yields the nulls (levels is nil)
+	r.vnext++
+	return append(appendValue(b, r.vbuf[r.vnext-1]), ' ')
 }
 
 // appendInt appends v and a space. Flow logs repeat numbers from row to row (version,
