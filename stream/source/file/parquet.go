@@ -204,8 +204,8 @@ type columnRun struct {
 	kind   valueKind
 	ints32 []int32 // int32 values or dictionary indexes
 	ints64 []int64
-	bytes  []byte              // byte array values: value i is bytes[offs[i]:offs[i+1]]
-	offs   []uint32            //
+	bytes  []byte // byte array values: value i is bytes[offs[i]:offs[i+1]]
+	offs   []uint32
 	values parquet.ValueReader // of page, for kinds without a typed path...
 	vbuf   []parquet.Value     // ...read ahead into vbuf[vnext:vlen]
 	vnext  int
