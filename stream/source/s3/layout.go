@@ -39,7 +39,10 @@ func keyPeriod(key string) (p period, ok bool) {
 	var parts []int           // year, month, day, hour as far as found
 	plain := -1               // index of the year in the plain layout
 	for i, s := range segs {
-		if s == "vpcflowlogs" && i+2 < len(segs) {
+		// The destination's own prefix may hold a segment named
+		// vpcflowlogs too: the one VPC writes is followed by the region
+		// and a year.
+		if s == "vpcflowlogs" && i+2 < len(segs) && isYear(segs[i+2]) {
 			plain = i + 2
 			break
 		}
@@ -98,6 +101,11 @@ func keyPeriod(key string) (p period, ok bool) {
 		return period{start, start.AddDate(0, 0, 1)}, true
 	}
 	return period{start, start.Add(time.Hour)}, true
+}
+
+func isYear(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil && len(s) == 4
 }
 
 // ParseTime reads a --since/--until value: a date (2024-05-01), a date and

@@ -22,6 +22,9 @@ func TestKeyPeriod(t *testing.T) {
 		{"AWSLogs/123456789012/vpcflowlogs/us-east-1/", time.Time{}, time.Time{}, false},
 		{"elsewhere/2024/05/01/f.log.gz", time.Time{}, time.Time{}, false},
 		{"AWSLogs/1/vpcflowlogs/us-east-1/2024/13/01/f", time.Time{}, time.Time{}, false},
+		// The destination's own prefix may be named vpcflowlogs too.
+		{"vpcflowlogs/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/05/01/f.log.gz", day(2024, 5, 1), day(2024, 5, 2), true},
+		{"vpcflowlogs/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/", day(2024, 1, 1), day(2025, 1, 1), true},
 	}
 	for _, tt := range tests {
 		p, ok := keyPeriod(tt.key)
