@@ -224,3 +224,33 @@ func TestLiveExtendsVisibility(t *testing.T) {
 		t.Errorf("visibility extended %v times, want at least 2 over 5 s", n)
 	}
 }
+
+// TestLiveEncodedKeys: keys that S3's notifications URL-encode (a literal
+// '+', spaces, a literal '%', non-ASCII) name the objects that were
+// written, and a message naming one object twice delivers its records once.
+func TestLiveEncodedKeys(t *testing.T) {
+	cfg, c, bucket, url, arn := liveWorld(t)
+	notifyQueue(t, c, bucket, arn)
+	e := newEnv(t)
+	consumer(t, cfg, c, e, url)
+	for _, name := range []string{"c++ x.log.gz", "100%20.log.gz", "Zürich €.log.gz"} {
+		put(t, c, bucket, plainDay+name, gz(lines(header, lineAccept)))
+	}
+	eventually(t, "3 records and an empty queue", func() bool { return len(e.sink.Records()) == 3 && queueDepth(t, c, url) == 0 })
+	if fs := e.dl.Failures(); len(fs) != 0 {
+		t.Errorf("dead letters: %+v", fs)
+	}
+
+	rec := func(key string) string {
+		return `{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"` + bucket + `"},"object":{"key":"` + key + `"}}}`
+	}
+	twice := `{"Records":[` + rec(plainDay+"c%2B%2B+x.log.gz") + `,` + rec(plainDay+"c%2B%2B%20x.log.gz") + `]}`
+	if _, err := c.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(twice)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the message deleted", func() bool { return queueDepth(t, c, url) == 0 })
+	time.Sleep(200 * time.Millisecond)
+	if n := len(e.sink.Records()); n != 4 {
+		t.Errorf("%d records after a message naming one object twice, want 4: the object read once", n)
+	}
+}
