@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,5 +254,38 @@ func TestLiveEncodedKeys(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := len(e.sink.Records()); n != 4 {
 		t.Errorf("%d records after a message naming one object twice, want 4: the object read once", n)
+	}
+}
+
+// countingTransport counts the HTTP requests a client makes.
+type countingTransport struct {
+	n  atomic.Int64
+	rt http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.rt.RoundTrip(r)
+}
+
+// TestLiveShortPollingPaces: with wait_time 0 (short polling) an empty
+// queue is asked about at most once a second, not in a loop as fast as
+// SQS answers (every request is billed).
+func TestLiveShortPollingPaces(t *testing.T) {
+	cfg, c, _, url, _ := liveWorld(t)
+	calls := &countingTransport{rt: http.DefaultTransport}
+	c.SQS = sqs.New(c.SQS.Options(), func(o *sqs.Options) { o.HTTPClient = &http.Client{Transport: calls} })
+	cfg.QueueURL, cfg.WaitTime = url, 0
+	con, err := NewConsumer(cfg, c, newEnv(t).r, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := con.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.n.Load(); n > 4 {
+		t.Errorf("%d receive calls in 2 s on an empty queue", n)
 	}
 }
