@@ -28,9 +28,14 @@ func (p period) overlaps(since, until time.Time) bool {
 	return (until.IsZero() || p.start.Before(until)) && (since.IsZero() || p.end.After(since))
 }
 
+// firehoseFailed are the prefixes under which Firehose writes the error
+// records `flowhose replay` recovers (processing_failed: older spelling).
+var firehoseFailed = map[string]bool{"processing-failed": true, "processing_failed": true, "http-endpoint-failed": true}
+
 // keyPeriod reads the date partitions of a key or key prefix as VPC writes
 // them: .../vpcflowlogs/<region>/<yyyy>/<mm>/<dd>[/<hh>]/… or, with
-// Hive-compatible prefixes, .../year=<yyyy>/month=<mm>/day=<dd>[/hour=<hh>]/….
+// Hive-compatible prefixes, .../year=<yyyy>/month=<mm>/day=<dd>[/hour=<hh>]/…,
+// and as Firehose writes its error records: .../processing-failed/<yyyy>/<MM>/<dd>/<HH>/….
 // Only complete segments (followed by '/') count, so a prefix ending in the
 // middle of one is not misread. ok is false when no year is found.
 func keyPeriod(key string) (p period, ok bool) {
@@ -44,6 +49,12 @@ func keyPeriod(key string) (p period, ok bool) {
 		// and a year.
 		if s == "vpcflowlogs" && i+2 < len(segs) && isYear(segs[i+2]) {
 			plain = i + 2
+			break
+		}
+		// Firehose writes the records it failed under the error type,
+		// then yyyy/MM/dd/HH (UTC).
+		if firehoseFailed[s] && i+1 < len(segs) && isYear(segs[i+1]) {
+			plain = i + 1
 			break
 		}
 	}
