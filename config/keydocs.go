@@ -101,7 +101,7 @@ var keyDocs = map[string]string{
 	"sources.s3.path_style":                                "PathStyle addresses buckets as endpoint/bucket instead of bucket.endpoint, as S3-compatible stores and emulators need.",
 	"sources.s3.concurrency":                               "Concurrency is how many objects a backfill reads at once, and how many SQS messages the live source works on at once. Each object has up to max_in_flight batches in flight.",
 	"sources.s3.visibility_timeout":                        "VisibilityTimeout is how long a received message stays hidden from other consumers; it is extended by as much every half of it while the message's objects are still being delivered.",
-	"sources.s3.wait_time":                                 "WaitTime is the SQS long-polling wait of one receive call.",
+	"sources.s3.wait_time":                                 "WaitTime is the SQS long-polling wait of one receive call (0 to 20s); with 0 an empty receive is followed by a one-second pause.",
 	"sources.s3.max_objects_per_message":                   "MaxObjectsPerMessage bounds the objects one message may name; a message naming more is dead-lettered and deleted.",
 	"sources.s3.max_message_bytes":                         "MaxMessageBytes bounds the SQS message body that is parsed.",
 	"sources.s3.batch_size":                                "BatchSize is the most lines per batch handed to the pipeline.",
