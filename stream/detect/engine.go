@@ -23,9 +23,11 @@ type Engine struct {
 	cfg   Config
 	rules []*rule
 	intel *Intel
-	// now is the latest record time seen (Unix seconds): windows end and
-	// keys expire by the records' clock, so a replay detects what the
-	// live stream did.
+	// now is the latest record time seen (Unix seconds) that is not in
+	// the future: windows end and keys expire by the records' clock, so a
+	// replay detects what the live stream did, and one record stamped
+	// ahead of the wall clock (a skewed clock, a garbage end field) cannot
+	// make every key look expired.
 	now   int64
 	clock func() time.Time
 
@@ -138,6 +140,7 @@ func (e *Engine) Rules() []string {
 // Process evaluates recs and calls emit for every alert raised. It only
 // reads the records.
 func (e *Engine) Process(recs []stream.Record, emit func(Alert)) {
+	wall := e.clock().Unix()
 	for i := range recs {
 		r := &recs[i]
 		if !r.SrcAddr.IsValid() || !r.DstAddr.IsValid() {
@@ -147,10 +150,12 @@ func (e *Engine) Process(recs []stream.Record, emit func(Alert)) {
 		if !r.Has(stream.FieldEnd) {
 			t = r.Start
 			if !r.Has(stream.FieldStart) {
-				t = e.clock().Unix()
+				t = wall
 			}
 		}
-		e.now = max(e.now, t)
+		if t <= wall {
+			e.now = max(e.now, t)
+		}
 		f := factsOf(r)
 		for _, c := range e.rules {
 			if c.matches(r, f, e) {

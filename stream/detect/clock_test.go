@@ -1,0 +1,42 @@
+package detect
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/flowhose/flowhose/stream/detect/detecttest"
+)
+
+// One record stamped in the future (a skewed clock, a garbage end field)
+// must not become the engine's clock: keys would then look expired, be
+// swept mid-window and lose their counts and their suppression.
+func TestFutureRecordDoesNotMoveTheClock(t *testing.T) {
+	for _, future := range []int64{detecttest.T0 + 86400*365, math.MaxInt64} {
+		var g detecttest.Traffic
+		for w := range int64(14) { // one scan of 20 ports every 5-minute window
+			for p := range 20 {
+				g.Flow(detecttest.T0+w*300+int64(p), "91.240.118.5", 41000, "10.0.1.10", uint16(100+p), 6, 1, 44, "REJECT")
+			}
+		}
+		var bogus detecttest.Traffic
+		bogus.Flow(0, "203.0.113.9", 41000, "10.0.1.11", 443, 6, 3, 180, "ACCEPT")
+		bogus.Recs[0].End = future
+		// The bogus record arrives in the middle of the first scan.
+		recs := append(append(g.Recs[:10:10], bogus.Recs[0]), g.Recs[10:]...)
+
+		e, err := New(DefaultConfig(), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock = func() time.Time { return time.Unix(detecttest.T0+7200, 0) }
+		var alerts []Alert
+		e.Process(recs, func(a Alert) { alerts = append(alerts, a) })
+		if len(alerts) != 2 || alerts[0].Suppressed != 0 || alerts[1].Suppressed != 11 {
+			t.Fatalf("future end %d: %d alerts (%v), want 2, the second with 11 suppressed", future, len(alerts), alerts)
+		}
+		if got := alerts[0].WindowStart.Unix(); got != detecttest.T0 {
+			t.Errorf("future end %d: first alert in the window at %d, want the first scan's (%d)", future, got, int64(detecttest.T0))
+		}
+	}
+}
