@@ -173,3 +173,41 @@ func TestExactUnder(t *testing.T) {
 		}
 	}
 }
+
+// A list replaced by something that is not a list (an HTML error page
+// from a failed download) must not wipe the loaded entries.
+func TestIntelReloadKeepsListOnGarbage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "list.txt")
+	if err := os.WriteFile(path, []byte("45.9.148.3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in, _, err := LoadIntel([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloaded := make(chan bool, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go in.Watch(ctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), func(ok bool) { reloaded <- ok })
+	page := "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>502 Bad Gateway</body>\n</html>\n"
+	if err := os.WriteFile(path, []byte(page), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, time.Now().Add(time.Second), time.Now().Add(time.Second))
+	if ok := <-reloaded; ok {
+		t.Error("a list of nothing but bad lines reloaded")
+	}
+	if _, ok := in.lookup(mustAddr("45.9.148.3")); !ok {
+		t.Error("the loaded list was wiped")
+	}
+	// Emptying a list on purpose still takes effect.
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
+	for ok := <-reloaded; !ok; ok = <-reloaded {
+	}
+	if _, ok := in.lookup(mustAddr("45.9.148.3")); ok {
+		t.Error("an emptied list still matches")
+	}
+}
