@@ -146,9 +146,13 @@ func (c Config) Validate() error {
 	if t := c.Rules.ThreatIntel; t.Enabled && t.ReloadInterval < minReloadInterval {
 		errs = append(errs, fmt.Errorf("rules.threat_intel.reload_interval: must be at least %s, got %s", minReloadInterval, t.ReloadInterval))
 	}
+	// Every built-in name is taken, on or off: the engine gives
+	// reject_burst and threat_intel their extras by name.
 	names := map[string]string{}
+	for _, n := range builtinNames {
+		names[n] = "rules." + n
+	}
 	for _, r := range c.builtins() {
-		names[r.Name] = "rules." + r.Name
 		for _, err := range r.validate() {
 			errs = append(errs, fmt.Errorf("rules.%s.%w", r.Name, err))
 		}
@@ -179,6 +183,9 @@ const (
 	RuleExfiltrationPeer  = "exfiltration_peer"
 	RuleExfiltrationTotal = "exfiltration_total"
 )
+
+var builtinNames = []string{RulePortScanInbound, RulePortScanOutbound, RulePortSweepInbound, RulePortSweepOutbound,
+	RuleBruteForce, RuleRejectBurst, RuleExposedPortProbed, RuleThreatIntel, RuleExfiltrationPeer, RuleExfiltrationTotal}
 
 // builtins expands the enabled built-in rules into rules as data.
 func (c Config) builtins() []Rule {

@@ -211,3 +211,26 @@ func TestIntelReloadKeepsListOnGarbage(t *testing.T) {
 		t.Error("an emptied list still matches")
 	}
 }
+
+// A user rule may not take a built-in rule's name even when that rule is
+// off: the engine gives reject_burst and threat_intel their extras (a deny
+// entry for the key's source, a list lookup) by name.
+func TestCustomRuleCannotTakeDisabledBuiltinName(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Rules.RejectBurst.Enabled = false
+	cfg.CustomRules = Rules{{Name: "reject_burst", Severity: "low", Window: time.Minute,
+		Key: []string{"destination.ip"}, Count: "flows", Threshold: 1}}
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), `custom_rules[0].name: "reject_burst" is already the name of rules.reject_burst`) {
+		t.Errorf("error = %v, want the name refused", err)
+	}
+	all := DefaultConfig()
+	all.Rules.ThreatIntel.Files = []string{"intel.txt"}
+	var names []string
+	for _, r := range all.builtins() {
+		names = append(names, r.Name)
+	}
+	if !slices.Equal(names, builtinNames) {
+		t.Errorf("builtinNames = %v, want every built-in rule: %v", builtinNames, names)
+	}
+}
