@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -38,5 +39,37 @@ func TestFutureRecordDoesNotMoveTheClock(t *testing.T) {
 		if got := alerts[0].WindowStart.Unix(); got != detecttest.T0 {
 			t.Errorf("future end %d: first alert in the window at %d, want the first scan's (%d)", future, got, int64(detecttest.T0))
 		}
+	}
+}
+
+// Flow logs of one window reach the engine over minutes, from many
+// interfaces: a port sweep's records delivered in two parts, with fresher
+// traffic in between, must still add up in their window. The key was
+// swept as soon as the engine's clock passed its window's end, and the
+// late part counted from zero.
+func TestLateRecordsKeepTheirWindowCount(t *testing.T) {
+	var sweep, fresh detecttest.Traffic
+	for h := range 30 { // 30 hosts on port 22, in the first 5-minute window
+		sweep.Flow(detecttest.T0+200+int64(h), "91.240.118.5", 41000, fmt.Sprintf("10.0.1.%d", 10+h), 22, 6, 1, 44, "REJECT")
+	}
+	for i := range 5 { // other probes, a window later
+		fresh.Flow(detecttest.T0+520+int64(i), "185.220.101.7", 41000, "10.0.9.9", uint16(8000+i), 6, 1, 44, "REJECT")
+	}
+	e, err := New(DefaultConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock = func() time.Time { return time.Unix(detecttest.T0+900, 0) }
+	var alerts []Alert
+	emit := func(a Alert) {
+		if a.Rule == RulePortSweepInbound {
+			alerts = append(alerts, a)
+		}
+	}
+	e.Process(sweep.Recs[:15], emit)
+	e.Process(fresh.Recs, emit)
+	e.Process(sweep.Recs[15:], emit)
+	if len(alerts) != 1 || alerts[0].WindowStart.Unix() != detecttest.T0 || alerts[0].Count != 25 {
+		t.Errorf("%d sweep alerts (%v), want one in the first window at 25 hosts", len(alerts), alerts)
 	}
 }

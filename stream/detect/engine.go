@@ -377,19 +377,21 @@ func summary(a *Alert) string {
 	return s
 }
 
-// sweep drops keys whose window has ended and that no longer suppress
-// anything; a key holding a count of suppressed alerts is kept one more
-// suppress_for, for its next alert to report them. With force (the rule is at max_keys) and too little freed, it
+// sweep drops keys whose window has ended more than allowed_lateness ago
+// and that no longer suppress anything; a key holding a count of
+// suppressed alerts is kept one more suppress_for, for its next alert to
+// report them. With force (the rule is at max_keys) and too little freed, it
 // also drops live keys, in the map's arbitrary order, until an eighth of
 // the cap is free, and counts them.
 func (c *rule) sweep(e *Engine, force bool) {
 	suppress := int64(e.cfg.SuppressFor / time.Second)
+	late := int64(e.cfg.AllowedLateness / time.Second)
 	for k, st := range c.states {
 		keep := st.lastAlert + suppress
 		if st.suppressed > 0 {
 			keep += suppress
 		}
-		if st.window+c.window <= e.now && (!st.alerted || keep <= e.now) {
+		if st.window+c.window+late <= e.now && (!st.alerted || keep <= e.now) {
 			delete(c.states, k)
 		}
 	}

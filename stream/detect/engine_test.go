@@ -54,6 +54,7 @@ func TestValidationNamesEveryBadKey(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.MaxKeys = 0
+	cfg.AllowedLateness = -time.Second
 	cfg.Rules.BruteForce.Ports = []string{"22", "ssh"}
 	cfg.Rules.RejectBurst.Severity = "urgent"
 	cfg.CustomRules = Rules{{Name: "brute_force", Severity: "low", Window: 90 * time.Millisecond, Key: []string{"source.ip", "source.ip"},
@@ -64,6 +65,7 @@ func TestValidationNamesEveryBadKey(t *testing.T) {
 	}
 	for _, want := range []string{
 		"max_keys: must be between",
+		"allowed_lateness: must be whole seconds",
 		"rules.brute_force.when[0].destination.port: must be a port",
 		"rules.reject_burst.severity: must be one of",
 		"custom_rules[0].window: must be whole seconds",
