@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"github.com/flowhose/flowhose/stream"
 	"math"
 	"testing"
 	"time"
@@ -71,5 +72,42 @@ func TestLateRecordsKeepTheirWindowCount(t *testing.T) {
 	e.Process(sweep.Recs[15:], emit)
 	if len(alerts) != 1 || alerts[0].WindowStart.Unix() != detecttest.T0 || alerts[0].Count != 25 {
 		t.Errorf("%d sweep alerts (%v), want one in the first window at 25 hosts", len(alerts), alerts)
+	}
+}
+
+// When a rule is at max_keys, a flood of new keys must not evict the key
+// that is suppressing an alert: the scan's next window would alert again
+// (under another window's id, a duplicate downstream) and the suppressed
+// count would be lost.
+func TestEvictionKeepsSuppressingKeys(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxKeys = 10
+	e, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock = func() time.Time { return time.Unix(detecttest.T0+7200, 0) }
+	scan := func(start int64) []stream.Record {
+		var g detecttest.Traffic
+		for p := range 20 {
+			g.Flow(start+int64(p), "91.240.118.5", 41000, "10.0.1.10", uint16(100+p), 6, 1, 44, "REJECT")
+		}
+		return g.Recs
+	}
+	var alerts []Alert
+	emit := func(a Alert) {
+		if a.Rule == RulePortScanInbound {
+			alerts = append(alerts, a)
+		}
+	}
+	e.Process(scan(detecttest.T0), emit)
+	var flood detecttest.Traffic
+	for i := range 1000 { // single probes from many sources: no alert, many keys
+		flood.Flow(detecttest.T0+30+int64(i%200), fmt.Sprintf("185.%d.%d.%d", i>>16, i>>8&255, i&255), 41000, "10.0.1.20", 23, 6, 1, 40, "REJECT")
+	}
+	e.Process(flood.Recs, emit)
+	e.Process(scan(detecttest.T0+300), emit)
+	if len(alerts) != 1 {
+		t.Errorf("%d alerts, want 1 (the second window suppressed)", len(alerts))
 	}
 }

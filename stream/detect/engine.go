@@ -381,8 +381,8 @@ func summary(a *Alert) string {
 // and that no longer suppress anything; a key holding a count of
 // suppressed alerts is kept one more suppress_for, for its next alert to
 // report them. With force (the rule is at max_keys) and too little freed, it
-// also drops live keys, in the map's arbitrary order, until an eighth of
-// the cap is free, and counts them.
+// also drops live keys, those that never alerted first, in the map's
+// arbitrary order, until an eighth of the cap is free, and counts them.
 func (c *rule) sweep(e *Engine, force bool) {
 	suppress := int64(e.cfg.SuppressFor / time.Second)
 	late := int64(e.cfg.AllowedLateness / time.Second)
@@ -397,12 +397,19 @@ func (c *rule) sweep(e *Engine, force bool) {
 	}
 	if force {
 		target := e.cfg.MaxKeys - max(e.cfg.MaxKeys/8, 1)
-		for k := range c.states {
-			if len(c.states) <= target {
-				break
+		// Keys that alerted go last: dropping one raises its alert again
+		// within suppress_for (under another window's id, a duplicate
+		// downstream) and loses its suppressed count.
+		for _, alerted := range []bool{false, true} {
+			for k, st := range c.states {
+				if len(c.states) <= target {
+					break
+				}
+				if st.alerted == alerted {
+					delete(c.states, k)
+					c.evicted.Inc()
+				}
 			}
-			delete(c.states, k)
-			c.evicted.Inc()
 		}
 	}
 	c.keys.Set(float64(len(c.states)))
