@@ -122,8 +122,10 @@ func TestDistinctSketchError(t *testing.T) {
 	}
 }
 
-func TestIntelReloadsOnChange(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "list.txt")
+// watchedList loads a list of one address and watches it; reloaded gets
+// each reload's result.
+func watchedList(t *testing.T) (in *Intel, path string, reloaded chan bool) {
+	path = filepath.Join(t.TempDir(), "list.txt")
 	if err := os.WriteFile(path, []byte("45.9.148.3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +133,15 @@ func TestIntelReloadsOnChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reloaded := make(chan bool, 4)
+	reloaded = make(chan bool, 4)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	go in.Watch(ctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), func(ok bool) { reloaded <- ok })
+	return in, path, reloaded
+}
+
+func TestIntelReloadsOnChange(t *testing.T) {
+	in, path, reloaded := watchedList(t)
 	if err := os.WriteFile(path, []byte("45.9.148.3\n203.0.113.0/24\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -179,18 +186,7 @@ func TestExactUnder(t *testing.T) {
 // A list replaced by something that is not a list (an HTML error page
 // from a failed download) must not wipe the loaded entries.
 func TestIntelReloadKeepsListOnGarbage(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "list.txt")
-	if err := os.WriteFile(path, []byte("45.9.148.3\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in, _, err := LoadIntel([]string{path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reloaded := make(chan bool, 4)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go in.Watch(ctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), func(ok bool) { reloaded <- ok })
+	in, path, reloaded := watchedList(t)
 	page := "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>502 Bad Gateway</body>\n</html>\n"
 	if err := os.WriteFile(path, []byte(page), 0o600); err != nil {
 		t.Fatal(err)
