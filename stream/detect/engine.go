@@ -210,6 +210,14 @@ func (c *rule) observe(r *stream.Record, t int64, e *Engine, emit func(Alert)) {
 		c.sweepAt = e.now + c.window
 	}
 	k := c.keyOf(r)
+	if c.listed {
+		// A connection to a listed address and its answers are one key
+		// (and one alert id, whichever replica sees which direction): the
+		// listed address is the destination whichever way the flow went.
+		if _, dst := e.intel.lookup(r.DstAddr); !dst {
+			k.src, k.dst = k.dst, k.src
+		}
+	}
 	w := t - mod(t, c.window)
 	st := c.states[k]
 	switch {
