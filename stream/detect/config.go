@@ -263,7 +263,9 @@ func (c Config) builtins() []Rule {
 // same alert id.
 func (c Config) ExactUnder(field string) (exact, perReplica []string) {
 	for _, r := range append(c.builtins(), c.CustomRules...) {
-		if slices.Contains(r.Key, field) {
+		// threat_intel orients its key towards the listed address, so one
+		// key's records carry either address as their source.
+		if slices.Contains(r.Key, field) && r.Name != RuleThreatIntel {
 			exact = append(exact, r.Name)
 		} else {
 			perReplica = append(perReplica, r.Name)

@@ -171,8 +171,8 @@ func TestExactUnder(t *testing.T) {
 		field string
 		per   []string
 	}{
-		{"source.ip", []string{RuleExposedPortProbed, "per_port"}},
-		{"destination.ip", []string{RulePortSweepInbound, RulePortSweepOutbound, RuleRejectBurst, RuleExfiltrationTotal, "per_port"}},
+		{"source.ip", []string{RuleExposedPortProbed, RuleThreatIntel, "per_port"}},
+		{"destination.ip", []string{RulePortSweepInbound, RulePortSweepOutbound, RuleRejectBurst, RuleThreatIntel, RuleExfiltrationTotal, "per_port"}},
 		{"network.community_id", []string{RulePortScanInbound, RulePortScanOutbound, RulePortSweepInbound, RulePortSweepOutbound,
 			RuleBruteForce, RuleRejectBurst, RuleExposedPortProbed, RuleThreatIntel, RuleExfiltrationPeer, RuleExfiltrationTotal, "per_port"}},
 	} {
