@@ -3,7 +3,11 @@ package detect
 import (
 	"fmt"
 	"github.com/flowhose/flowhose/stream"
+	"github.com/gaissmai/bart"
 	"math"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -109,5 +113,60 @@ func TestEvictionKeepsSuppressingKeys(t *testing.T) {
 	e.Process(scan(detecttest.T0+300), emit)
 	if len(alerts) != 1 {
 		t.Errorf("%d alerts, want 1 (the second window suppressed)", len(alerts))
+	}
+}
+
+// A reload that lands while a batch is evaluated must not give an alert
+// a list entry other than the one its record matched: the rule matched on
+// one table and the alert looked its entry up again in the next, which
+// might no longer list the address (an alert naming no list and the
+// "invalid Prefix").
+func TestIntelReloadDuringBatch(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c2.txt")
+	if err := os.WriteFile(path, []byte("45.9.148.0/24\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in, _, err := LoadIntel([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing, empty := in.table.Load(), new(bart.Table[listed])
+	cfg := DefaultConfig()
+	cfg.Rules.ThreatIntel.Files = []string{path}
+	cfg.SuppressFor = 0
+	e, err := New(cfg, in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g detecttest.Traffic
+	for i := range 100000 {
+		g.Flow(detecttest.T0+int64(i%3600), fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255), 50000, "45.9.148.3", 443, 6, 8, 700, "ACCEPT")
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			in.table.Store(empty)
+			runtime.Gosched()
+			in.table.Store(listing)
+		}
+	}()
+	bad := 0
+	e.Process(g.Recs, func(a Alert) {
+		if a.Listed.List != "c2" {
+			bad++
+		}
+	})
+	close(stop)
+	<-done
+	if bad > 0 {
+		t.Errorf("%d alerts name no list entry", bad)
 	}
 }

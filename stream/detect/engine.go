@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gaissmai/bart"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -23,6 +24,8 @@ type Engine struct {
 	cfg   Config
 	rules []*rule
 	intel *Intel
+	// lists is intel's table for the batch being evaluated.
+	lists *bart.Table[listed]
 	// now is the latest record time seen (Unix seconds) that is not in
 	// the future: windows end and keys expire by the records' clock, so a
 	// replay detects what the live stream did, and one record stamped
@@ -141,6 +144,7 @@ func (e *Engine) Rules() []string {
 // reads the records.
 func (e *Engine) Process(recs []stream.Record, emit func(Alert)) {
 	wall := e.clock().Unix()
+	e.lists = e.intel.current()
 	for i := range recs {
 		r := &recs[i]
 		if !r.SrcAddr.IsValid() || !r.DstAddr.IsValid() {
@@ -180,8 +184,8 @@ func (c *rule) matches(r *stream.Record, f facts, e *Engine) bool {
 		return false
 	}
 	if c.listed {
-		_, src := e.intel.lookup(r.SrcAddr)
-		_, dst := e.intel.lookup(r.DstAddr)
+		_, src := lookupIn(e.lists, r.SrcAddr)
+		_, dst := lookupIn(e.lists, r.DstAddr)
 		return src || dst
 	}
 	return true
@@ -214,7 +218,7 @@ func (c *rule) observe(r *stream.Record, t int64, e *Engine, emit func(Alert)) {
 		// A connection to a listed address and its answers are one key
 		// (and one alert id, whichever replica sees which direction): the
 		// listed address is the destination whichever way the flow went.
-		if _, dst := e.intel.lookup(r.DstAddr); !dst {
+		if _, dst := lookupIn(e.lists, r.DstAddr); !dst {
 			k.src, k.dst = k.dst, k.src
 		}
 	}
@@ -338,10 +342,10 @@ func (c *rule) raise(k key, st *state, r *stream.Record, e *Engine, emit func(Al
 		a.NetworkACLEntry = naclEntry(a.Asset.SubnetID, netip.AddrFrom16(k.src).Unmap(), st.protos, st.portLo, st.portHi)
 	case RuleThreatIntel:
 		addr := r.DstAddr
-		l, ok := e.intel.lookup(addr)
+		l, ok := lookupIn(e.lists, addr)
 		if !ok {
 			addr = r.SrcAddr
-			l, _ = e.intel.lookup(addr)
+			l, _ = lookupIn(e.lists, addr)
 		}
 		a.Listed = &Listed{List: l.List, Prefix: l.Prefix.String(), Address: addr.String()}
 	}

@@ -149,14 +149,14 @@ func TestIntelReloadsOnChange(t *testing.T) {
 	if ok := <-reloaded; !ok {
 		t.Fatal("reload failed")
 	}
-	if _, ok := in.lookup(mustAddr("203.0.113.9")); !ok {
+	if _, ok := lookupIn(in.current(), mustAddr("203.0.113.9")); !ok {
 		t.Error("the new entry is not matched")
 	}
 	os.Remove(path)
 	if ok := <-reloaded; ok {
 		t.Error("a vanished list reloaded")
 	}
-	if _, ok := in.lookup(mustAddr("45.9.148.3")); !ok {
+	if _, ok := lookupIn(in.current(), mustAddr("45.9.148.3")); !ok {
 		t.Error("a failed reload lost the loaded lists")
 	}
 }
@@ -195,7 +195,7 @@ func TestIntelReloadKeepsListOnGarbage(t *testing.T) {
 	if ok := <-reloaded; ok {
 		t.Error("a list of nothing but bad lines reloaded")
 	}
-	if _, ok := in.lookup(mustAddr("45.9.148.3")); !ok {
+	if _, ok := lookupIn(in.current(), mustAddr("45.9.148.3")); !ok {
 		t.Error("the loaded list was wiped")
 	}
 	// Emptying a list on purpose still takes effect.
@@ -205,7 +205,7 @@ func TestIntelReloadKeepsListOnGarbage(t *testing.T) {
 	os.Chtimes(path, time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
 	for ok := <-reloaded; !ok; ok = <-reloaded {
 	}
-	if _, ok := in.lookup(mustAddr("45.9.148.3")); ok {
+	if _, ok := lookupIn(in.current(), mustAddr("45.9.148.3")); ok {
 		t.Error("an emptied list still matches")
 	}
 }

@@ -116,12 +116,22 @@ func readList(t *bart.Table[listed], path string) (entries, skipped int, err err
 	return entries, skipped, nil
 }
 
-// lookup finds a in the lists.
-func (in *Intel) lookup(a netip.Addr) (listed, bool) {
-	if in == nil || !a.IsValid() {
+// current is the table in use. The engine takes it once per batch, so
+// that a rule's match and its alert's entry come from the same lists even
+// when a reload lands in between.
+func (in *Intel) current() *bart.Table[listed] {
+	if in == nil {
+		return nil
+	}
+	return in.table.Load()
+}
+
+// lookupIn finds a in the lists of t.
+func lookupIn(t *bart.Table[listed], a netip.Addr) (listed, bool) {
+	if t == nil || !a.IsValid() {
 		return listed{}, false
 	}
-	return in.table.Load().Lookup(a.Unmap())
+	return t.Lookup(a.Unmap())
 }
 
 // Watch reloads the lists whenever a file's size or modification time
