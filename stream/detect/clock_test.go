@@ -31,10 +31,7 @@ func TestFutureRecordDoesNotMoveTheClock(t *testing.T) {
 		// The bogus record arrives in the middle of the first scan.
 		recs := append(append(g.Recs[:10:10], bogus.Recs[0]), g.Recs[10:]...)
 
-		e, err := New(DefaultConfig(), nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := newEngine(t, DefaultConfig(), nil)
 		e.clock = func() time.Time { return time.Unix(detecttest.T0+7200, 0) }
 		var alerts []Alert
 		e.Process(recs, func(a Alert) { alerts = append(alerts, a) })
@@ -60,10 +57,7 @@ func TestLateRecordsKeepTheirWindowCount(t *testing.T) {
 	for i := range 5 { // other probes, a window later
 		fresh.Flow(detecttest.T0+520+int64(i), "185.220.101.7", 41000, "10.0.9.9", uint16(8000+i), 6, 1, 44, "REJECT")
 	}
-	e, err := New(DefaultConfig(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, DefaultConfig(), nil)
 	e.clock = func() time.Time { return time.Unix(detecttest.T0+900, 0) }
 	var alerts []Alert
 	emit := func(a Alert) {
@@ -86,10 +80,7 @@ func TestLateRecordsKeepTheirWindowCount(t *testing.T) {
 func TestEvictionKeepsSuppressingKeys(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxKeys = 10
-	e, err := New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, cfg, nil)
 	e.clock = func() time.Time { return time.Unix(detecttest.T0+7200, 0) }
 	scan := func(start int64) []stream.Record {
 		var g detecttest.Traffic
@@ -135,10 +126,7 @@ func TestIntelReloadDuringBatch(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Rules.ThreatIntel.Files = []string{path}
 	cfg.SuppressFor = 0
-	e, err := New(cfg, in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, cfg, in)
 	var g detecttest.Traffic
 	for i := range 100000 {
 		g.Flow(detecttest.T0+int64(i%3600), fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255), 50000, "45.9.148.3", 443, 6, 8, 700, "ACCEPT")
@@ -169,4 +157,13 @@ func TestIntelReloadDuringBatch(t *testing.T) {
 	if bad > 0 {
 		t.Errorf("%d alerts name no list entry", bad)
 	}
+}
+
+func newEngine(t *testing.T, cfg Config, intel *Intel) *Engine {
+	t.Helper()
+	e, err := New(cfg, intel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
