@@ -263,6 +263,7 @@ var keyDocs = map[string]string{
 	"sinks.detections.exact_distinct":                      "ExactDistinct is how many distinct values a key's counter keeps exactly; past it the counter becomes a HyperLogLog sketch of 1 KiB (about 3% standard error).",
 	"sinks.detections.sample_ids":                          "SampleIDs is how many document ids of the records that led to an alert it carries.",
 	"sinks.detections.suppress_for":                        "SuppressFor is how long, after an alert, the same rule and key stay quiet; the next alert carries how many were suppressed.",
+	"sinks.detections.allowed_lateness":                    "AllowedLateness is how long past its window's end (by the latest record time) a key's count is kept for records that arrive late: flow logs of one window reach the engine over minutes, from many interfaces. A longer lateness holds each key longer (within max_keys).",
 	"sinks.detections.rules":                               "Rules tunes the built-in rules.",
 	"sinks.detections.rules.port_scan_inbound":             "PortScanInbound: one public source, many TCP ports of one target.",
 	"sinks.detections.rules.port_scan_inbound.enabled":     "Enabled turns the rule on.",
