@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -147,22 +148,56 @@ func (s *Sink) queryAcks(t *target, channel string, ids []uint64) (map[uint64]bo
 		return nil, err
 	}
 	defer res.Body.Close()
+	b, err := io.ReadAll(http.MaxBytesReader(nil, res.Body, maxReplyBytes+int64(len(ids))*32))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the ack answer: %w", res.Status, err)
+	}
 	var r struct {
-		Acks map[string]bool `json:"acks"`
+		Acks json.RawMessage `json:"acks"`
 		reply
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(nil, res.Body, maxReplyBytes+int64(len(ids))*32))
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%s: not an ack answer: %w", res.Status, err)
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: not an ack answer: %.256q", res.Status, b)
 	}
 	if res.StatusCode != http.StatusOK || r.Acks == nil {
 		return nil, fmt.Errorf("%s: %s", res.Status, r.reply)
 	}
-	acked := make(map[uint64]bool, len(r.Acks))
-	for k, v := range r.Acks {
-		id, err := strconv.ParseUint(k, 10, 64)
+	acked, err := parseAcks(r.Acks)
+	if err != nil {
+		return nil, fmt.Errorf("ack answer: %w", err)
+	}
+	return acked, nil
+}
+
+// parseAcks reads the acks object of an ack answer. Each member must be
+// an ackId in plain decimal, named once, with true or false: an answer
+// that spells one id two ways or names it twice says nothing reliable
+// about it, and json.Unmarshal would keep whichever came last.
+func parseAcks(raw json.RawMessage) (map[uint64]bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("acks is not an object: %.64s", raw)
+	}
+	acked := map[uint64]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("ack answer: ackId %q is not a number", k)
+			return nil, err
+		}
+		k := tok.(string) // object keys are strings
+		id, err := strconv.ParseUint(k, 10, 64)
+		if err != nil || strconv.FormatUint(id, 10) != k {
+			return nil, fmt.Errorf("ackId %q is not a decimal number", k)
+		}
+		if _, dup := acked[id]; dup {
+			return nil, fmt.Errorf("ackId %d answered twice", id)
+		}
+		if tok, err = dec.Token(); err != nil {
+			return nil, err
+		}
+		v, ok := tok.(bool)
+		if !ok {
+			return nil, fmt.Errorf("ackId %d: %v is not true or false", id, tok)
 		}
 		acked[id] = v
 	}

@@ -42,6 +42,9 @@ type fakeHEC struct {
 	DropAck func(n int) bool
 	// Down drops every connection (events, acks and health) unanswered.
 	Down bool
+	// AckAnswer, when set, answers ack queries with body instead of the
+	// truth (a misbehaving proxy or receiver).
+	AckAnswer func(asked []uint64) (body string)
 	// AnswerDelay holds back a success answer with an ackId after the
 	// ackId is given, with the fake unlocked (a slow network).
 	AnswerDelay time.Duration
@@ -240,6 +243,10 @@ func (f *fakeHEC) ack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.ackPolls++
+	if f.AckAnswer != nil {
+		answer(w, 200, f.AckAnswer(q.Acks))
+		return
+	}
 	out := map[string]bool{}
 	for _, id := range q.Acks {
 		evs, ok := f.pending[ch][id]

@@ -776,3 +776,57 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 	}
 	return c
 }
+
+// An ack answer that does not name each asked ackId once, in decimal,
+// with true or false settles nothing: the batch waits for a proper answer.
+func TestLooseAckAnswersSettleNothing(t *testing.T) {
+	for name, body := range map[string]string{
+		"other spelling":      `{"acks":{"00":true}}`,
+		"duplicate spellings": `{"acks":{"0":false,"00":true}}`,
+		"duplicate keys":      `{"acks":{"0":false,"0":true}}`,
+		"leading plus":        `{"acks":{"+0":true}}`,
+		"string value":        `{"acks":{"0":"true"}}`,
+		"trailing junk":       `{"acks":{"0":true}} {"acks":{"0":false}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeHEC(t)
+			f.AckAnswer = func([]uint64) string { return body }
+			cfg := testConfig(f)
+			cfg.Workers = 1
+			s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+			ack := sinktest.Accept(t, s, makeRecords(t, 10))
+			eventually(t, "ack queries", func() bool {
+				var n int
+				f.set(func(f *fakeHEC) { n = f.ackPolls })
+				return n >= 1
+			})
+			pendingFor(t, ack, 100*time.Millisecond)
+			if n := testutil.ToFloat64(s.m.ackPollErrors); n == 0 {
+				t.Error("no ack poll error counted")
+			}
+		})
+	}
+}
+
+// The requests metric's code label takes the HEC codes flowhose knows;
+// any other number a server answers is "other", so a misbehaving server
+// cannot make a series per answer.
+func TestRequestCodeLabelsBounded(t *testing.T) {
+	f := newFakeHEC(t)
+	f.Answer = func(n int, _ []hecEvent) (int, string) {
+		if n < 30 {
+			return 503, fmt.Sprintf(`{"text":"odd","code":%d}`, 1000+n)
+		}
+		return 0, ""
+	}
+	s, _ := newTestSink(t, testConfig(f), &sinktest.DeadLetter{})
+	if err := sinktest.Wait(t, sinktest.Accept(t, s, makeRecords(t, 10)), 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(s.m.requests); n != 2 {
+		t.Errorf("%d code series, want 2 (0 and other)", n)
+	}
+	if n := testutil.ToFloat64(s.m.requests.WithLabelValues("other")); n != 30 {
+		t.Errorf("requests{code=other} %v, want 30", n)
+	}
+}
