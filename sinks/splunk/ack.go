@@ -22,6 +22,9 @@ const maxAckQuery = 10_000
 // ack_timeout.
 func (s *Sink) awaitAck(req *request, t *target, channel string, ackID uint64) {
 	req.ackID, req.sentAt = ackID, time.Now()
+	if req.firstSent.IsZero() {
+		req.firstSent = req.sentAt
+	}
 	t.mu.Lock()
 	ids := t.pending[channel]
 	if ids == nil {
@@ -205,15 +208,23 @@ func parseAcks(raw json.RawMessage) (map[uint64]bool, error) {
 }
 
 // expire hands the requests of t waiting longer than ack_timeout to the
-// workers to be sent again.
+// workers to be sent again, or, once retry_for has passed since HEC first
+// accepted one, fails its batches: an ack that never comes (a load
+// balancer without sticky sessions, a broken ack service) must not hold
+// the request's slot and have it indexed again forever.
 func (s *Sink) expire(t *target) {
 	now := time.Now()
-	var late []*request
+	var late, spent []*request
 	t.mu.Lock()
 	for _, ids := range t.pending {
 		for id, req := range ids {
-			if now.Sub(req.sentAt) >= s.cfg.AckTimeout {
-				delete(ids, id)
+			if now.Sub(req.sentAt) < s.cfg.AckTimeout {
+				continue
+			}
+			delete(ids, id)
+			if s.cfg.RetryFor > 0 && now.Sub(req.firstSent) >= s.cfg.RetryFor {
+				spent = append(spent, req)
+			} else {
 				late = append(late, req)
 			}
 		}
@@ -225,6 +236,13 @@ func (s *Sink) expire(t *target) {
 		s.log.Warn("no ack within ack_timeout: sending the request again (Splunk may index it twice)",
 			"url", t.label, "events", len(req.items), "ack_id", req.ackID, "waited", now.Sub(req.sentAt).Round(time.Millisecond))
 		s.resend <- req
+	}
+	for _, req := range spent {
+		s.m.acksPending.Dec()
+		s.m.failed.Add(float64(len(req.items)))
+		s.log.Error("no ack within retry_for: giving up on the request; its batches fail for the source to redeliver",
+			"url", t.label, "events", len(req.items), "ack_id", req.ackID, "since", now.Sub(req.firstSent).Round(time.Millisecond))
+		s.done(req, fmt.Errorf("splunk: %d events not acknowledged by HEC within retry_for (%s)", len(req.items), s.cfg.RetryFor))
 	}
 }
 

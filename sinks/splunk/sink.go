@@ -105,6 +105,9 @@ type request struct {
 	// Set while awaiting the ack.
 	ackID  uint64
 	sentAt time.Time
+	// firstSent is when HEC first accepted the request: resends for a
+	// missing ack stop retry_for after it.
+	firstSent time.Time
 }
 
 // body is the request's events.
@@ -353,6 +356,7 @@ func (s *Sink) release(root *request) {
 		// Every part is settled: nothing refers to root any more.
 		clear(root.items)
 		root.items, root.buf, root.gz = root.items[:0], root.buf[:0], root.gz[:0]
+		root.firstSent = time.Time{}
 		select {
 		case s.free <- root:
 		default:

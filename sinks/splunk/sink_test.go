@@ -830,3 +830,31 @@ func TestRequestCodeLabelsBounded(t *testing.T) {
 		t.Errorf("requests{code=other} %v, want 30", n)
 	}
 }
+
+// A request whose ack never comes (a load balancer without sticky
+// sessions answers every ackId false) is resent at each ack_timeout only
+// until retry_for: then its batch fails for the source to redeliver,
+// rather than holding its slot and being indexed again forever.
+func TestAcksNeverComingFailAfterRetryFor(t *testing.T) {
+	f := newFakeHEC(t)
+	f.HoldAcks = true
+	cfg := testConfig(f)
+	cfg.AckTimeout = 100 * time.Millisecond
+	cfg.RetryFor = 450 * time.Millisecond
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	ack := sinktest.Accept(t, s, makeRecords(t, 10))
+	select {
+	case <-ack.Completed():
+	case <-time.After(3 * time.Second):
+		t.Fatalf("batch still unsettled after %v resends", testutil.ToFloat64(s.m.resends))
+	}
+	if err := ack.Err(); err == nil || stream.IsPermanent(err) {
+		t.Fatalf("err = %v, want a retryable error", err)
+	}
+	if n := testutil.ToFloat64(s.m.resends); n < 3 || n > 5 {
+		t.Errorf("resends %v, want 3 to 5 (every ack_timeout within retry_for)", n)
+	}
+	if n := testutil.ToFloat64(s.m.acksPending); n != 0 {
+		t.Errorf("acks pending %v, want 0", n)
+	}
+}
