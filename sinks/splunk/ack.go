@@ -46,30 +46,29 @@ func (s *Sink) awaitAck(req *request, t *target, channel string, ackID uint64) {
 	s.resend <- old
 }
 
-// pollAcks asks, every ack_poll_interval, each URL about the ackIds its
+// pollAcks asks t, every ack_poll_interval, about the ackIds its
 // channels are waiting for, settles the requests reported indexed and
-// resends those waiting longer than ack_timeout. Once Close gives up it
-// fails whatever is pending.
-func (s *Sink) pollAcks() {
+// resends those waiting longer than ack_timeout. Each URL has a poller of
+// its own, so one whose ack queries hang until request_timeout delays the
+// acks of no other. Once Close gives up it fails whatever is pending.
+func (s *Sink) pollAcks(t *target) {
 	defer s.bg.Done()
-	t := time.NewTicker(s.cfg.AckPollInterval)
-	defer t.Stop()
+	tick := time.NewTicker(s.cfg.AckPollInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-s.quit:
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
-		for _, tg := range s.targets {
-			if s.ctx.Err() != nil {
-				s.failPending(tg, fmt.Errorf("splunk: sink closing before the ack came: %w", s.ctx.Err()))
-				continue
-			}
-			for _, ch := range s.channels(tg) {
-				s.poll(tg, ch)
-			}
-			s.expire(tg)
+		if s.ctx.Err() != nil {
+			s.failPending(t, fmt.Errorf("splunk: sink closing before the ack came: %w", s.ctx.Err()))
+			continue
 		}
+		for _, ch := range s.channels(t) {
+			s.poll(t, ch)
+		}
+		s.expire(t)
 	}
 }
 

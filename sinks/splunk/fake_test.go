@@ -42,6 +42,9 @@ type fakeHEC struct {
 	DropAck func(n int) bool
 	// Down drops every connection (events, acks and health) unanswered.
 	Down bool
+	// AckHang makes ack queries hang until the client gives up (a node
+	// that accepts connections and never answers).
+	AckHang bool
 	// AckAnswer, when set, answers ack queries with body instead of the
 	// truth (a misbehaving proxy or receiver).
 	AckAnswer func(asked []uint64) (body string)
@@ -227,6 +230,12 @@ func (f *fakeHEC) index(events []hecEvent) {
 
 func (f *fakeHEC) ack(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	if f.AckHang {
+		f.mu.Unlock()
+		io.Copy(io.Discard, r.Body) // so the server notices the client leaving
+		<-r.Context().Done()
+		return
+	}
 	defer f.mu.Unlock()
 	if !f.auth(w, r) {
 		return

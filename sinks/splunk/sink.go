@@ -170,7 +170,7 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		s.targets = append(s.targets, tg)
 	}
 	s.m = newMetrics(reg, s.targets)
-	s.bg.Add(cfg.Workers + 3)
+	s.bg.Add(cfg.Workers + len(s.targets) + 2)
 	for range cfg.Workers {
 		w := &worker{s: s, channel: newChannel()}
 		for _, tg := range s.targets {
@@ -178,7 +178,9 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		}
 		go w.run()
 	}
-	go s.pollAcks()
+	for _, tg := range s.targets {
+		go s.pollAcks(tg)
+	}
 	go s.checkHealth()
 	go s.flushEvery()
 	return s, nil

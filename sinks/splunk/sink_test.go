@@ -858,3 +858,32 @@ func TestAcksNeverComingFailAfterRetryFor(t *testing.T) {
 		t.Errorf("acks pending %v, want 0", n)
 	}
 }
+
+// A URL whose ack queries hang holds up the acks of no other URL: each
+// URL is polled on its own.
+func TestHangingAckQueriesDelayNoOtherURL(t *testing.T) {
+	a, b := newFakeHEC(t), newFakeHEC(t)
+	a.AckHang = true
+	cfg := testConfig(a, b)
+	cfg.Workers = 1
+	cfg.RequestTimeout = 3 * time.Second
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	recs := makeRecords(t, 40)
+	// URLs are taken in turn, b first: batches 1 and 3 go to a.
+	for i := 0; i < len(recs); i += 10 {
+		onA := i/10%2 == 1
+		ack := sinktest.Accept(t, s, recs[i:i+10])
+		got := func() int { n, _ := b.counts(); return len(n) }
+		select {
+		case <-ack.Completed():
+		case <-time.After(time.Second):
+			if onA {
+				continue // its acks never come
+			}
+			t.Fatalf("batch %d, sent to the healthy URL, not settled within 1s (%d events indexed there)", i/10, got())
+		}
+		if onA {
+			t.Fatalf("batch %d settled without an ack from a", i/10)
+		}
+	}
+}
