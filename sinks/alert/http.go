@@ -74,7 +74,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	var d time.Duration
 	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		d = time.Duration(max(s, 0)) * time.Second
+		// Capped in seconds, before the multiplication could overflow
+		// into a negative wait.
+		d = time.Duration(min(max(s, 0), int(maxRetryAfter/time.Second))) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = max(t.Sub(now), 0)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,6 +22,9 @@ const maxAckQuery = 10_000
 // ack_timeout.
 func (s *Sink) awaitAck(req *request, t *target, channel string, ackID uint64) {
 	req.ackID, req.sentAt = ackID, time.Now()
+	if req.firstSent.IsZero() {
+		req.firstSent = req.sentAt
+	}
 	t.mu.Lock()
 	ids := t.pending[channel]
 	if ids == nil {
@@ -42,30 +46,29 @@ func (s *Sink) awaitAck(req *request, t *target, channel string, ackID uint64) {
 	s.resend <- old
 }
 
-// pollAcks asks, every ack_poll_interval, each URL about the ackIds its
+// pollAcks asks t, every ack_poll_interval, about the ackIds its
 // channels are waiting for, settles the requests reported indexed and
-// resends those waiting longer than ack_timeout. Once Close gives up it
-// fails whatever is pending.
-func (s *Sink) pollAcks() {
+// resends those waiting longer than ack_timeout. Each URL has a poller of
+// its own, so one whose ack queries hang until request_timeout delays the
+// acks of no other. Once Close gives up it fails whatever is pending.
+func (s *Sink) pollAcks(t *target) {
 	defer s.bg.Done()
-	t := time.NewTicker(s.cfg.AckPollInterval)
-	defer t.Stop()
+	tick := time.NewTicker(s.cfg.AckPollInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-s.quit:
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
-		for _, tg := range s.targets {
-			if s.ctx.Err() != nil {
-				s.failPending(tg, fmt.Errorf("splunk: sink closing before the ack came: %w", s.ctx.Err()))
-				continue
-			}
-			for _, ch := range s.channels(tg) {
-				s.poll(tg, ch)
-			}
-			s.expire(tg)
+		if s.ctx.Err() != nil {
+			s.failPending(t, fmt.Errorf("splunk: sink closing before the ack came: %w", s.ctx.Err()))
+			continue
 		}
+		for _, ch := range s.channels(t) {
+			s.poll(t, ch)
+		}
+		s.expire(t)
 	}
 }
 
@@ -147,22 +150,56 @@ func (s *Sink) queryAcks(t *target, channel string, ids []uint64) (map[uint64]bo
 		return nil, err
 	}
 	defer res.Body.Close()
+	b, err := io.ReadAll(http.MaxBytesReader(nil, res.Body, maxReplyBytes+int64(len(ids))*32))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the ack answer: %w", res.Status, err)
+	}
 	var r struct {
-		Acks map[string]bool `json:"acks"`
+		Acks json.RawMessage `json:"acks"`
 		reply
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(nil, res.Body, maxReplyBytes+int64(len(ids))*32))
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("%s: not an ack answer: %w", res.Status, err)
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: not an ack answer: %.256q", res.Status, b)
 	}
 	if res.StatusCode != http.StatusOK || r.Acks == nil {
 		return nil, fmt.Errorf("%s: %s", res.Status, r.reply)
 	}
-	acked := make(map[uint64]bool, len(r.Acks))
-	for k, v := range r.Acks {
-		id, err := strconv.ParseUint(k, 10, 64)
+	acked, err := parseAcks(r.Acks)
+	if err != nil {
+		return nil, fmt.Errorf("ack answer: %w", err)
+	}
+	return acked, nil
+}
+
+// parseAcks reads the acks object of an ack answer. Each member must be
+// an ackId in plain decimal, named once, with true or false: an answer
+// that spells one id two ways or names it twice says nothing reliable
+// about it, and json.Unmarshal would keep whichever came last.
+func parseAcks(raw json.RawMessage) (map[uint64]bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("acks is not an object: %.64s", raw)
+	}
+	acked := map[uint64]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("ack answer: ackId %q is not a number", k)
+			return nil, err
+		}
+		k := tok.(string) // object keys are strings
+		id, err := strconv.ParseUint(k, 10, 64)
+		if err != nil || strconv.FormatUint(id, 10) != k {
+			return nil, fmt.Errorf("ackId %q is not a decimal number", k)
+		}
+		if _, dup := acked[id]; dup {
+			return nil, fmt.Errorf("ackId %d answered twice", id)
+		}
+		if tok, err = dec.Token(); err != nil {
+			return nil, err
+		}
+		v, ok := tok.(bool)
+		if !ok {
+			return nil, fmt.Errorf("ackId %d: %v is not true or false", id, tok)
 		}
 		acked[id] = v
 	}
@@ -170,15 +207,23 @@ func (s *Sink) queryAcks(t *target, channel string, ids []uint64) (map[uint64]bo
 }
 
 // expire hands the requests of t waiting longer than ack_timeout to the
-// workers to be sent again.
+// workers to be sent again, or, once retry_for has passed since HEC first
+// accepted one, fails its batches: an ack that never comes (a load
+// balancer without sticky sessions, a broken ack service) must not hold
+// the request's slot and have it indexed again forever.
 func (s *Sink) expire(t *target) {
 	now := time.Now()
-	var late []*request
+	var late, spent []*request
 	t.mu.Lock()
 	for _, ids := range t.pending {
 		for id, req := range ids {
-			if now.Sub(req.sentAt) >= s.cfg.AckTimeout {
-				delete(ids, id)
+			if now.Sub(req.sentAt) < s.cfg.AckTimeout {
+				continue
+			}
+			delete(ids, id)
+			if s.cfg.RetryFor > 0 && now.Sub(req.firstSent) >= s.cfg.RetryFor {
+				spent = append(spent, req)
+			} else {
 				late = append(late, req)
 			}
 		}
@@ -190,6 +235,13 @@ func (s *Sink) expire(t *target) {
 		s.log.Warn("no ack within ack_timeout: sending the request again (Splunk may index it twice)",
 			"url", t.label, "events", len(req.items), "ack_id", req.ackID, "waited", now.Sub(req.sentAt).Round(time.Millisecond))
 		s.resend <- req
+	}
+	for _, req := range spent {
+		s.m.acksPending.Dec()
+		s.m.failed.Add(float64(len(req.items)))
+		s.log.Error("no ack within retry_for: giving up on the request; its batches fail for the source to redeliver",
+			"url", t.label, "events", len(req.items), "ack_id", req.ackID, "since", now.Sub(req.firstSent).Round(time.Millisecond))
+		s.done(req, fmt.Errorf("splunk: %d events not acknowledged by HEC within retry_for (%s)", len(req.items), s.cfg.RetryFor))
 	}
 }
 

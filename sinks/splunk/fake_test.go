@@ -42,6 +42,12 @@ type fakeHEC struct {
 	DropAck func(n int) bool
 	// Down drops every connection (events, acks and health) unanswered.
 	Down bool
+	// AckHang makes ack queries hang until the client gives up (a node
+	// that accepts connections and never answers).
+	AckHang bool
+	// AckAnswer, when set, answers ack queries with body instead of the
+	// truth (a misbehaving proxy or receiver).
+	AckAnswer func(asked []uint64) (body string)
 	// AnswerDelay holds back a success answer with an ackId after the
 	// ackId is given, with the fake unlocked (a slow network).
 	AnswerDelay time.Duration
@@ -224,6 +230,12 @@ func (f *fakeHEC) index(events []hecEvent) {
 
 func (f *fakeHEC) ack(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	if f.AckHang {
+		f.mu.Unlock()
+		io.Copy(io.Discard, r.Body) // so the server notices the client leaving
+		<-r.Context().Done()
+		return
+	}
 	defer f.mu.Unlock()
 	if !f.auth(w, r) {
 		return
@@ -240,6 +252,10 @@ func (f *fakeHEC) ack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.ackPolls++
+	if f.AckAnswer != nil {
+		answer(w, 200, f.AckAnswer(q.Acks))
+		return
+	}
 	out := map[string]bool{}
 	for _, id := range q.Acks {
 		evs, ok := f.pending[ch][id]

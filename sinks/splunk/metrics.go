@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, targets []*target) *metrics {
 		}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowhose_splunk_requests_total",
-			Help: "Event requests by HEC answer code; error: no answer, http_<status>: an answer that is not HEC's JSON.",
+			Help: "Event requests by HEC answer code (other: a code not in the HEC table; none: no code); error: no answer, http_<status>: an answer that is not HEC's JSON.",
 		}, []string{"code"}),
 		requestSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "flowhose_splunk_request_seconds",

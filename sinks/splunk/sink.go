@@ -105,6 +105,9 @@ type request struct {
 	// Set while awaiting the ack.
 	ackID  uint64
 	sentAt time.Time
+	// firstSent is when HEC first accepted the request: resends for a
+	// missing ack stop retry_for after it.
+	firstSent time.Time
 }
 
 // body is the request's events.
@@ -167,7 +170,7 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		s.targets = append(s.targets, tg)
 	}
 	s.m = newMetrics(reg, s.targets)
-	s.bg.Add(cfg.Workers + 3)
+	s.bg.Add(cfg.Workers + len(s.targets) + 2)
 	for range cfg.Workers {
 		w := &worker{s: s, channel: newChannel()}
 		for _, tg := range s.targets {
@@ -175,7 +178,9 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		}
 		go w.run()
 	}
-	go s.pollAcks()
+	for _, tg := range s.targets {
+		go s.pollAcks(tg)
+	}
 	go s.checkHealth()
 	go s.flushEvery()
 	return s, nil
@@ -353,6 +358,7 @@ func (s *Sink) release(root *request) {
 		// Every part is settled: nothing refers to root any more.
 		clear(root.items)
 		root.items, root.buf, root.gz = root.items[:0], root.buf[:0], root.gz[:0]
+		root.firstSent = time.Time{}
 		select {
 		case s.free <- root:
 		default:

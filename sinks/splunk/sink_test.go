@@ -776,3 +776,114 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 	}
 	return c
 }
+
+// An ack answer that does not name each asked ackId once, in decimal,
+// with true or false settles nothing: the batch waits for a proper answer.
+func TestLooseAckAnswersSettleNothing(t *testing.T) {
+	for name, body := range map[string]string{
+		"other spelling":      `{"acks":{"00":true}}`,
+		"duplicate spellings": `{"acks":{"0":false,"00":true}}`,
+		"duplicate keys":      `{"acks":{"0":false,"0":true}}`,
+		"leading plus":        `{"acks":{"+0":true}}`,
+		"string value":        `{"acks":{"0":"true"}}`,
+		"trailing junk":       `{"acks":{"0":true}} {"acks":{"0":false}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeHEC(t)
+			f.AckAnswer = func([]uint64) string { return body }
+			cfg := testConfig(f)
+			cfg.Workers = 1
+			s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+			ack := sinktest.Accept(t, s, makeRecords(t, 10))
+			eventually(t, "ack queries", func() bool {
+				var n int
+				f.set(func(f *fakeHEC) { n = f.ackPolls })
+				return n >= 1
+			})
+			pendingFor(t, ack, 100*time.Millisecond)
+			if n := testutil.ToFloat64(s.m.ackPollErrors); n == 0 {
+				t.Error("no ack poll error counted")
+			}
+		})
+	}
+}
+
+// The requests metric's code label takes the HEC codes flowhose knows;
+// any other number a server answers is "other", so a misbehaving server
+// cannot make a series per answer.
+func TestRequestCodeLabelsBounded(t *testing.T) {
+	f := newFakeHEC(t)
+	f.Answer = func(n int, _ []hecEvent) (int, string) {
+		if n < 30 {
+			return 503, fmt.Sprintf(`{"text":"odd","code":%d}`, 1000+n)
+		}
+		return 0, ""
+	}
+	s, _ := newTestSink(t, testConfig(f), &sinktest.DeadLetter{})
+	if err := sinktest.Wait(t, sinktest.Accept(t, s, makeRecords(t, 10)), 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(s.m.requests); n != 2 {
+		t.Errorf("%d code series, want 2 (0 and other)", n)
+	}
+	if n := testutil.ToFloat64(s.m.requests.WithLabelValues("other")); n != 30 {
+		t.Errorf("requests{code=other} %v, want 30", n)
+	}
+}
+
+// A request whose ack never comes (a load balancer without sticky
+// sessions answers every ackId false) is resent at each ack_timeout only
+// until retry_for: then its batch fails for the source to redeliver,
+// rather than holding its slot and being indexed again forever.
+func TestAcksNeverComingFailAfterRetryFor(t *testing.T) {
+	f := newFakeHEC(t)
+	f.HoldAcks = true
+	cfg := testConfig(f)
+	cfg.AckTimeout = 100 * time.Millisecond
+	cfg.RetryFor = 450 * time.Millisecond
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	ack := sinktest.Accept(t, s, makeRecords(t, 10))
+	select {
+	case <-ack.Completed():
+	case <-time.After(3 * time.Second):
+		t.Fatalf("batch still unsettled after %v resends", testutil.ToFloat64(s.m.resends))
+	}
+	if err := ack.Err(); err == nil || stream.IsPermanent(err) {
+		t.Fatalf("err = %v, want a retryable error", err)
+	}
+	if n := testutil.ToFloat64(s.m.resends); n < 3 || n > 5 {
+		t.Errorf("resends %v, want 3 to 5 (every ack_timeout within retry_for)", n)
+	}
+	if n := testutil.ToFloat64(s.m.acksPending); n != 0 {
+		t.Errorf("acks pending %v, want 0", n)
+	}
+}
+
+// A URL whose ack queries hang holds up the acks of no other URL: each
+// URL is polled on its own.
+func TestHangingAckQueriesDelayNoOtherURL(t *testing.T) {
+	a, b := newFakeHEC(t), newFakeHEC(t)
+	a.AckHang = true
+	cfg := testConfig(a, b)
+	cfg.Workers = 1
+	cfg.RequestTimeout = 3 * time.Second
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	recs := makeRecords(t, 40)
+	// URLs are taken in turn, b first: batches 1 and 3 go to a.
+	for i := 0; i < len(recs); i += 10 {
+		onA := i/10%2 == 1
+		ack := sinktest.Accept(t, s, recs[i:i+10])
+		got := func() int { n, _ := b.counts(); return len(n) }
+		select {
+		case <-ack.Completed():
+		case <-time.After(time.Second):
+			if onA {
+				continue // its acks never come
+			}
+			t.Fatalf("batch %d, sent to the healthy URL, not settled within 1s (%d events indexed there)", i/10, got())
+		}
+		if onA {
+			t.Fatalf("batch %d settled without an ack from a", i/10)
+		}
+	}
+}

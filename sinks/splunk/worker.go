@@ -340,12 +340,21 @@ func (w *worker) post(t *target, body []byte) (int, reply, error) {
 		s.m.requests.WithLabelValues("http_" + strconv.Itoa(res.StatusCode)).Inc()
 		return 0, reply{}, fmt.Errorf("HEC request to %s: %w", t.label, err)
 	}
-	label := "none"
-	if r.Code != nil {
-		label = strconv.Itoa(*r.Code)
-	}
-	s.m.requests.WithLabelValues(label).Inc()
+	s.m.requests.WithLabelValues(codeLabel(r.Code)).Inc()
 	return res.StatusCode, r, nil
+}
+
+// codeLabel is the requests metric's label for an answer's code: the
+// codes of the HEC table, "other" for any number a server may make up
+// (one series each would have no bound), "none" without a code.
+func codeLabel(code *int) string {
+	switch {
+	case code == nil:
+		return "none"
+	case *code == 0 || *code == 17 || codeMeaning[*code] != "":
+		return strconv.Itoa(*code)
+	}
+	return "other"
 }
 
 // header sets the token and, with acks on, the channel. With acks off no

@@ -27,6 +27,12 @@ type Config struct {
 	// SuppressFor is how long, after an alert, the same rule and key stay
 	// quiet; the next alert carries how many were suppressed.
 	SuppressFor time.Duration `yaml:"suppress_for"`
+	// AllowedLateness is how long past its window's end (by the latest
+	// record time) a key's count is kept for records that arrive late:
+	// flow logs of one window reach the engine over minutes, from many
+	// interfaces. A longer lateness holds each key longer (within
+	// max_keys).
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
 	// Rules tunes the built-in rules.
 	Rules Builtins `yaml:"rules"`
 	// CustomRules are user rules beside the built-ins, a YAML list of
@@ -98,6 +104,7 @@ const (
 	maxExactDistinct  = 4096
 	maxSampleIDs      = 100
 	minReloadInterval = time.Second
+	maxLateness       = 24 * time.Hour
 )
 
 // DefaultConfig turns every built-in rule on with the thresholds
@@ -111,6 +118,9 @@ func DefaultConfig() Config {
 		ExactDistinct: 128,
 		SampleIDs:     5,
 		SuppressFor:   time.Hour,
+		// AWS delivers flow logs within about 10 minutes of their
+		// aggregation interval.
+		AllowedLateness: 10 * time.Minute,
 		Rules: Builtins{
 			PortScanInbound:   on("low", 5*time.Minute, 15),
 			PortScanOutbound:  on("high", 5*time.Minute, 15),
@@ -143,12 +153,19 @@ func (c Config) Validate() error {
 	if c.SuppressFor < 0 {
 		errs = append(errs, fmt.Errorf("suppress_for: must not be negative, got %s", c.SuppressFor))
 	}
+	if c.AllowedLateness < 0 || c.AllowedLateness > maxLateness || c.AllowedLateness%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("allowed_lateness: must be whole seconds between 0s and %s, got %s", maxLateness, c.AllowedLateness))
+	}
 	if t := c.Rules.ThreatIntel; t.Enabled && t.ReloadInterval < minReloadInterval {
 		errs = append(errs, fmt.Errorf("rules.threat_intel.reload_interval: must be at least %s, got %s", minReloadInterval, t.ReloadInterval))
 	}
+	// Every built-in name is taken, on or off: the engine gives
+	// reject_burst and threat_intel their extras by name.
 	names := map[string]string{}
+	for _, n := range builtinNames {
+		names[n] = "rules." + n
+	}
 	for _, r := range c.builtins() {
-		names[r.Name] = "rules." + r.Name
 		for _, err := range r.validate() {
 			errs = append(errs, fmt.Errorf("rules.%s.%w", r.Name, err))
 		}
@@ -179,6 +196,9 @@ const (
 	RuleExfiltrationPeer  = "exfiltration_peer"
 	RuleExfiltrationTotal = "exfiltration_total"
 )
+
+var builtinNames = []string{RulePortScanInbound, RulePortScanOutbound, RulePortSweepInbound, RulePortSweepOutbound,
+	RuleBruteForce, RuleRejectBurst, RuleExposedPortProbed, RuleThreatIntel, RuleExfiltrationPeer, RuleExfiltrationTotal}
 
 // builtins expands the enabled built-in rules into rules as data.
 func (c Config) builtins() []Rule {
@@ -243,7 +263,9 @@ func (c Config) builtins() []Rule {
 // same alert id.
 func (c Config) ExactUnder(field string) (exact, perReplica []string) {
 	for _, r := range append(c.builtins(), c.CustomRules...) {
-		if slices.Contains(r.Key, field) {
+		// threat_intel orients its key towards the listed address, so one
+		// key's records carry either address as their source.
+		if slices.Contains(r.Key, field) && r.Name != RuleThreatIntel {
 			exact = append(exact, r.Name)
 		} else {
 			perReplica = append(perReplica, r.Name)

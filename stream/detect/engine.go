@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gaissmai/bart"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -23,9 +24,13 @@ type Engine struct {
 	cfg   Config
 	rules []*rule
 	intel *Intel
-	// now is the latest record time seen (Unix seconds): windows end and
-	// keys expire by the records' clock, so a replay detects what the
-	// live stream did.
+	// lists is intel's table for the batch being evaluated.
+	lists *bart.Table[listed]
+	// now is the latest record time seen (Unix seconds) that is not in
+	// the future: windows end and keys expire by the records' clock, so a
+	// replay detects what the live stream did, and one record stamped
+	// ahead of the wall clock (a skewed clock, a garbage end field) cannot
+	// make every key look expired.
 	now   int64
 	clock func() time.Time
 
@@ -138,6 +143,8 @@ func (e *Engine) Rules() []string {
 // Process evaluates recs and calls emit for every alert raised. It only
 // reads the records.
 func (e *Engine) Process(recs []stream.Record, emit func(Alert)) {
+	wall := e.clock().Unix()
+	e.lists = e.intel.current()
 	for i := range recs {
 		r := &recs[i]
 		if !r.SrcAddr.IsValid() || !r.DstAddr.IsValid() {
@@ -147,10 +154,12 @@ func (e *Engine) Process(recs []stream.Record, emit func(Alert)) {
 		if !r.Has(stream.FieldEnd) {
 			t = r.Start
 			if !r.Has(stream.FieldStart) {
-				t = e.clock().Unix()
+				t = wall
 			}
 		}
-		e.now = max(e.now, t)
+		if t <= wall {
+			e.now = max(e.now, t)
+		}
 		f := factsOf(r)
 		for _, c := range e.rules {
 			if c.matches(r, f, e) {
@@ -175,8 +184,8 @@ func (c *rule) matches(r *stream.Record, f facts, e *Engine) bool {
 		return false
 	}
 	if c.listed {
-		_, src := e.intel.lookup(r.SrcAddr)
-		_, dst := e.intel.lookup(r.DstAddr)
+		_, src := lookupIn(e.lists, r.SrcAddr)
+		_, dst := lookupIn(e.lists, r.DstAddr)
 		return src || dst
 	}
 	return true
@@ -205,6 +214,14 @@ func (c *rule) observe(r *stream.Record, t int64, e *Engine, emit func(Alert)) {
 		c.sweepAt = e.now + c.window
 	}
 	k := c.keyOf(r)
+	if c.listed {
+		// A connection to a listed address and its answers are one key
+		// (and one alert id, whichever replica sees which direction): the
+		// listed address is the destination whichever way the flow went.
+		if _, dst := lookupIn(e.lists, r.DstAddr); !dst {
+			k.src, k.dst = k.dst, k.src
+		}
+	}
 	w := t - mod(t, c.window)
 	st := c.states[k]
 	switch {
@@ -325,10 +342,10 @@ func (c *rule) raise(k key, st *state, r *stream.Record, e *Engine, emit func(Al
 		a.NetworkACLEntry = naclEntry(a.Asset.SubnetID, netip.AddrFrom16(k.src).Unmap(), st.protos, st.portLo, st.portHi)
 	case RuleThreatIntel:
 		addr := r.DstAddr
-		l, ok := e.intel.lookup(addr)
+		l, ok := lookupIn(e.lists, addr)
 		if !ok {
 			addr = r.SrcAddr
-			l, _ = e.intel.lookup(addr)
+			l, _ = lookupIn(e.lists, addr)
 		}
 		a.Listed = &Listed{List: l.List, Prefix: l.Prefix.String(), Address: addr.String()}
 	}
@@ -372,30 +389,39 @@ func summary(a *Alert) string {
 	return s
 }
 
-// sweep drops keys whose window has ended and that no longer suppress
-// anything; a key holding a count of suppressed alerts is kept one more
-// suppress_for, for its next alert to report them. With force (the rule is at max_keys) and too little freed, it
-// also drops live keys, in the map's arbitrary order, until an eighth of
-// the cap is free, and counts them.
+// sweep drops keys whose window has ended more than allowed_lateness ago
+// and that no longer suppress anything; a key holding a count of
+// suppressed alerts is kept one more suppress_for, for its next alert to
+// report them. With force (the rule is at max_keys) and too little freed, it
+// also drops live keys, those that never alerted first, in the map's
+// arbitrary order, until an eighth of the cap is free, and counts them.
 func (c *rule) sweep(e *Engine, force bool) {
 	suppress := int64(e.cfg.SuppressFor / time.Second)
+	late := int64(e.cfg.AllowedLateness / time.Second)
 	for k, st := range c.states {
 		keep := st.lastAlert + suppress
 		if st.suppressed > 0 {
 			keep += suppress
 		}
-		if st.window+c.window <= e.now && (!st.alerted || keep <= e.now) {
+		if st.window+c.window+late <= e.now && (!st.alerted || keep <= e.now) {
 			delete(c.states, k)
 		}
 	}
 	if force {
 		target := e.cfg.MaxKeys - max(e.cfg.MaxKeys/8, 1)
-		for k := range c.states {
-			if len(c.states) <= target {
-				break
+		// Keys that alerted go last: dropping one raises its alert again
+		// within suppress_for (under another window's id, a duplicate
+		// downstream) and loses its suppressed count.
+		for _, alerted := range []bool{false, true} {
+			for k, st := range c.states {
+				if len(c.states) <= target {
+					break
+				}
+				if st.alerted == alerted {
+					delete(c.states, k)
+					c.evicted.Inc()
+				}
 			}
-			delete(c.states, k)
-			c.evicted.Inc()
 		}
 	}
 	c.keys.Set(float64(len(c.states)))

@@ -54,6 +54,7 @@ func TestValidationNamesEveryBadKey(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.MaxKeys = 0
+	cfg.AllowedLateness = -time.Second
 	cfg.Rules.BruteForce.Ports = []string{"22", "ssh"}
 	cfg.Rules.RejectBurst.Severity = "urgent"
 	cfg.CustomRules = Rules{{Name: "brute_force", Severity: "low", Window: 90 * time.Millisecond, Key: []string{"source.ip", "source.ip"},
@@ -64,6 +65,7 @@ func TestValidationNamesEveryBadKey(t *testing.T) {
 	}
 	for _, want := range []string{
 		"max_keys: must be between",
+		"allowed_lateness: must be whole seconds",
 		"rules.brute_force.when[0].destination.port: must be a port",
 		"rules.reject_burst.severity: must be one of",
 		"custom_rules[0].window: must be whole seconds",
@@ -120,8 +122,10 @@ func TestDistinctSketchError(t *testing.T) {
 	}
 }
 
-func TestIntelReloadsOnChange(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "list.txt")
+// watchedList loads a list of one address and watches it; reloaded gets
+// each reload's result.
+func watchedList(t *testing.T) (in *Intel, path string, reloaded chan bool) {
+	path = filepath.Join(t.TempDir(), "list.txt")
 	if err := os.WriteFile(path, []byte("45.9.148.3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +133,15 @@ func TestIntelReloadsOnChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reloaded := make(chan bool, 4)
+	reloaded = make(chan bool, 4)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	go in.Watch(ctx, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), func(ok bool) { reloaded <- ok })
+	return in, path, reloaded
+}
+
+func TestIntelReloadsOnChange(t *testing.T) {
+	in, path, reloaded := watchedList(t)
 	if err := os.WriteFile(path, []byte("45.9.148.3\n203.0.113.0/24\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -140,14 +149,14 @@ func TestIntelReloadsOnChange(t *testing.T) {
 	if ok := <-reloaded; !ok {
 		t.Fatal("reload failed")
 	}
-	if _, ok := in.lookup(mustAddr("203.0.113.9")); !ok {
+	if _, ok := lookupIn(in.current(), mustAddr("203.0.113.9")); !ok {
 		t.Error("the new entry is not matched")
 	}
 	os.Remove(path)
 	if ok := <-reloaded; ok {
 		t.Error("a vanished list reloaded")
 	}
-	if _, ok := in.lookup(mustAddr("45.9.148.3")); !ok {
+	if _, ok := lookupIn(in.current(), mustAddr("45.9.148.3")); !ok {
 		t.Error("a failed reload lost the loaded lists")
 	}
 }
@@ -162,8 +171,8 @@ func TestExactUnder(t *testing.T) {
 		field string
 		per   []string
 	}{
-		{"source.ip", []string{RuleExposedPortProbed, "per_port"}},
-		{"destination.ip", []string{RulePortSweepInbound, RulePortSweepOutbound, RuleRejectBurst, RuleExfiltrationTotal, "per_port"}},
+		{"source.ip", []string{RuleExposedPortProbed, RuleThreatIntel, "per_port"}},
+		{"destination.ip", []string{RulePortSweepInbound, RulePortSweepOutbound, RuleRejectBurst, RuleThreatIntel, RuleExfiltrationTotal, "per_port"}},
 		{"network.community_id", []string{RulePortScanInbound, RulePortScanOutbound, RulePortSweepInbound, RulePortSweepOutbound,
 			RuleBruteForce, RuleRejectBurst, RuleExposedPortProbed, RuleThreatIntel, RuleExfiltrationPeer, RuleExfiltrationTotal, "per_port"}},
 	} {
@@ -171,5 +180,55 @@ func TestExactUnder(t *testing.T) {
 		if !slices.Equal(per, c.per) || len(exact)+len(per) != 11 {
 			t.Errorf("%s: per replica %v, want %v (exact %v)", c.field, per, c.per, exact)
 		}
+	}
+}
+
+// A list replaced by something that is not a list (an HTML error page
+// from a failed download) must not wipe the loaded entries.
+func TestIntelReloadKeepsListOnGarbage(t *testing.T) {
+	in, path, reloaded := watchedList(t)
+	page := "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>502 Bad Gateway</body>\n</html>\n"
+	if err := os.WriteFile(path, []byte(page), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, time.Now().Add(time.Second), time.Now().Add(time.Second))
+	if ok := <-reloaded; ok {
+		t.Error("a list of nothing but bad lines reloaded")
+	}
+	if _, ok := lookupIn(in.current(), mustAddr("45.9.148.3")); !ok {
+		t.Error("the loaded list was wiped")
+	}
+	// Emptying a list on purpose still takes effect.
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
+	for ok := <-reloaded; !ok; ok = <-reloaded {
+	}
+	if _, ok := lookupIn(in.current(), mustAddr("45.9.148.3")); ok {
+		t.Error("an emptied list still matches")
+	}
+}
+
+// A user rule may not take a built-in rule's name even when that rule is
+// off: the engine gives reject_burst and threat_intel their extras (a deny
+// entry for the key's source, a list lookup) by name.
+func TestCustomRuleCannotTakeDisabledBuiltinName(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Rules.RejectBurst.Enabled = false
+	cfg.CustomRules = Rules{{Name: "reject_burst", Severity: "low", Window: time.Minute,
+		Key: []string{"destination.ip"}, Count: "flows", Threshold: 1}}
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), `custom_rules[0].name: "reject_burst" is already the name of rules.reject_burst`) {
+		t.Errorf("error = %v, want the name refused", err)
+	}
+	all := DefaultConfig()
+	all.Rules.ThreatIntel.Files = []string{"intel.txt"}
+	var names []string
+	for _, r := range all.builtins() {
+		names = append(names, r.Name)
+	}
+	if !slices.Equal(names, builtinNames) {
+		t.Errorf("builtinNames = %v, want every built-in rule: %v", builtinNames, names)
 	}
 }

@@ -29,6 +29,9 @@ type Intel struct {
 	files []string
 	table atomic.Pointer[bart.Table[listed]]
 	stamp string // sizes and modification times of the loaded files
+	// entries counts each loaded file's entries: a file that had some and
+	// now has only bad lines is taken for a failed download, not a list.
+	entries []int
 }
 
 // LoadIntel reads every file; a file that cannot be read is an error, an
@@ -46,15 +49,20 @@ func (in *Intel) load() (int, error) {
 	}
 	t := new(bart.Table[listed])
 	skipped := 0
-	for _, f := range in.files {
-		n, err := readList(t, f)
+	entries := make([]int, len(in.files))
+	for i, f := range in.files {
+		n, bad, err := readList(t, f)
 		if err != nil {
 			return 0, err
 		}
-		skipped += n
+		if n == 0 && bad > 0 && in.entries != nil && in.entries[i] > 0 {
+			return 0, fmt.Errorf("threat-intel list %s: no valid entry in %d lines (it had %d)", f, bad, in.entries[i])
+		}
+		entries[i] = n
+		skipped += bad
 	}
 	in.table.Store(t)
-	in.stamp = stamp
+	in.stamp, in.entries = stamp, entries
 	return skipped, nil
 }
 
@@ -70,10 +78,10 @@ func (in *Intel) stat() (string, error) {
 	return b.String(), nil
 }
 
-func readList(t *bart.Table[listed], path string) (skipped int, err error) {
+func readList(t *bart.Table[listed], path string) (entries, skipped int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, fmt.Errorf("threat-intel list: %w", err)
+		return 0, 0, fmt.Errorf("threat-intel list: %w", err)
 	}
 	defer f.Close()
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
@@ -100,19 +108,30 @@ func readList(t *bart.Table[listed], path string) (skipped int, err error) {
 		}
 		p = p.Masked()
 		t.Insert(p, listed{List: name, Prefix: p})
+		entries++
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("threat-intel list %s: %w", path, err)
+		return 0, 0, fmt.Errorf("threat-intel list %s: %w", path, err)
 	}
-	return skipped, nil
+	return entries, skipped, nil
 }
 
-// lookup finds a in the lists.
-func (in *Intel) lookup(a netip.Addr) (listed, bool) {
-	if in == nil || !a.IsValid() {
+// current is the table in use. The engine takes it once per batch, so
+// that a rule's match and its alert's entry come from the same lists even
+// when a reload lands in between.
+func (in *Intel) current() *bart.Table[listed] {
+	if in == nil {
+		return nil
+	}
+	return in.table.Load()
+}
+
+// lookupIn finds a in the lists of t.
+func lookupIn(t *bart.Table[listed], a netip.Addr) (listed, bool) {
+	if t == nil || !a.IsValid() {
 		return listed{}, false
 	}
-	return in.table.Load().Lookup(a.Unmap())
+	return t.Lookup(a.Unmap())
 }
 
 // Watch reloads the lists whenever a file's size or modification time

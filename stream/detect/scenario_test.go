@@ -155,14 +155,29 @@ func TestThreatIntelMatch(t *testing.T) {
 	}
 	var alerts []Alert
 	e.Process(g.Recs, func(a Alert) { alerts = append(alerts, a) })
-	// The beacon and its answers are two keys (source, destination).
-	if len(alerts) != 2 {
-		t.Fatalf("%d alerts, want 2 (one per direction): %+v", len(alerts), alerts)
+	// The beacon and its answers are one connection: one alert, keyed
+	// towards the listed address.
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts, want 1: %+v", len(alerts), alerts)
 	}
 	for _, a := range alerts {
 		if a.Rule != RuleThreatIntel || a.Listed == nil || *a.Listed != (Listed{List: "c2", Prefix: "45.9.148.0/24", Address: "45.9.148.3"}) {
 			t.Errorf("alert %s listed %+v", a.Rule, a.Listed)
 		}
+		if got := keyString(a); got != "source.ip=10.0.1.10 destination.ip=45.9.148.3" {
+			t.Errorf("key %s, want the listed address as destination", got)
+		}
+	}
+	// The answer alone, as another replica might see it first, raises the
+	// same id.
+	again, err := New(cfg, intel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answers []Alert
+	again.Process(g.Recs[1:2], func(a Alert) { answers = append(answers, a) })
+	if len(answers) != 1 || answers[0].ID != alerts[0].ID {
+		t.Errorf("the answer alone: %+v, want id %s", answers, alerts[0].ID)
 	}
 }
 

@@ -17,10 +17,12 @@ const errorRecordSniff = 4 << 10
 // isErrorRecords reports whether an input starts like the JSON objects
 // Firehose writes to S3 for records it could not process or deliver
 // (processing-failed, http-endpoint-failed): `{…"rawData":"…"…}`. A flow-log
-// line never starts with `{`.
+// line never starts with `{`. Firehose writes rawData after errorMessage,
+// which holds the HTTP endpoint's response body and may push rawData past
+// the bytes looked at; errorCode comes before it.
 func isErrorRecords(head []byte) bool {
 	head = bytes.TrimLeft(head, " \t\r\n")
-	return len(head) > 0 && head[0] == '{' && bytes.Contains(head, []byte(`"rawData"`))
+	return len(head) > 0 && head[0] == '{' && (bytes.Contains(head, []byte(`"rawData"`)) || bytes.Contains(head, []byte(`"errorCode"`)))
 }
 
 // errorRecord is the part of a Firehose error record replay needs; the

@@ -48,3 +48,20 @@ func TestErrorRecords(t *testing.T) {
 		t.Errorf("records %q, failures %+v", got, fs)
 	}
 }
+
+// TestErrorRecordLongMessage replays an http-endpoint-failed object whose
+// errorMessage, which holds the endpoint's response body, puts rawData
+// beyond the bytes looked at to recognise error records.
+func TestErrorRecordLongMessage(t *testing.T) {
+	body := strings.Repeat("<p>proxy error</p>", 500) // 9 KB of response body
+	obj := fmt.Sprintf(`{"attemptsMade":4,"arrivalTimestamp":1700000000000,"errorCode":"HttpEndpoint.InvalidResponseFromDestination","errorMessage":%q,"attemptEndingTimestamp":1700000060000,"rawData":%q}`+"\n",
+		body, base64.StdEncoding.EncodeToString([]byte(lineAccept)))
+	e := newEnv(t, nil)
+	path := write(t, "http-endpoint-failed", []byte(obj))
+	if _, err := e.r.Run(context.Background(), []string{path}); err != nil {
+		t.Fatal(err)
+	}
+	if got := raws(e.sink.Records()); len(got) != 1 || got[0] != lineAccept || len(e.dl.Failures()) != 0 {
+		t.Errorf("records %q, %d failures: want the original record replayed", got, len(e.dl.Failures()))
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -291,5 +292,47 @@ func TestParquetPageKinds(t *testing.T) {
 				t.Fatalf("max %d bytes: line %d: %q, want %q", maxBytes, i, gotLines[i], wantLines[i])
 			}
 		}
+	}
+}
+
+// TestParquetLZ4Refused: a file whose column claims LZ4_RAW compression
+// (here one codec byte of the sample changed, its pages still Snappy) is
+// refused. The library's LZ4 decoder doubles its buffer for as long as the
+// data does not decode, until the process dies out of memory.
+func TestParquetLZ4Refused(t *testing.T) {
+	data, err := os.ReadFile("../../../testdata/flowlogs/sample-v5.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = slices.Clone(data)
+	// The region column's codec in the footer: SNAPPY (1, zigzag 2) becomes
+	// LZ4_RAW (7, zigzag 14).
+	const codecAt = 4860
+	if data[codecAt] != 2 {
+		t.Fatalf("byte %d of the sample is %d, not SNAPPY's codec: the fixture changed", codecAt, data[codecAt])
+	}
+	data[codecAt] = 14
+	done := make(chan error, 1)
+	go func() {
+		p, err := openParquet(bytes.NewReader(data), int64(len(data)), 64<<10, 100)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer p.close()
+		for {
+			if _, err := p.next(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if !strings.Contains(err.Error(), "LZ4") {
+			t.Errorf("err = %v, want LZ4 refused", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still reading after 10 s: the LZ4 decoder is growing its buffer")
 	}
 }

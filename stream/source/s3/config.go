@@ -37,7 +37,8 @@ type Config struct {
 	// other consumers; it is extended by as much every half of it while
 	// the message's objects are still being delivered.
 	VisibilityTimeout time.Duration `yaml:"visibility_timeout"`
-	// WaitTime is the SQS long-polling wait of one receive call.
+	// WaitTime is the SQS long-polling wait of one receive call (0 to 20s);
+	// with 0 an empty receive is followed by a one-second pause.
 	WaitTime time.Duration `yaml:"wait_time"`
 	// MaxObjectsPerMessage bounds the objects one message may name; a
 	// message naming more is dead-lettered and deleted.

@@ -28,9 +28,14 @@ func (p period) overlaps(since, until time.Time) bool {
 	return (until.IsZero() || p.start.Before(until)) && (since.IsZero() || p.end.After(since))
 }
 
+// firehoseFailed are the prefixes under which Firehose writes the error
+// records `flowhose replay` recovers (processing_failed: older spelling).
+var firehoseFailed = map[string]bool{"processing-failed": true, "processing_failed": true, "http-endpoint-failed": true}
+
 // keyPeriod reads the date partitions of a key or key prefix as VPC writes
 // them: .../vpcflowlogs/<region>/<yyyy>/<mm>/<dd>[/<hh>]/… or, with
-// Hive-compatible prefixes, .../year=<yyyy>/month=<mm>/day=<dd>[/hour=<hh>]/….
+// Hive-compatible prefixes, .../year=<yyyy>/month=<mm>/day=<dd>[/hour=<hh>]/…,
+// and as Firehose writes its error records: .../processing-failed/<yyyy>/<MM>/<dd>/<HH>/….
 // Only complete segments (followed by '/') count, so a prefix ending in the
 // middle of one is not misread. ok is false when no year is found.
 func keyPeriod(key string) (p period, ok bool) {
@@ -39,8 +44,17 @@ func keyPeriod(key string) (p period, ok bool) {
 	var parts []int           // year, month, day, hour as far as found
 	plain := -1               // index of the year in the plain layout
 	for i, s := range segs {
-		if s == "vpcflowlogs" && i+2 < len(segs) {
+		// The destination's own prefix may hold a segment named
+		// vpcflowlogs too: the one VPC writes is followed by the region
+		// and a year.
+		if s == "vpcflowlogs" && i+2 < len(segs) && isYear(segs[i+2]) {
 			plain = i + 2
+			break
+		}
+		// Firehose writes the records it failed under the error type,
+		// then yyyy/MM/dd/HH (UTC).
+		if firehoseFailed[s] && i+1 < len(segs) && isYear(segs[i+1]) {
+			plain = i + 1
 			break
 		}
 	}
@@ -98,6 +112,11 @@ func keyPeriod(key string) (p period, ok bool) {
 		return period{start, start.AddDate(0, 0, 1)}, true
 	}
 	return period{start, start.Add(time.Hour)}, true
+}
+
+func isYear(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil && len(s) == 4
 }
 
 // ParseTime reads a --since/--until value: a date (2024-05-01), a date and

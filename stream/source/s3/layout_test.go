@@ -22,6 +22,12 @@ func TestKeyPeriod(t *testing.T) {
 		{"AWSLogs/123456789012/vpcflowlogs/us-east-1/", time.Time{}, time.Time{}, false},
 		{"elsewhere/2024/05/01/f.log.gz", time.Time{}, time.Time{}, false},
 		{"AWSLogs/1/vpcflowlogs/us-east-1/2024/13/01/f", time.Time{}, time.Time{}, false},
+		// Firehose's error objects, dated as Firehose dates what it writes.
+		{"fh/processing-failed/2024/05/01/13/delivery-1-2024-05-01-13-00-00-ab", day(2024, 5, 1).Add(13 * time.Hour), day(2024, 5, 1).Add(14 * time.Hour), true},
+		{"http-endpoint-failed/2024/05/01/", day(2024, 5, 1), day(2024, 5, 2), true},
+		// The destination's own prefix may be named vpcflowlogs too.
+		{"vpcflowlogs/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/05/01/f.log.gz", day(2024, 5, 1), day(2024, 5, 2), true},
+		{"vpcflowlogs/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/", day(2024, 1, 1), day(2025, 1, 1), true},
 	}
 	for _, tt := range tests {
 		p, ok := keyPeriod(tt.key)

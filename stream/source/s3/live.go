@@ -24,7 +24,7 @@ import (
 const sqsMaxMessages = 10
 
 // receiveRetryWait is the pause after a failed receive call (the SDK has
-// retried it already).
+// retried it already), and after an empty one when wait_time is 0.
 const receiveRetryWait = time.Second
 
 // settleTimeout bounds the delete or release of a message once its fate is
@@ -138,6 +138,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			c.m.failures.WithLabelValues("receive").Inc()
 			c.log.Error("s3 source: receive failed", "queue", c.cfg.QueueURL, "err", err)
+			select {
+			case <-time.After(receiveRetryWait):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		if len(got) == 0 && c.cfg.WaitTime == 0 {
+			// Short polling answers at once: without a pause an empty
+			// queue would be asked in a loop, every request billed.
 			select {
 			case <-time.After(receiveRetryWait):
 			case <-ctx.Done():

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,5 +224,68 @@ func TestLiveExtendsVisibility(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(con.m.messages.WithLabelValues("extended")) + testutil.ToFloat64(other.m.messages.WithLabelValues("extended")); n < 2 {
 		t.Errorf("visibility extended %v times, want at least 2 over 5 s", n)
+	}
+}
+
+// TestLiveEncodedKeys: keys that S3's notifications URL-encode (a literal
+// '+', spaces, a literal '%', non-ASCII) name the objects that were
+// written, and a message naming one object twice delivers its records once.
+func TestLiveEncodedKeys(t *testing.T) {
+	cfg, c, bucket, url, arn := liveWorld(t)
+	notifyQueue(t, c, bucket, arn)
+	e := newEnv(t)
+	consumer(t, cfg, c, e, url)
+	for _, name := range []string{"c++ x.log.gz", "100%20.log.gz", "Zürich €.log.gz"} {
+		put(t, c, bucket, plainDay+name, gz(lines(header, lineAccept)))
+	}
+	eventually(t, "3 records and an empty queue", func() bool { return len(e.sink.Records()) == 3 && queueDepth(t, c, url) == 0 })
+	if fs := e.dl.Failures(); len(fs) != 0 {
+		t.Errorf("dead letters: %+v", fs)
+	}
+
+	rec := func(key string) string {
+		return `{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"` + bucket + `"},"object":{"key":"` + key + `"}}}`
+	}
+	twice := `{"Records":[` + rec(plainDay+"c%2B%2B+x.log.gz") + `,` + rec(plainDay+"c%2B%2B%20x.log.gz") + `]}`
+	if _, err := c.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(twice)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the message deleted", func() bool { return queueDepth(t, c, url) == 0 })
+	time.Sleep(200 * time.Millisecond)
+	if n := len(e.sink.Records()); n != 4 {
+		t.Errorf("%d records after a message naming one object twice, want 4: the object read once", n)
+	}
+}
+
+// countingTransport counts the HTTP requests a client makes.
+type countingTransport struct {
+	n  atomic.Int64
+	rt http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.rt.RoundTrip(r)
+}
+
+// TestLiveShortPollingPaces: with wait_time 0 (short polling) an empty
+// queue is asked about at most once a second, not in a loop as fast as
+// SQS answers (every request is billed).
+func TestLiveShortPollingPaces(t *testing.T) {
+	cfg, c, _, url, _ := liveWorld(t)
+	calls := &countingTransport{rt: http.DefaultTransport}
+	c.SQS = sqs.New(c.SQS.Options(), func(o *sqs.Options) { o.HTTPClient = &http.Client{Transport: calls} })
+	cfg.QueueURL, cfg.WaitTime = url, 0
+	con, err := NewConsumer(cfg, c, newEnv(t).r, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := con.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.n.Load(); n > 4 {
+		t.Errorf("%d receive calls in 2 s on an empty queue", n)
 	}
 }

@@ -86,6 +86,7 @@ func parseS3Event(body []byte) ([]objectRef, error) {
 		return nil, errors.New("neither an S3 event notification, an SNS notification of one, nor an EventBridge S3 event")
 	}
 	var refs []objectRef
+	seen := map[[2]string]bool{}
 	for i, r := range ev.Records {
 		if r.EventSource != "aws:s3" || !strings.HasPrefix(r.EventName, "ObjectCreated:") {
 			continue
@@ -97,7 +98,13 @@ func parseS3Event(body []byte) ([]objectRef, error) {
 		if r.S3.Bucket.Name == "" || key == "" {
 			return nil, fmt.Errorf("record %d: no bucket or key", i)
 		}
-		refs = append(refs, objectRef{r.S3.Bucket.Name, key, r.S3.Object.Size})
+		ref := objectRef{r.S3.Bucket.Name, key, r.S3.Object.Size}
+		// An object named twice (two events for one key, its key encoded
+		// two ways) is read once: every read delivers its records again.
+		if !seen[[2]string{ref.bucket, ref.key}] {
+			seen[[2]string{ref.bucket, ref.key}] = true
+			refs = append(refs, ref)
+		}
 	}
 	return refs, nil
 }

@@ -10,6 +10,10 @@ const s3EventBody = `{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","a
 "s3":{"bucket":{"name":"logs"},"object":{"key":"AWSLogs/1/vpcflowlogs/us-east-1/2024/05/01/a+b%3Dc.log.gz","size":42}}},
 {"eventSource":"aws:s3","eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"logs"},"object":{"key":"gone"}}}]}`
 
+func dupRecord(key string) string {
+	return `{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"logs"},"object":{"key":"` + key + `"}}}`
+}
+
 func TestParseNotification(t *testing.T) {
 	sns, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": "1", "TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": s3EventBody})
 	eb := `{"version":"0","detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"logs"},"object":{"key":"a b.log.gz","size":7}}}`
@@ -25,6 +29,7 @@ func TestParseNotification(t *testing.T) {
 		{"test event", `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-05-01T00:00:00.000Z","Bucket":"logs"}`, "[]", false},
 		{"not JSON", `hello`, "", true},
 		{"other JSON", `{"hello":"world"}`, "", true},
+		{"object named twice", `{"Records":[` + dupRecord("a+b.log.gz") + `,` + dupRecord("a%20b.log.gz") + `,` + dupRecord("c.log.gz") + `]}`, "[{logs a b.log.gz 0} {logs c.log.gz 0}]", false},
 		{"bad key encoding", `{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"%zz"}}}]}`, "", true},
 	}
 	for _, tt := range tests {
