@@ -286,14 +286,24 @@ func (p *partition) refused(stop context.Context) {
 func (p *partition) newBatch() *batch {
 	b := &batch{p: p, deadline: time.Now().Add(p.c.cfg.BatchWait)}
 	p.newLease(b)
-	// A record array from a settled batch, so that decoding does not grow
-	// one from nothing for every batch (it was a third of the CPU time).
-	if rp, _ := p.c.records.Get().(*[]stream.Record); rp != nil {
-		if b.out.Reserve == nil || b.out.Reserve(int64(cap(*rp))*decode.RecordBytes) == nil {
-			b.out.Records = *rp
-		} else {
+	// A record array from a settled batch, or one as large, so that
+	// decoding does not grow one from nothing for every batch (it was a
+	// third of the CPU time).
+	rp, _ := p.c.records.Get().(*[]stream.Record)
+	n := p.c.recordsCap.Load()
+	if rp != nil {
+		n = int64(cap(*rp))
+	}
+	switch {
+	case n == 0:
+	case b.out.Reserve != nil && b.out.Reserve(n*decode.RecordBytes) != nil:
+		if rp != nil {
 			p.c.records.Put(rp)
 		}
+	case rp != nil:
+		b.out.Records = *rp
+	default:
+		b.out.Records = make([]stream.Record, 0, n)
 	}
 	return b
 }
@@ -423,6 +433,7 @@ func (b *batch) release() {
 		recs = recs[:cap(recs)]
 		clear(recs)
 		recs = recs[:0]
+		c.recordsCap.Store(int64(cap(recs)))
 		c.records.Put(&recs)
 	}
 	b.out.Records = nil
