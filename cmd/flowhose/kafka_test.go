@@ -17,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowhose/flowhose/internal/servicetest"
+	"github.com/flowhose/flowhose/stream/sinktest"
 	"github.com/flowhose/flowhose/stream/source/kafka/kafkatest"
 )
 
@@ -60,7 +61,7 @@ func esDocs(t *testing.T, base, index string) int {
 type kafkaProcess struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *syncBuffer
+	stderr *sinktest.Buffer
 }
 
 // kafkaScenario is one topic, one group and one data stream shared by the
@@ -123,7 +124,7 @@ sinks:
   dead_letter:
     path: %q
 `, addr, s.broker, s.topic, s.group, name, s.es, s.namespace, filepath.Join(s.dir, name+"-dead.ndjson")))
-	p := &kafkaProcess{cmd: exec.Command(bin, "-config", cfg, "serve"), base: "http://" + addr, stderr: &syncBuffer{}}
+	p := &kafkaProcess{cmd: exec.Command(bin, "-config", cfg, "serve"), base: "http://" + addr, stderr: &sinktest.Buffer{}}
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

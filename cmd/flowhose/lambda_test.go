@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowhose/flowhose/stream/sinktest"
 )
 
 // lambdaResponse is the part of a transformation response the test reads.
@@ -29,7 +31,7 @@ type lambdaResponse struct {
 // Runtime Interface Emulator (scripts/lambda-rie) with the default
 // configuration and returns the emulator's invocation URL. flowhose sees
 // AWS_LAMBDA_RUNTIME_API exactly as inside AWS Lambda.
-func startRIE(t *testing.T) (string, *syncBuffer) {
+func startRIE(t *testing.T) (string, *sinktest.Buffer) {
 	t.Helper()
 	rie := os.Getenv("FLOWHOSE_TEST_LAMBDA_RIE")
 	if rie == "" {
@@ -55,7 +57,7 @@ func startRIE(t *testing.T) (string, *syncBuffer) {
 		}
 	}
 	cmd.Dir = t.TempDir()
-	out := &syncBuffer{}
+	out := &sinktest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

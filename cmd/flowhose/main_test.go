@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowhose/flowhose/stream/sinktest"
 )
 
 func TestVersion(t *testing.T) {
@@ -145,7 +147,7 @@ type server struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // run's result, once done is closed
-	stderr *syncBuffer
+	stderr *sinktest.Buffer
 }
 
 // wait returns run's result once serve has exited.
@@ -160,7 +162,7 @@ func startServe(t *testing.T, configText string, stdout io.Writer) *server {
 	t.Setenv("FLOWHOSE_HTTP_LISTEN", addr)
 	path := writeConfig(t, configText)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{base: "http://" + addr, cancel: cancel, done: make(chan struct{}), stderr: &syncBuffer{}}
+	s := &server{base: "http://" + addr, cancel: cancel, done: make(chan struct{}), stderr: &sinktest.Buffer{}}
 	go func() {
 		s.err = run(ctx, []string{"-config", path, "serve"}, stdout, s.stderr)
 		close(s.done)
@@ -416,24 +418,6 @@ func (g *gateWriter) String() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.buf.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestServeTransform(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowhose/flowhose/stream/sinktest"
 )
 
 // binary builds flowhose once per test run, for tests that measure the
@@ -93,7 +95,7 @@ sinks:
 	const container = 2 * budget
 	cmd := exec.Command(bin, "-config", cfg, "serve")
 	cmd.Env = append(withoutEnv(os.Environ(), "GOMEMLIMIT"), fmt.Sprintf("GOMEMLIMIT=%d", container/10*9))
-	var stderr syncBuffer
+	var stderr sinktest.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -176,7 +178,7 @@ func withoutEnv(env []string, name string) []string {
 }
 
 // waitReady polls /readyz until the server answers 200.
-func waitReady(t *testing.T, base string, stderr *syncBuffer) {
+func waitReady(t *testing.T, base string, stderr *sinktest.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

@@ -1,7 +1,6 @@
 package splunk
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -492,7 +490,7 @@ func TestTokenFileNeverLogged(t *testing.T) {
 	}
 	cfg := testConfig(f)
 	cfg.Token, cfg.TokenFile = "", path
-	var logs syncBuffer
+	var logs sinktest.Buffer
 	s, err := New(cfg, &sinktest.DeadLetter{}, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -511,23 +509,6 @@ func TestTokenFileNeverLogged(t *testing.T) {
 	if strings.Contains(logs.String(), "70ken") {
 		t.Fatalf("the token was logged:\n%s", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // The routing filter in front of the sink: only REJECTs reach Splunk,
@@ -657,7 +638,7 @@ func TestTLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(f)
 			tc.mod(&cfg)
-			var logs syncBuffer
+			var logs sinktest.Buffer
 			s, err := New(cfg, &sinktest.DeadLetter{}, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err != nil {
 				t.Fatal(err)
