@@ -5,6 +5,7 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -69,12 +70,39 @@ func ProduceErr(broker, topic string, msgs []kafka.Message) error {
 	defer cancel()
 	for len(msgs) > 0 {
 		n := min(len(msgs), 500)
-		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
+		if err := writeUntil(ctx, w, msgs[:n]); err != nil {
 			return err
 		}
 		msgs = msgs[n:]
 	}
 	return nil
+}
+
+// writeUntil writes msgs, writing again the ones that failed until ctx
+// ends: a broker just restarted takes a while to elect partition leaders,
+// longer than the writer's own attempts on a loaded machine.
+func writeUntil(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return nil
+		}
+		var failed kafka.WriteErrors
+		if errors.As(err, &failed) {
+			var again []kafka.Message
+			for i, e := range failed {
+				if e != nil {
+					again = append(again, msgs[i])
+				}
+			}
+			msgs = again
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // GroupOffsets returns the group's committed offsets (-1 for none) and the
