@@ -682,114 +682,142 @@ func (d *Decoder) countReason(n int) string {
 
 // decodeFields stores each token in its field. `-` leaves a field absent.
 func decodeFields(f *Format, toks []string, r *stream.Record) error {
-	for i, field := range f.fields {
-		tok := toks[i]
+	for i, tok := range toks[:len(f.fields)] {
 		if tok == "-" {
 			continue
 		}
-		var bad string // reason, when the token does not parse
-		switch field {
-		case stream.FieldVersion:
-			v, why := parseUint(tok, math.MaxInt32)
-			r.Version, bad = int(v), why
-		case stream.FieldAccountID:
-			r.AccountID = tok
-		case stream.FieldInterfaceID:
-			r.InterfaceID = tok
-		case stream.FieldSrcAddr:
-			r.SrcAddr, bad = parseAddr(tok)
-		case stream.FieldDstAddr:
-			r.DstAddr, bad = parseAddr(tok)
-		case stream.FieldSrcPort:
-			v, why := parseUint(tok, math.MaxUint16)
-			r.SrcPort, bad = uint16(v), why
-		case stream.FieldDstPort:
-			v, why := parseUint(tok, math.MaxUint16)
-			r.DstPort, bad = uint16(v), why
-		case stream.FieldProtocol:
-			v, why := parseUint(tok, math.MaxUint8)
-			r.Protocol, bad = uint8(v), why
-		case stream.FieldPackets:
-			r.Packets, bad = parseUint(tok, math.MaxUint64)
-		case stream.FieldBytes:
-			r.Bytes, bad = parseUint(tok, math.MaxUint64)
-		case stream.FieldStart:
-			v, why := parseUint(tok, math.MaxInt64)
-			r.Start, bad = int64(v), why
-		case stream.FieldEnd:
-			v, why := parseUint(tok, math.MaxInt64)
-			r.End, bad = int64(v), why
-		case stream.FieldAction:
-			r.Action = tok
-		case stream.FieldLogStatus:
-			r.LogStatus = tok
-		case stream.FieldVPCID:
-			r.VPCID = tok
-		case stream.FieldSubnetID:
-			r.SubnetID = tok
-		case stream.FieldInstanceID:
-			r.InstanceID = tok
-		case stream.FieldTCPFlags:
-			v, why := parseUint(tok, math.MaxUint16)
-			r.TCPFlags, bad = uint16(v), why
-		case stream.FieldType:
-			r.Type = tok
-		case stream.FieldPktSrcAddr:
-			r.PktSrcAddr, bad = parseAddr(tok)
-		case stream.FieldPktDstAddr:
-			r.PktDstAddr, bad = parseAddr(tok)
-		case stream.FieldRegion:
-			r.Region = tok
-		case stream.FieldAZID:
-			r.AZID = tok
-		case stream.FieldSublocationType:
-			r.SublocationType = tok
-		case stream.FieldSublocationID:
-			r.SublocationID = tok
-		case stream.FieldPktSrcAWSService:
-			r.PktSrcAWSService = tok
-		case stream.FieldPktDstAWSService:
-			r.PktDstAWSService = tok
-		case stream.FieldFlowDirection:
-			r.FlowDirection = tok
-		case stream.FieldTrafficPath:
-			v, why := parseUint(tok, math.MaxUint8)
-			r.TrafficPath, bad = uint8(v), why
-		case stream.FieldECSClusterARN:
-			r.ECSClusterARN = tok
-		case stream.FieldECSClusterName:
-			r.ECSClusterName = tok
-		case stream.FieldECSContainerInstanceARN:
-			r.ECSContainerInstanceARN = tok
-		case stream.FieldECSContainerInstanceID:
-			r.ECSContainerInstanceID = tok
-		case stream.FieldECSContainerID:
-			r.ECSContainerID = tok
-		case stream.FieldECSSecondContainerID:
-			r.ECSSecondContainerID = tok
-		case stream.FieldECSServiceName:
-			r.ECSServiceName = tok
-		case stream.FieldECSTaskDefinitionARN:
-			r.ECSTaskDefinitionARN = tok
-		case stream.FieldECSTaskARN:
-			r.ECSTaskARN = tok
-		case stream.FieldECSTaskID:
-			r.ECSTaskID = tok
-		case stream.FieldRejectReason:
-			r.RejectReason = tok
-		default:
-			if r.Extra == nil {
-				r.Extra = make([]stream.ExtraField, 0, f.unknown)
-			}
-			r.Extra = append(r.Extra, stream.ExtraField{Name: f.names[i], Value: tok})
-			continue
-		}
-		if bad != "" {
+		if bad := setField(f, i, tok, r); bad != "" {
 			return &Error{Field: f.names[i], Reason: bad}
 		}
-		r.Present.Add(field)
 	}
 	return nil
+}
+
+// uintMax is the largest value of each numeric field; 0 for the others.
+var uintMax = [stream.NumFields]uint64{
+	stream.FieldVersion:     math.MaxInt32,
+	stream.FieldSrcPort:     math.MaxUint16,
+	stream.FieldDstPort:     math.MaxUint16,
+	stream.FieldProtocol:    math.MaxUint8,
+	stream.FieldPackets:     math.MaxUint64,
+	stream.FieldBytes:       math.MaxUint64,
+	stream.FieldStart:       math.MaxInt64,
+	stream.FieldEnd:         math.MaxInt64,
+	stream.FieldTCPFlags:    math.MaxUint16,
+	stream.FieldTrafficPath: math.MaxUint8,
+}
+
+// setUint stores v, no greater than uintMax[field], in numeric field.
+func setUint(r *stream.Record, field stream.Field, v uint64) {
+	switch field {
+	case stream.FieldVersion:
+		r.Version = int(v)
+	case stream.FieldSrcPort:
+		r.SrcPort = uint16(v)
+	case stream.FieldDstPort:
+		r.DstPort = uint16(v)
+	case stream.FieldProtocol:
+		r.Protocol = uint8(v)
+	case stream.FieldPackets:
+		r.Packets = v
+	case stream.FieldBytes:
+		r.Bytes = v
+	case stream.FieldStart:
+		r.Start = int64(v)
+	case stream.FieldEnd:
+		r.End = int64(v)
+	case stream.FieldTCPFlags:
+		r.TCPFlags = uint16(v)
+	case stream.FieldTrafficPath:
+		r.TrafficPath = uint8(v)
+	}
+}
+
+// setField stores tok, a token other than `-`, in the field of f's column
+// i and adds the field to r.Present, or returns why tok does not fit it.
+func setField(f *Format, i int, tok string, r *stream.Record) (bad string) {
+	field := f.fields[i]
+	if max := uintMax[field]; max != 0 {
+		v, bad := parseUint(tok, max)
+		if bad != "" {
+			return bad
+		}
+		setUint(r, field, v)
+		r.Present.Add(field)
+		return ""
+	}
+	switch field {
+	case stream.FieldAccountID:
+		r.AccountID = tok
+	case stream.FieldInterfaceID:
+		r.InterfaceID = tok
+	case stream.FieldSrcAddr:
+		r.SrcAddr, bad = parseAddr(tok)
+	case stream.FieldDstAddr:
+		r.DstAddr, bad = parseAddr(tok)
+	case stream.FieldAction:
+		r.Action = tok
+	case stream.FieldLogStatus:
+		r.LogStatus = tok
+	case stream.FieldVPCID:
+		r.VPCID = tok
+	case stream.FieldSubnetID:
+		r.SubnetID = tok
+	case stream.FieldInstanceID:
+		r.InstanceID = tok
+	case stream.FieldType:
+		r.Type = tok
+	case stream.FieldPktSrcAddr:
+		r.PktSrcAddr, bad = parseAddr(tok)
+	case stream.FieldPktDstAddr:
+		r.PktDstAddr, bad = parseAddr(tok)
+	case stream.FieldRegion:
+		r.Region = tok
+	case stream.FieldAZID:
+		r.AZID = tok
+	case stream.FieldSublocationType:
+		r.SublocationType = tok
+	case stream.FieldSublocationID:
+		r.SublocationID = tok
+	case stream.FieldPktSrcAWSService:
+		r.PktSrcAWSService = tok
+	case stream.FieldPktDstAWSService:
+		r.PktDstAWSService = tok
+	case stream.FieldFlowDirection:
+		r.FlowDirection = tok
+	case stream.FieldECSClusterARN:
+		r.ECSClusterARN = tok
+	case stream.FieldECSClusterName:
+		r.ECSClusterName = tok
+	case stream.FieldECSContainerInstanceARN:
+		r.ECSContainerInstanceARN = tok
+	case stream.FieldECSContainerInstanceID:
+		r.ECSContainerInstanceID = tok
+	case stream.FieldECSContainerID:
+		r.ECSContainerID = tok
+	case stream.FieldECSSecondContainerID:
+		r.ECSSecondContainerID = tok
+	case stream.FieldECSServiceName:
+		r.ECSServiceName = tok
+	case stream.FieldECSTaskDefinitionARN:
+		r.ECSTaskDefinitionARN = tok
+	case stream.FieldECSTaskARN:
+		r.ECSTaskARN = tok
+	case stream.FieldECSTaskID:
+		r.ECSTaskID = tok
+	case stream.FieldRejectReason:
+		r.RejectReason = tok
+	default:
+		if r.Extra == nil {
+			r.Extra = make([]stream.ExtraField, 0, f.unknown)
+		}
+		r.Extra = append(r.Extra, stream.ExtraField{Name: f.names[i], Value: tok})
+		return ""
+	}
+	if bad == "" {
+		r.Present.Add(field)
+	}
+	return bad
 }
 
 // parseUint parses a decimal token no greater than max. It returns a reason

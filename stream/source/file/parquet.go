@@ -12,6 +12,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/flowhose/flowhose/stream/decode"
 )
 
 // parquetMagic starts (and ends) every Parquet file.
@@ -21,35 +23,49 @@ const parquetMagic = "PAR1"
 // the kinds without a typed path: enough to amortise the call.
 const parquetValuesPerRead = 256
 
-// parquetLines turns the rows of a flow-log Parquet file into the text lines
-// an S3 text file of the same flow log holds: a header line of the column
+// parquetRows decodes the rows of a flow-log Parquet file as the lines an
+// S3 text file of the same flow log holds: a header line of the column
 // names, then one line per row with the values in column order and `-` for
-// nulls. The decoder then reads them exactly as it reads text files, so a
-// column name maps to the same field as the same word in a header line,
-// and a record read from Parquet has the same raw line, and so the same
-// document id, as the record read from the text file of the same flow log.
+// nulls. The decoder adopts the header line as the format, so a column
+// name maps to the same field as the same word in a header line, and a
+// record read from Parquet has the same raw line, and so the same document
+// id, as the record read from the text file of the same flow log.
 //
 // Rows are read one row group at a time, and each column page by page, all
 // columns in step: the file is never held in memory whole. A row's values
-// are formatted straight from the pages' typed data into the chunk: the
-// library's generic row reconstruction, and even its per-value reader,
-// cost more than the rest of the reading together.
-type parquetLines struct {
+// are formatted straight from the pages' typed data: the library's generic
+// row reconstruction, and even its per-value reader, cost more than the
+// rest of the reading together. The decoder is handed each row's values
+// with its line (decode.Decoder.Values), so it neither splits the line nor
+// parses the integer columns again.
+type parquetRows struct {
 	groups   []parquet.RowGroup
 	optional []bool      // per column: it has definition levels (nulls)
 	group    int         // row groups opened so far
 	cols     []columnRun // of groups[group-1]; nil between groups
 	left     int         // rows every column can give without a new page
-	header   string
-	pending  []byte // a row that did not fit into the last chunk
-	out      []byte // the chunk being built, reused: its text is copied out
+	header   string      // the column names as a header line, until decoded
+	unread   int64       // rows not formatted yet, as the footer says
+
+	// The row formatted last: its line (the tokens joined by spaces) and
+	// values.
+	row  []byte
+	vals []decode.Value
+	// spaced says a value of row holds whitespace: the row is decoded
+	// from its line, which then splits it differently from its columns.
+	spaced bool
+	// pending says row did not fit into the last run of lines: it starts
+	// the next.
+	pending bool
+
+	size     int // bytes of the last run's text: the next run's first guess
 	maxBytes int64
 	maxLines int
 }
 
 // openParquet reads the footer of a Parquet file of size bytes and checks
 // that its schema is flat, as flow-log schemas are.
-func openParquet(r io.ReaderAt, size int64, maxBytes int64, maxLines int) (p *parquetLines, err error) {
+func openParquet(r io.ReaderAt, size int64, maxBytes int64, maxLines int) (p *parquetRows, err error) {
 	defer recoverParquet(&err)
 	// The library allocates the footer's stated length before reading it:
 	// a corrupt length would cost up to 4 GiB.
@@ -93,8 +109,8 @@ func openParquet(r io.ReaderAt, size int64, maxBytes int64, maxLines int) (p *pa
 	if len(names) == 0 {
 		return nil, errors.New("parquet: no columns")
 	}
-	return &parquetLines{groups: f.RowGroups(), optional: optional, header: strings.Join(names, " ") + "\n",
-		maxBytes: maxBytes, maxLines: maxLines}, nil
+	return &parquetRows{groups: f.RowGroups(), optional: optional, header: strings.Join(names, " "), unread: f.NumRows(),
+		vals: make([]decode.Value, len(names)), maxBytes: maxBytes, maxLines: maxLines}, nil
 }
 
 // recoverParquet turns a panic of the Parquet library on a corrupt file
@@ -105,54 +121,91 @@ func recoverParquet(err *error) {
 	}
 }
 
-// next returns the next run of lines, the header first, or io.EOF after
-// the last row.
-func (p *parquetLines) next() (c chunk, err error) {
+// lines is how many lines the next run will hold at most.
+func (p *parquetRows) lines() int {
+	n := min(int64(p.maxLines), max(p.unread, 0))
+	if p.header != "" || p.pending {
+		n = min(n+1, int64(p.maxLines))
+	}
+	return int(n)
+}
+
+// next decodes the next run of lines into out, the header first, and
+// returns how many it read, or io.EOF after the last row. A run holds at
+// most maxLines lines and, unless it is a single row, maxBytes bytes of
+// text; the records' strings point into one string of the run's lines.
+func (p *parquetRows) next(dec *decode.Decoder, firstLine int, out *decode.Output) (lines int, err error) {
 	defer recoverParquet(&err)
-	out := p.out[:0]
+	var text strings.Builder
+	// Strings taken out of the builder stay valid as it grows, but each
+	// growth leaves the old array to the records that point into it: the
+	// last run's size is the guess that avoids it.
+	text.Grow(int(min(p.maxBytes, int64(max(p.size, p.lines()*128)))))
+	used := int64(0)
 	if p.header != "" {
-		out = append(out, p.header...)
-		c.lines++
+		dec.TextAt(p.header, firstLine, out)
+		used += int64(len(p.header)) + 1
+		lines++
 		p.header = ""
 	}
-	if len(p.pending) > 0 {
-		out = append(out, p.pending...)
-		c.lines++
-		p.pending = p.pending[:0]
-	}
-	for c.lines < p.maxLines {
-		if p.left == 0 {
-			if err := p.fill(); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				return chunk{}, err
+	for lines < p.maxLines {
+		if !p.pending {
+			if p.left == 0 {
+				if err := p.fill(); errors.Is(err, io.EOF) {
+					break
+				} else if err != nil {
+					return 0, err
+				}
 			}
+			p.format()
 		}
-		start := len(out)
-		for i := range p.cols {
-			out = p.cols[i].appendNext(out)
-		}
-		out[len(out)-1] = '\n'
-		p.left--
-		if c.lines > 0 && int64(len(out)) > p.maxBytes {
-			p.pending = append(p.pending, out[start:]...) // the row starts the next chunk
-			out = out[:start]
+		// A line counts its newline, as in a text file.
+		if used += int64(len(p.row)) + 1; lines > 0 && used > p.maxBytes {
+			p.pending = true // the row starts the next run
 			break
 		}
-		c.lines++
+		p.pending = false
+		p.decode(&text, dec, firstLine+lines, out)
+		lines++
 	}
-	p.out = out
-	if c.lines == 0 {
-		return chunk{}, io.EOF
+	p.size = text.Len()
+	if lines == 0 {
+		return 0, io.EOF
 	}
-	c.text = string(out)
-	return c, nil
+	return lines, nil
+}
+
+// format formats the next row into p.row: fill said there is one.
+func (p *parquetRows) format() {
+	row := p.row[:0]
+	p.spaced = false
+	for i := range p.cols {
+		var clean bool
+		row, clean = p.cols[i].appendNext(row, &p.vals[i])
+		p.spaced = p.spaced || !clean
+		p.vals[i].End = len(row) - 1 // the token's space follows
+	}
+	p.row = row[:len(row)-1]
+	p.left--
+	p.unread--
+}
+
+// decode appends p.row to text and decodes it as line lineNo.
+func (p *parquetRows) decode(text *strings.Builder, dec *decode.Decoder, lineNo int, out *decode.Output) {
+	start := text.Len()
+	text.Write(p.row)
+	line := text.String()[start:]
+	if p.spaced {
+		dec.TextAt(line, lineNo, out)
+		return
+	}
+	dec.Values(line, p.vals, lineNo, out)
 }
 
 // fill makes every column ready to give rows, reading pages where one is
 // done and moving on to the next row group when all are, and sets how many
 // rows they can all give.
-func (p *parquetLines) fill() error {
+func (p *parquetRows) fill() error {
 	for {
 		if p.cols == nil {
 			if p.group == len(p.groups) {
@@ -195,7 +248,7 @@ func (p *parquetLines) fill() error {
 }
 
 // close ends the row group being read.
-func (p *parquetLines) close() {
+func (p *parquetRows) close() {
 	for i := range p.cols {
 		p.cols[i].release()
 		p.cols[i].pages.Close()
@@ -218,6 +271,7 @@ type columnRun struct {
 	ints64 []int64
 	bytes  []byte // byte array values: value i is bytes[offs[i]:offs[i+1]]
 	offs   []uint32
+	spaced bool                // some byte array value of page holds whitespace
 	values parquet.ValueReader // of page, for kinds without a typed path...
 	vbuf   []parquet.Value     // ...read ahead into vbuf[vnext:vlen]
 	vnext  int
@@ -228,6 +282,10 @@ type columnRun struct {
 
 	dict     parquet.Dictionary // formatted into dictToks, each with its space
 	dictToks [][]byte
+	dictInts []int64 // the entries' values, when dictIsInt
+	// dictIsInt says the dictionary holds integers, dictSpaced that some
+	// entry holds whitespace.
+	dictIsInt, dictSpaced bool
 }
 
 // valueKind is how a page's values are read.
@@ -304,6 +362,7 @@ func (r *columnRun) start(page parquet.Page) error {
 	case data.Kind() == encoding.ByteArray:
 		r.kind = kindBytes
 		r.bytes, r.offs = data.ByteArray()
+		r.spaced = hasSpace(r.bytes) // one pass over the page, not one per value
 		have = len(r.offs) - 1
 	default:
 		r.kind, r.values, r.levels = kindGeneric, page.Values(), nil // the reader yields the nulls
@@ -322,41 +381,65 @@ func (r *columnRun) start(page parquet.Page) error {
 // formatDictionary formats every entry of a column chunk's dictionary once:
 // the chunk's pages then refer to them by index.
 func (r *columnRun) formatDictionary(dict parquet.Dictionary) {
-	r.dict, r.dictToks = dict, r.dictToks[:0]
+	r.dict, r.dictToks, r.dictInts, r.dictSpaced = dict, r.dictToks[:0], r.dictInts[:0], false
+	kind := dict.Type().Kind()
+	r.dictIsInt = kind == parquet.Int32 || kind == parquet.Int64
 	var b []byte
 	for i := range dict.Len() {
+		v := dict.Index(int32(i))
 		start := len(b)
-		b = append(appendValue(b, dict.Index(int32(i))), ' ')
+		b = appendValue(b, v)
+		r.dictSpaced = r.dictSpaced || hasSpace(b[start:])
+		b = append(b, ' ')
 		r.dictToks = append(r.dictToks, b[start:len(b):len(b)])
+		switch kind {
+		case parquet.Int32:
+			r.dictInts = append(r.dictInts, int64(v.Int32()))
+		case parquet.Int64:
+			r.dictInts = append(r.dictInts, v.Int64())
+		}
 	}
 }
 
-// appendNext appends the token of the column's next row and a space: ready
-// said there is one.
-func (r *columnRun) appendNext(b []byte) []byte {
+// appendNext appends the token of the column's next row and a space, sets
+// v to its value, and reports false if the token holds whitespace: ready
+// said there is a row.
+func (r *columnRun) appendNext(b []byte, v *decode.Value) ([]byte, bool) {
 	row := r.row
 	r.row++
+	v.IsInt = false
 	if r.levels != nil && r.levels[row] == 0 {
-		return append(b, '-', ' ')
+		return append(b, '-', ' '), true
 	}
 	i := r.val
 	r.val++
 	switch r.kind {
 	case kindIndex:
-		return append(b, r.dictToks[r.ints32[i]]...)
-	case kindInt32:
-		return r.appendInt(b, int64(r.ints32[i]))
-	case kindInt64:
-		return r.appendInt(b, r.ints64[i])
-	case kindBytes:
-		if s := r.bytes[r.offs[i]:r.offs[i+1]]; len(s) > 0 {
-			return append(append(b, s...), ' ')
+		i := r.ints32[i]
+		if r.dictIsInt {
+			v.Int, v.IsInt = r.dictInts[i], true
 		}
-		return append(b, '-', ' ')
+		tok := r.dictToks[i]
+		return append(b, tok...), !r.dictSpaced || !hasSpace(tok[:len(tok)-1])
+	case kindInt32:
+		v.Int, v.IsInt = int64(r.ints32[i]), true
+		return r.appendInt(b, v.Int), true
+	case kindInt64:
+		v.Int, v.IsInt = r.ints64[i], true
+		return r.appendInt(b, v.Int), true
+	case kindBytes:
+		s := r.bytes[r.offs[i]:r.offs[i+1]]
+		if len(s) == 0 {
+			return append(b, '-', ' '), true
+		}
+		return append(append(b, s...), ' '), !r.spaced || !hasSpace(s)
 	}
 	// kindGeneric: the reader yields the nulls (levels is nil)
 	r.vnext++
-	return append(appendValue(b, r.vbuf[r.vnext-1]), ' ')
+	start := len(b)
+	b = appendValue(b, r.vbuf[r.vnext-1])
+	clean := !hasSpace(b[start:])
+	return append(b, ' '), clean
 }
 
 // appendInt appends v and a space. Flow logs repeat numbers from row to row (version,
@@ -380,6 +463,10 @@ func (r *columnRun) release() {
 	}
 	r.page, r.levels, r.ints32, r.ints64, r.bytes, r.offs, r.values = nil, nil, nil, nil, nil, nil, nil
 }
+
+// hasSpace reports whether b holds a byte that separates the tokens or
+// lines of a flow log.
+func hasSpace(b []byte) bool { return bytes.ContainsAny(b, " \t\r\n") }
 
 // appendValue appends a value as a flow-log token: `-` for nulls and
 // empty strings.

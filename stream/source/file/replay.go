@@ -266,14 +266,8 @@ func (rn *run) content(ctx context.Context, name string, rc io.ReadCloser, dec *
 	return rn.lines(ctx, name, newChunker(rd, rn.r.cfg.ChunkBytes, rn.r.cfg.BatchSize), dec)
 }
 
-// lineSource yields runs of whole lines: a text file's chunks, a Parquet
-// file's rows as lines.
-type lineSource interface {
-	next() (chunk, error)
-}
-
-// lines decodes and submits the chunks of src.
-func (rn *run) lines(ctx context.Context, name string, src lineSource, dec *decode.Decoder) error {
+// lines decodes and submits the chunks of a text input.
+func (rn *run) lines(ctx context.Context, name string, src *chunker, dec *decode.Decoder) error {
 	line := 1 // number of the chunk's first line
 	for {
 		c, err := src.next()
@@ -290,9 +284,7 @@ func (rn *run) lines(ctx context.Context, name string, src lineSource, dec *deco
 		} else {
 			dec.TextAt(c.text, line, &out)
 		}
-		rn.sum.Lines += int64(c.lines)
-		rn.sum.Skipped += int64(out.Skipped)
-		if err := rn.submit(ctx, name, line, &out); err != nil {
+		if err := rn.deliver(ctx, name, line, c.lines, &out); err != nil {
 			return err
 		}
 		line += c.lines
@@ -306,7 +298,29 @@ func (rn *run) parquet(ctx context.Context, name string, r io.ReaderAt, size int
 		return readFailed(err, 1)
 	}
 	defer p.close()
-	return rn.lines(ctx, name, p, dec)
+	line := 1 // number of the run's first line
+	for {
+		out := decode.Output{Records: rn.records(p.lines())}
+		n, err := p.next(dec, line, &out)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return readFailed(err, line)
+		}
+		if err := rn.deliver(ctx, name, line, n, &out); err != nil {
+			return err
+		}
+		line += n
+	}
+}
+
+// deliver counts a run of n lines, the first numbered line, and submits
+// what they decoded to.
+func (rn *run) deliver(ctx context.Context, name string, line, n int, out *decode.Output) error {
+	rn.sum.Lines += int64(n)
+	rn.sum.Skipped += int64(out.Skipped)
+	return rn.submit(ctx, name, line, out)
 }
 
 // spooledParquet copies a Parquet stream (gzip, an S3 body) to a temporary

@@ -1,0 +1,95 @@
+package decode
+
+import "github.com/flowhose/flowhose/stream"
+
+// Value is one value of a row read from a columnar source (Parquet), whose
+// column names were decoded as a header line.
+type Value struct {
+	// End is where the value's token ends in the row's line; the token
+	// starts after the previous value's token and the space that follows
+	// it. A token holds no whitespace; it is `-` when the value is absent.
+	End int
+	// Int is the value of an integer column when IsInt is set; a numeric
+	// field takes it without parsing the token.
+	Int   int64
+	IsInt bool
+}
+
+// Values decodes one row of a columnar source into a new element of
+// out.Records, or records why it could not, exactly as TextAt decodes
+// line, the row's line: its values' tokens joined by single spaces. The
+// tokens are not split out of line again and integer columns not parsed
+// again; the rest of the work is the text decoder's own. A row that takes
+// more than that (there is no header format, or the line is too long,
+// looks like a header, or has a value its field rejects) is decoded from
+// line, so the outcome is always the text decoder's.
+func (d *Decoder) Values(line string, vals []Value, lineNo int, out *Output) {
+	f := d.header
+	if f == nil || len(vals) != len(f.fields) || len(line) > d.opts.MaxLineBytes || line == d.headerLine || !d.tokens(line, vals) {
+		d.appendLine(line, lineNo, stream.Origin{}, out)
+		return
+	}
+	if !out.room() {
+		return
+	}
+	n := len(out.Records)
+	if n == cap(out.Records) && !out.growRecords(1) {
+		return
+	}
+	out.Records = out.Records[:n+1]
+	r := &out.Records[n]
+	*r = stream.Record{Raw: line}
+	if !decodeValues(f, d.toks[:len(vals)], vals, r) {
+		out.Records = out.Records[:n]
+		d.appendLine(line, lineNo, stream.Origin{}, out)
+	}
+}
+
+// tokens cuts line into d.toks at the ends vals give, and reports false
+// if they do not cut it into tokens (ends out of order, past the line or
+// not at a space; an empty token), or if Line would take the tokens for a
+// header line.
+func (d *Decoder) tokens(line string, vals []Value) bool {
+	start := 0
+	for i := range vals {
+		end := vals[i].End
+		if end <= start || end > len(line) || end < len(line) && line[end] != ' ' {
+			return false
+		}
+		d.toks[i] = line[start:end]
+		start = end + 1
+	}
+	if start != len(line)+1 {
+		return false
+	}
+	toks := d.toks[:len(vals)]
+	if c := toks[0][0]; c >= 'a' && c <= 'z' && isHeader(toks) {
+		return false
+	}
+	return true
+}
+
+// decodeValues stores each value, whose token is in toks, in its field as
+// decodeFields stores the same tokens, and reports false where
+// decodeFields would fail.
+func decodeValues(f *Format, toks []string, vals []Value, r *stream.Record) bool {
+	for i, tok := range toks {
+		if tok == "-" {
+			continue
+		}
+		field := f.fields[i]
+		if max := uintMax[field]; max != 0 && vals[i].IsInt {
+			v := vals[i].Int
+			if v < 0 || uint64(v) > max {
+				return false
+			}
+			setUint(r, field, uint64(v))
+			r.Present.Add(field)
+			continue
+		}
+		if setField(f, i, tok, r) != "" {
+			return false
+		}
+	}
+	return true
+}
