@@ -51,6 +51,23 @@ func BenchmarkTextV5(b *testing.B) {
 	benchDecode(b, benchLines, func(out *Output) { d.Text(text, out) })
 }
 
+// BenchmarkValues decodes the lines of BenchmarkText given as values, as
+// the Parquet reader does (under the column names as a header line).
+func BenchmarkValues(b *testing.B) {
+	lines := strings.Split(strings.TrimSuffix(sampleText(benchLines, (*flowGen).v2), "\n"), "\n")
+	vals := make([][]Value, len(lines))
+	for i, l := range lines {
+		vals[i] = rowValues(l)
+	}
+	d := newDecoder(b)
+	d.Text(v2Header, &Output{})
+	benchDecode(b, benchLines, func(out *Output) {
+		for i, l := range lines {
+			d.Values(l, vals[i], i+2, out)
+		}
+	})
+}
+
 func BenchmarkPayloadPlain(b *testing.B) {
 	data := []byte(sampleText(benchLines, (*flowGen).v2))
 	d := newDecoder(b)

@@ -38,17 +38,17 @@ func (d *Decoder) Values(line string, vals []Value, lineNo int, out *Output) {
 	}
 	out.Records = out.Records[:n+1]
 	r := &out.Records[n]
-	*r = stream.Record{Raw: line}
-	if !decodeValues(f, d.toks[:len(vals)], vals, r) {
+	*r = stream.Record{}
+	r.Raw = line
+	if !decodeValues(f, line, vals, r) {
 		out.Records = out.Records[:n]
 		d.appendLine(line, lineNo, stream.Origin{}, out)
 	}
 }
 
-// tokens cuts line into d.toks at the ends vals give, and reports false
-// if they do not cut it into tokens (ends out of order, past the line or
-// not at a space; an empty token), or if Line would take the tokens for a
-// header line.
+// tokens reports whether the ends vals give cut line into its tokens (in
+// order, each ended by a space or the line's end, none empty) that Line
+// would not take for a header line.
 func (d *Decoder) tokens(line string, vals []Value) bool {
 	start := 0
 	for i := range vals {
@@ -56,34 +56,40 @@ func (d *Decoder) tokens(line string, vals []Value) bool {
 		if end <= start || end > len(line) || end < len(line) && line[end] != ' ' {
 			return false
 		}
-		d.toks[i] = line[start:end]
 		start = end + 1
 	}
 	if start != len(line)+1 {
 		return false
 	}
-	toks := d.toks[:len(vals)]
-	if c := toks[0][0]; c >= 'a' && c <= 'z' && isHeader(toks) {
-		return false
+	if c := line[0]; c < 'a' || c > 'z' {
+		return true
 	}
-	return true
+	toks := d.toks[:len(vals)]
+	start = 0
+	for i := range vals {
+		toks[i] = line[start:vals[i].End]
+		start = vals[i].End + 1
+	}
+	return !isHeader(toks)
 }
 
-// decodeValues stores each value, whose token is in toks, in its field as
-// decodeFields stores the same tokens, and reports false where
-// decodeFields would fail.
-func decodeValues(f *Format, toks []string, vals []Value, r *stream.Record) bool {
-	for i, tok := range toks {
+// decodeValues stores each value of line in its field as decodeFields
+// stores the same tokens, and reports false where decodeFields would fail.
+func decodeValues(f *Format, line string, vals []Value, r *stream.Record) bool {
+	start := 0
+	for i := range vals {
+		v := &vals[i]
+		tok := line[start:v.End]
+		start = v.End + 1
 		if tok == "-" {
 			continue
 		}
 		field := f.fields[i]
-		if max := uintMax[field]; max != 0 && vals[i].IsInt {
-			v := vals[i].Int
-			if v < 0 || uint64(v) > max {
+		if max := uintMax[field]; max != 0 && v.IsInt {
+			if v.Int < 0 || uint64(v.Int) > max {
 				return false
 			}
-			setUint(r, field, uint64(v))
+			setUint(r, field, uint64(v.Int))
 			r.Present.Add(field)
 			continue
 		}

@@ -31,17 +31,7 @@ func checkValues(t *testing.T, s string) {
 	var got Output
 	d.TextAt(norm[0], 1, &got)
 	for i, line := range norm[1:] {
-		var vals []Value
-		end := 0
-		for tok := range strings.SplitSeq(line, " ") {
-			end += len(tok)
-			v := Value{End: end}
-			if n, err := strconv.ParseInt(tok, 10, 64); err == nil && strconv.FormatInt(n, 10) == tok {
-				v.Int, v.IsInt = n, true
-			}
-			vals = append(vals, v)
-			end++
-		}
+		vals := rowValues(line)
 		if i%5 == 4 {
 			vals[i%len(vals)].End--
 		}
@@ -53,6 +43,23 @@ func checkValues(t *testing.T, s string) {
 	if !reflect.DeepEqual(got.Failures, want.Failures) || got.Skipped != want.Skipped {
 		t.Fatalf("failures from Values (%d skipped):\n%+v\nfrom Text (%d skipped):\n%+v", got.Skipped, got.Failures, want.Skipped, want.Failures)
 	}
+}
+
+// rowValues returns the values of line, tokens joined by single spaces, as
+// a Parquet reader gives them: integer tokens also as Int.
+func rowValues(line string) []Value {
+	var vals []Value
+	end := 0
+	for tok := range strings.SplitSeq(line, " ") {
+		end += len(tok)
+		v := Value{End: end}
+		if n, err := strconv.ParseInt(tok, 10, 64); err == nil && strconv.FormatInt(n, 10) == tok {
+			v.Int, v.IsInt = n, true
+		}
+		vals = append(vals, v)
+		end++
+	}
+	return vals
 }
 
 // TestValuesAsText: rows given as values decode as their lines do, in

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
@@ -47,18 +48,24 @@ type parquetRows struct {
 	header   string      // the column names as a header line, until decoded
 	unread   int64       // rows not formatted yet, as the footer says
 
-	// The row formatted last: its line (the tokens joined by spaces) and
-	// values.
-	row  []byte
+	// text is where rows are formatted, append only: the records' strings
+	// point into it, so no byte of a line is ever written again. A row is
+	// formatted straight into it, and a new block started when the rest of
+	// this one might not hold a row: blocks are left to the garbage
+	// collector once no record points into them.
+	text    []byte
+	lastRow int // the length of the last row formatted, with a space
+
+	// The row formatted last: text[row:], and its values.
+	row  int
 	vals []decode.Value
-	// spaced says a value of row holds whitespace: the row is decoded
+	// spaced says a value of the row holds whitespace: the row is decoded
 	// from its line, which then splits it differently from its columns.
 	spaced bool
-	// pending says row did not fit into the last run of lines: it starts
-	// the next.
+	// pending says the row did not fit into the last run of lines: it
+	// starts the next.
 	pending bool
 
-	size     int // bytes of the last run's text: the next run's first guess
 	maxBytes int64
 	maxLines int
 }
@@ -133,14 +140,9 @@ func (p *parquetRows) lines() int {
 // next decodes the next run of lines into out, the header first, and
 // returns how many it read, or io.EOF after the last row. A run holds at
 // most maxLines lines and, unless it is a single row, maxBytes bytes of
-// text; the records' strings point into one string of the run's lines.
+// text.
 func (p *parquetRows) next(dec *decode.Decoder, firstLine int, out *decode.Output) (lines int, err error) {
 	defer recoverParquet(&err)
-	var text strings.Builder
-	// Strings taken out of the builder stay valid as it grows, but each
-	// growth leaves the old array to the records that point into it: the
-	// last run's size is the guess that avoids it.
-	text.Grow(int(min(p.maxBytes, int64(max(p.size, p.lines()*128)))))
 	used := int64(0)
 	if p.header != "" {
 		dec.TextAt(p.header, firstLine, out)
@@ -159,47 +161,52 @@ func (p *parquetRows) next(dec *decode.Decoder, firstLine int, out *decode.Outpu
 			}
 			p.format()
 		}
+		row := p.text[p.row:]
 		// A line counts its newline, as in a text file.
-		if used += int64(len(p.row)) + 1; lines > 0 && used > p.maxBytes {
+		if used += int64(len(row)) + 1; lines > 0 && used > p.maxBytes {
 			p.pending = true // the row starts the next run
 			break
 		}
 		p.pending = false
-		p.decode(&text, dec, firstLine+lines, out)
+		// The row is never written again (see text).
+		line := unsafe.String(unsafe.SliceData(row), len(row))
+		if p.spaced {
+			dec.TextAt(line, firstLine+lines, out)
+		} else {
+			dec.Values(line, p.vals, firstLine+lines, out)
+		}
 		lines++
 	}
-	p.size = text.Len()
 	if lines == 0 {
 		return 0, io.EOF
 	}
 	return lines, nil
 }
 
-// format formats the next row into p.row: fill said there is one.
+// format formats the next row at the end of p.text: fill said there is
+// one.
 func (p *parquetRows) format() {
-	row := p.row[:0]
+	// Room for a row half as long again as the last, a run's worth in a
+	// new block. A longer row still fits: append then moves the block's
+	// rows to a new array, which the strings of the rows before do not
+	// point into.
+	need := int(min(int64(max(p.lastRow*3/2, 64)), p.maxBytes))
+	if cap(p.text)-len(p.text) < need {
+		p.text = make([]byte, 0, max(need, int(min(p.maxBytes, int64(p.lines()*need)))))
+	}
+	b := p.text
+	p.row = len(b)
 	p.spaced = false
 	for i := range p.cols {
 		var clean bool
-		row, clean = p.cols[i].appendNext(row, &p.vals[i])
+		b, clean = p.cols[i].appendNext(b, &p.vals[i])
 		p.spaced = p.spaced || !clean
-		p.vals[i].End = len(row) - 1 // the token's space follows
+		p.vals[i].End = len(b) - 1 - p.row // the token's space follows
 	}
-	p.row = row[:len(row)-1]
+	p.lastRow = len(b) - p.row
+	p.text = b[:len(b)-1]
 	p.left--
 	p.unread--
-}
-
-// decode appends p.row to text and decodes it as line lineNo.
-func (p *parquetRows) decode(text *strings.Builder, dec *decode.Decoder, lineNo int, out *decode.Output) {
-	start := text.Len()
-	text.Write(p.row)
-	line := text.String()[start:]
-	if p.spaced {
-		dec.TextAt(line, lineNo, out)
-		return
-	}
-	dec.Values(line, p.vals, lineNo, out)
 }
 
 // fill makes every column ready to give rows, reading pages where one is
