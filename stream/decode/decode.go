@@ -131,6 +131,20 @@ func (o *Output) fail(f stream.Failure) {
 	}
 }
 
+// newRecord adds a record slot to Records and returns it, or nil when
+// MaxRecords or Reserve stop decoding.
+func (o *Output) newRecord() *stream.Record {
+	if !o.room() {
+		return nil
+	}
+	n := len(o.Records)
+	if n == cap(o.Records) && !o.growRecords(1) {
+		return nil
+	}
+	o.Records = o.Records[:n+1]
+	return &o.Records[n]
+}
+
 // growRecords makes room for need more records beyond cap, reserving the
 // new array first, in full: the array it replaces stays garbage until the
 // collector gets to it. It grows by half the capacity at a time (fewer
@@ -263,21 +277,19 @@ func (d *Decoder) TextAt(s string, firstLine int, out *Output) {
 // why it could not. Blank lines are ignored.
 func (d *Decoder) appendLine(line string, lineNo int, origin stream.Origin, out *Output) {
 	line = strings.TrimSuffix(line, "\r")
-	if isBlank(line) || !out.room() {
+	if isBlank(line) {
 		return
 	}
-	n := len(out.Records)
-	if n == cap(out.Records) && !out.growRecords(1) {
+	r := out.newRecord()
+	if r == nil {
 		return
 	}
-	out.Records = out.Records[:n+1]
-	r := &out.Records[n]
 	err := d.Line(line, r)
 	if err == nil {
 		r.Origin = origin
 		return
 	}
-	out.Records = out.Records[:n]
+	out.Records = out.Records[:len(out.Records)-1]
 	if err == ErrHeader {
 		out.Skipped++
 		return

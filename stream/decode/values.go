@@ -29,19 +29,14 @@ func (d *Decoder) Values(line string, vals []Value, lineNo int, out *Output) {
 		d.appendLine(line, lineNo, stream.Origin{}, out)
 		return
 	}
-	if !out.room() {
+	r := out.newRecord()
+	if r == nil {
 		return
 	}
-	n := len(out.Records)
-	if n == cap(out.Records) && !out.growRecords(1) {
-		return
-	}
-	out.Records = out.Records[:n+1]
-	r := &out.Records[n]
 	*r = stream.Record{}
 	r.Raw = line
 	if !decodeValues(f, line, vals, r) {
-		out.Records = out.Records[:n]
+		out.Records = out.Records[:len(out.Records)-1]
 		d.appendLine(line, lineNo, stream.Origin{}, out)
 	}
 }
