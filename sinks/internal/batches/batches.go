@@ -43,9 +43,7 @@ func (t *Tracker) Settle(items []Item, err error) {
 	defer t.mu.Unlock()
 	for _, it := range items {
 		bs := it.Batch
-		if err != nil && (bs.err == nil || stream.IsPermanent(err) && !stream.IsPermanent(bs.err)) {
-			bs.err = err
-		}
+		bs.err = stream.Worse(bs.err, err)
 		bs.pending--
 		if bs.pending == 0 {
 			bs.b.Ack.Done(bs.err)

