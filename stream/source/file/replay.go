@@ -116,9 +116,9 @@ type Input struct {
 
 // PathInput returns the Input of a local path, "-" being r.Stdin.
 func (r *Replayer) PathInput(path string) Input {
-	return Input{Name: path, Open: func(context.Context) (io.ReadCloser, error) {
+	return Input{Name: path, Open: func(ctx context.Context) (io.ReadCloser, error) {
 		if path == Stdin {
-			return io.NopCloser(r.Stdin), nil
+			return io.NopCloser(&interruptible{ctx: ctx, r: r.Stdin}), nil
 		}
 		return os.Open(path)
 	}}
@@ -180,6 +180,50 @@ func (s sourceReader) Read(p []byte) (int, error) {
 		err = sourceError{err}
 	}
 	return n, err
+}
+
+// interruptible reads r, but returns as soon as ctx ends even while a read
+// of r is blocked: standard input fed by a pipe that stays open
+// (`tail -f … | flowhose replay -`) would otherwise hold a stopping replay
+// until the next line came. The blocked read is left behind, which only
+// the process's exit ends; nothing else reads r after that.
+type interruptible struct {
+	ctx     context.Context
+	r       io.Reader
+	buf     []byte // the reading goroutine's until it answers on res
+	left    []byte // read, not yet returned
+	err     error  // r's error, returned once left is empty
+	res     chan int
+	reading bool
+}
+
+func (c *interruptible) Read(p []byte) (int, error) {
+	// reading first: while a read is out, err is its goroutine's.
+	if !c.reading && len(c.left) == 0 && c.err == nil {
+		if c.buf == nil {
+			c.buf, c.res = make([]byte, 64<<10), make(chan int, 1)
+		}
+		c.reading = true
+		go func() {
+			n, err := c.r.Read(c.buf)
+			c.err = err // published by the send on res
+			c.res <- n
+		}()
+	}
+	if c.reading {
+		select {
+		case n := <-c.res:
+			c.reading, c.left = false, c.buf[:n]
+		case <-c.ctx.Done():
+			return 0, context.Cause(c.ctx)
+		}
+	}
+	if len(c.left) > 0 {
+		n := copy(p, c.left)
+		c.left = c.left[n:]
+		return n, nil
+	}
+	return 0, c.err
 }
 
 // unreadable is input that can never be read as flow logs from line on:

@@ -6,10 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
@@ -220,6 +222,33 @@ func TestCancel(t *testing.T) {
 	}
 	if r.sum.Batches != 1 || e.sink.Pending() != 0 {
 		t.Errorf("summary = %+v, pending %d", r.sum, e.sink.Pending())
+	}
+}
+
+// TestCancelWhileStdinBlocks: standard input that stays open without
+// data must not hold a stopping replay.
+func TestCancelWhileStdinBlocks(t *testing.T) {
+	e := newEnv(t, nil)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	e.r.Stdin = pr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.r.Run(ctx, []string{Stdin})
+		done <- err
+	}()
+	if _, err := pw.Write([]byte(lines(lineAccept))); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want cancellation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still blocked on standard input 5s after cancellation")
 	}
 }
 
