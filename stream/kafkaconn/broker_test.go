@@ -11,50 +11,25 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/stream/source/kafka/kafkatest"
 )
 
-// realBroker is the secured listeners of the broker of scripts/services
-// and the credentials and files that reach them.
-type realBroker struct {
-	plain, sasl, saslSSL, ssl, mtls string
-	user, password                  string
-	ca, cert, key                   string
-}
-
-func newRealBroker(t *testing.T) realBroker {
-	t.Helper()
-	return realBroker{
-		plain:    kafkatest.Broker(t),
-		sasl:     servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_SASL_BROKERS"),
-		saslSSL:  servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_SASL_SSL_BROKERS"),
-		ssl:      servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_SSL_BROKERS"),
-		mtls:     servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_MTLS_BROKERS"),
-		user:     servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_SASL_USERNAME"),
-		password: servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_SASL_PASSWORD"),
-		ca:       servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_TLS_CA"),
-		cert:     servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_TLS_CERT"),
-		key:      servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_TLS_KEY"),
-	}
-}
-
 // configs is one working Config per listener and SASL mechanism.
-func (b realBroker) configs() map[string]Config {
+func configs(b kafkatest.Secured) map[string]Config {
 	out := map[string]Config{}
 	for _, mech := range []string{SASLPlain, SASLSCRAMSHA256, SASLSCRAMSHA512} {
-		c := Default(b.sasl)
-		c.SASL = SASL{Mechanism: mech, Username: b.user, Password: b.password}
+		c := Default(b.SASL)
+		c.SASL = SASL{Mechanism: mech, Username: b.Username, Password: b.Password}
 		out["sasl_plaintext/"+mech] = c
-		c.Brokers = []string{b.saslSSL}
-		c.TLS = TLS{Enabled: true, CAFile: b.ca}
+		c.Brokers = []string{b.SASLSSL}
+		c.TLS = TLS{Enabled: true, CAFile: b.CA}
 		out["sasl_ssl/"+mech] = c
 	}
-	c := Default(b.ssl)
-	c.TLS = TLS{Enabled: true, CAFile: b.ca}
+	c := Default(b.SSL)
+	c.TLS = TLS{Enabled: true, CAFile: b.CA}
 	out["ssl"] = c
-	c.Brokers = []string{b.mtls}
-	c.TLS.CertFile, c.TLS.KeyFile = b.cert, b.key
+	c.Brokers = []string{b.MTLS}
+	c.TLS.CertFile, c.TLS.KeyFile = b.Cert, b.Key
 	out["ssl_client_cert"] = c
 	return out
 }
@@ -63,13 +38,13 @@ func (b realBroker) configs() map[string]Config {
 // acks=all through the Transport, the topic's metadata, and the message
 // read back through the Dialer, which the source's consumer group uses.
 func TestRealBrokerSecured(t *testing.T) {
-	b := newRealBroker(t)
-	for name, cfg := range b.configs() {
+	plain, b := kafkatest.Broker(t), kafkatest.SecuredBroker(t)
+	for name, cfg := range configs(b) {
 		t.Run(name, func(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			topic := kafkatest.NewTopic(t, b.plain, 1)
+			topic := kafkatest.NewTopic(t, plain, 1)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			tr, err := cfg.Transport()
@@ -110,10 +85,10 @@ func TestRealBrokerSecured(t *testing.T) {
 // CA that is not trusted, and no client certificate, or one of another
 // CA, where one is required.
 func TestRealBrokerRefuses(t *testing.T) {
-	b := newRealBroker(t)
+	b := kafkatest.SecuredBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfgs := b.configs()
+	cfgs := configs(b)
 	dial := func(t *testing.T, cfg Config) error {
 		t.Helper()
 		d, err := cfg.Dialer()
