@@ -35,9 +35,11 @@ type Secured struct {
 }
 
 // SecuredBroker reads Secured from .services/env's variables (see
-// servicetest.Env).
+// servicetest.Env). It holds the broker as Broker does, since tests that
+// restart or freeze it lock it by FLOWHOSE_TEST_KAFKA_BROKERS.
 func SecuredBroker(t testing.TB) Secured {
 	t.Helper()
+	Broker(t)
 	e := func(name string) string { return servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_"+name) }
 	return Secured{
 		SASL: e("SASL_BROKERS"), SASLSSL: e("SASL_SSL_BROKERS"), SSL: e("SSL_BROKERS"), MTLS: e("MTLS_BROKERS"),
