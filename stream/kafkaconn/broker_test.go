@@ -89,63 +89,30 @@ func TestRealBrokerRefuses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfgs := configs(b)
-	dial := func(t *testing.T, cfg Config) error {
-		t.Helper()
-		d, err := cfg.Dialer()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := d.DialContext(ctx, "tcp", cfg.Brokers[0])
-		if err != nil {
-			return err
-		}
-		// TLS 1.3 clients finish their handshake before the server
-		// checks their certificate: the refusal comes with the first
-		// answer.
-		_, err = conn.ReadPartitions()
-		conn.Close()
-		return err
-	}
 
 	for _, name := range []string{"sasl_plaintext/plain", "sasl_plaintext/scram-sha-256", "sasl_ssl/scram-sha-512"} {
 		t.Run("wrong password/"+name, func(t *testing.T) {
 			cfg := cfgs[name]
 			cfg.SASL.Password = "wrong"
-			if err := dial(t, cfg); !errors.Is(err, kafka.SASLAuthenticationFailed) {
-				t.Errorf("dialer: %v, want %v", err, kafka.SASLAuthenticationFailed)
-			}
-			tr, err := cfg.Transport()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tr.CloseIdleConnections()
-			if err := cfg.CheckTopic(ctx, tr, "any", 10*time.Second); !errors.Is(err, kafka.SASLAuthenticationFailed) {
-				t.Errorf("transport: %v, want %v", err, kafka.SASLAuthenticationFailed)
-			}
+			refused(ctx, t, cfg, kafka.SASLAuthenticationFailed.Error(), func(err error) bool {
+				return errors.Is(err, kafka.SASLAuthenticationFailed)
+			})
 		})
 	}
 
 	t.Run("untrusted broker CA", func(t *testing.T) {
 		cfg := cfgs["ssl"]
 		cfg.TLS.CAFile = write(t, "other-ca.pem", newCA(t).pem)
-		var unknown x509.UnknownAuthorityError
-		if err := dial(t, cfg); !errors.As(err, &unknown) {
-			t.Errorf("dialer: %v, want a certificate signed by an unknown authority", err)
-		}
-		tr, err := cfg.Transport()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tr.CloseIdleConnections()
-		if err := cfg.CheckTopic(ctx, tr, "any", 10*time.Second); !errors.As(err, &unknown) {
-			t.Errorf("transport: %v, want a certificate signed by an unknown authority", err)
-		}
+		refused(ctx, t, cfg, "a certificate signed by an unknown authority", func(err error) bool {
+			var unknown x509.UnknownAuthorityError
+			return errors.As(err, &unknown)
+		})
 	})
 
 	t.Run("no client certificate", func(t *testing.T) {
 		cfg := cfgs["ssl_client_cert"]
 		cfg.TLS.CertFile, cfg.TLS.KeyFile = "", ""
-		if err := dial(t, cfg); err == nil || !strings.Contains(err.Error(), "tls: bad certificate") {
+		if err := dialErr(ctx, t, cfg); err == nil || !strings.Contains(err.Error(), "tls: bad certificate") {
 			t.Errorf("dialer: %v, want the broker's bad certificate alert", err)
 		}
 	})
@@ -154,8 +121,45 @@ func TestRealBrokerRefuses(t *testing.T) {
 		cfg := cfgs["ssl_client_cert"]
 		certPEM, keyPEM := newCA(t).issue(t, "stranger", x509.ExtKeyUsageClientAuth)
 		cfg.TLS.CertFile, cfg.TLS.KeyFile = write(t, "c.pem", certPEM), write(t, "c.key", keyPEM)
-		if err := dial(t, cfg); err == nil || !strings.Contains(err.Error(), "tls: bad certificate") {
+		if err := dialErr(ctx, t, cfg); err == nil || !strings.Contains(err.Error(), "tls: bad certificate") {
 			t.Errorf("dialer: %v, want the broker's bad certificate alert", err)
 		}
 	})
+}
+
+// dialErr is the error of a connection through cfg's Dialer and of its
+// first request.
+func dialErr(ctx context.Context, t *testing.T, cfg Config) error {
+	t.Helper()
+	d, err := cfg.Dialer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := d.DialContext(ctx, "tcp", cfg.Brokers[0])
+	if err != nil {
+		return err
+	}
+	// TLS 1.3 clients finish their handshake before the server checks
+	// their certificate: the refusal comes with the first answer.
+	_, err = conn.ReadPartitions()
+	conn.Close()
+	return err
+}
+
+// refused checks that both a connection through cfg's Dialer and a
+// metadata request through its Transport fail with an error for which is
+// holds (want describes it).
+func refused(ctx context.Context, t *testing.T, cfg Config, want string, is func(error) bool) {
+	t.Helper()
+	if err := dialErr(ctx, t, cfg); !is(err) {
+		t.Errorf("dialer: %v, want %s", err, want)
+	}
+	tr, err := cfg.Transport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseIdleConnections()
+	if err := cfg.CheckTopic(ctx, tr, "any", 10*time.Second); !is(err) {
+		t.Errorf("transport: %v, want %s", err, want)
+	}
 }

@@ -91,17 +91,7 @@ func TestMSKIAMPayloadSignature(t *testing.T) {
 	cfg := Default("b-1.flows.abc123.c2.kafka.eu-west-1.amazonaws.com:9098")
 	cfg.TLS.Enabled = true
 	cfg.SASL = SASL{Mechanism: SASLAWSMSKIAM, AWSRegion: "eu-west-1"} // the key wins over AWS_REGION
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	d, err := cfg.Dialer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cfg.Transport()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, d := build(t, cfg)
 	if d.SASLMechanism.Name() != "AWS_MSK_IAM" || tr.SASL.Name() != "AWS_MSK_IAM" {
 		t.Fatalf("mechanisms %q, %q", d.SASLMechanism.Name(), tr.SASL.Name())
 	}
@@ -190,22 +180,7 @@ func TestMSKIAMOfferedToARealBroker(t *testing.T) {
 	cfg.SASL = SASL{Mechanism: SASLAWSMSKIAM}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := cfg.Dialer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if conn, err := d.DialContext(ctx, "tcp", sec.SASLSSL); !errors.Is(err, kafka.UnsupportedSASLMechanism) {
-		if err == nil {
-			conn.Close()
-		}
-		t.Errorf("dialer: %v, want %v", err, kafka.UnsupportedSASLMechanism)
-	}
-	tr, err := cfg.Transport()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.CloseIdleConnections()
-	if err := cfg.CheckTopic(ctx, tr, "any", 10*time.Second); !errors.Is(err, kafka.UnsupportedSASLMechanism) {
-		t.Errorf("transport: %v, want %v", err, kafka.UnsupportedSASLMechanism)
-	}
+	refused(ctx, t, cfg, kafka.UnsupportedSASLMechanism.Error(), func(err error) bool {
+		return errors.Is(err, kafka.UnsupportedSASLMechanism)
+	})
 }
