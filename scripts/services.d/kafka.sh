@@ -6,7 +6,9 @@
 # Knobs (environment):
 #   FLOWHOSE_KAFKA_VERSION   kafka_2.13 version (default 4.1.1)
 #   FLOWHOSE_KAFKA_PORT      preferred client port (default 9392; the next free
-#                            one is used if taken; the controller takes another)
+#                            one is used if taken; the secured listeners take
+#                            the next free ones above it, the controller
+#                            another)
 #   FLOWHOSE_KAFKA_HEAP      JVM heap (default 384m)
 #   FLOWHOSE_KAFKA_JAVA_HOME Java 17+ home (default: the machine's Java 17)
 #
@@ -31,8 +33,10 @@
 # stops the broker and starts it again on the same ports, data, credentials
 # and certificates, for tests of a real broker outage.
 #
-# The broker logs WARN and up (and its start) to .services/kafka.log through
-# log4j2, the logging it is built for.
+# The broker logs WARN and up, its start and every refused login or TLS
+# handshake to .services/kafka.log through log4j2, the logging it is built for.
+# A broker started before the secured listeners existed counts as stopped, so
+# `scripts/services start` replaces it.
 
 kafka_version() { printf '%s\n' "${FLOWHOSE_KAFKA_VERSION:-4.1.1}"; }
 kafka_state() { printf '%s/kafka.%s\n' "$(svc_dir)" "$1"; }
@@ -110,7 +114,7 @@ extendedKeyUsage=serverAuth" || return 1
 	kafka_issue "$d" client "extendedKeyUsage=clientAuth" || return 1
 	cat "$d/broker.key" "$d/broker.pem" >"$d/broker.keystore.pem"
 	mv "$d/broker.keystore.pem" "$d/broker.pem"
-	rm -f "$d/broker.key" "$d"/*.csr
+	rm -f "$d/ca.key" "$d/broker.key" "$d"/*.csr
 }
 
 # kafka_issue makes key $1/$2.key (PKCS#8, as Kafka's PEM keystore wants)
