@@ -1,9 +1,9 @@
 // Package kafkaconn holds what every flowhose Kafka client shares: the
 // broker list, the client id, TLS and SASL settings (AWS MSK IAM among
-// them), their validation, and
-// the kafka-go Transport (producers, metadata) and Dialer (consumers) built
-// from them. The Kafka sink and the Kafka source embed Config inline in
-// their sections, so both take the same keys.
+// them), their validation, and the kafka-go Transport (producers,
+// metadata) and Dialer (consumers) built from them. The Kafka sink and the
+// Kafka source embed Config inline in their sections, so both take the
+// same keys.
 package kafkaconn
 
 import (
