@@ -25,6 +25,7 @@ import (
 	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode/decodetest"
+	"github.com/flowhose/flowhose/stream/kafkaconn"
 	"github.com/flowhose/flowhose/stream/sinktest"
 	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/kafka/kafkatest"
@@ -223,6 +224,31 @@ func TestDeliversEveryEnvelopeExactlyOnce(t *testing.T) {
 	}
 	if withOrigin == 0 {
 		t.Error("no record carries the CloudWatch Logs origin")
+	}
+}
+
+// TestSecuredListener consumes through the broker's SASL_SSL listener
+// with SCRAM-SHA-512 (how MSK's SCRAM clusters are reached): the group's
+// coordinator, fetches and commits all go through the secured connections
+// kafkaconn builds.
+func TestSecuredListener(t *testing.T) {
+	broker, sec := kafkatest.Broker(t), kafkatest.SecuredBroker(t)
+	const n, partitions = 200, 2
+	topic := kafkatest.NewTopic(t, broker, partitions)
+	produceLines(t, broker, topic, partitions, 0, n)
+	sink := sinktest.NewSink("rec")
+	cfg := testConfig(sec.SASLSSL, topic)
+	cfg.TLS = kafkaconn.TLS{Enabled: true, CAFile: sec.CA}
+	cfg.SASL = kafkaconn.SASL{Mechanism: kafkaconn.SASLSCRAMSHA512, Username: sec.Username, Password: sec.Password}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h := startSource(t, cfg, sink)
+	servicetest.Eventually(t, 60*time.Second, "not every record arrived", func() bool { return len(recordIDs(sink.Records())) == n })
+	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
+	h.stop(t)
+	if got := len(sink.Records()); got != n {
+		t.Fatalf("sink got %d records, want %d", got, n)
 	}
 }
 

@@ -24,6 +24,30 @@ func Broker(t testing.TB) string {
 	return servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_BROKERS")
 }
 
+// Secured is how to reach the broker's secured listeners (see
+// scripts/services.d/kafka.sh): host:port of each, the SASL user (PLAIN,
+// SCRAM-SHA-256 and SCRAM-SHA-512 on both SASL listeners), and PEM files:
+// the CA of the broker's and the client's certificates, and the client's.
+type Secured struct {
+	SASL, SASLSSL, SSL, MTLS string
+	Username, Password       string
+	CA, Cert, Key            string
+}
+
+// SecuredBroker reads Secured from .services/env's variables (see
+// servicetest.Env). It holds the broker as Broker does, since tests that
+// restart or freeze it lock it by FLOWHOSE_TEST_KAFKA_BROKERS.
+func SecuredBroker(t testing.TB) Secured {
+	t.Helper()
+	Broker(t)
+	e := func(name string) string { return servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_"+name) }
+	return Secured{
+		SASL: e("SASL_BROKERS"), SASLSSL: e("SASL_SSL_BROKERS"), SSL: e("SSL_BROKERS"), MTLS: e("MTLS_BROKERS"),
+		Username: e("SASL_USERNAME"), Password: e("SASL_PASSWORD"),
+		CA: e("TLS_CA"), Cert: e("TLS_CERT"), Key: e("TLS_KEY"),
+	}
+}
+
 // NewTopic creates a topic of its own for one test, taking messages up to
 // 16 MiB.
 func NewTopic(t testing.TB, broker string, partitions int) string {
