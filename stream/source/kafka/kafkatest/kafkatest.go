@@ -50,6 +50,11 @@ func SecuredBroker(t testing.TB) Secured {
 
 // NewTopic creates a topic of its own for one test, taking messages up to
 // 16 MiB.
+//
+// Each helper here dials through a Transport of its own, closed when it
+// returns: kafka-go's shared default one keeps connections pooled across
+// tests, and after another package's test restarted the broker the first
+// request on them fails with EOF.
 func NewTopic(t testing.TB, broker string, partitions int) string {
 	t.Helper()
 	safe := strings.Map(func(r rune) rune {
@@ -59,7 +64,9 @@ func NewTopic(t testing.TB, broker string, partitions int) string {
 		return '-'
 	}, t.Name())
 	name := fmt.Sprintf("flowhose-%.200s-%d", safe, time.Now().UnixNano())
-	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second, Transport: tr}
 	res, err := c.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
 		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(16 << 20)}},
@@ -87,8 +94,10 @@ func Produce(t testing.TB, broker, topic string, msgs []kafka.Message) {
 
 // ProduceErr is Produce for goroutines other than the test's.
 func ProduceErr(broker, topic string, msgs []kafka.Message) error {
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: topic, Balancer: toPartition, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, BatchBytes: 32 << 20, BatchSize: 1000}
+		BatchTimeout: time.Millisecond, BatchBytes: 32 << 20, BatchSize: 1000, Transport: tr}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -141,7 +150,9 @@ func GroupOffsets(t testing.TB, broker, group, topic string, partitions int) (co
 }
 
 func groupOffsets(broker, group, topic string, partitions int) (committed, end []int64, err error) {
-	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second, Transport: tr}
 	ids := make([]int, partitions)
 	reqs := make([]kafka.OffsetRequest, partitions)
 	for i := range ids {
