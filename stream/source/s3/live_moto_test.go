@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	neturl "net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -287,5 +289,37 @@ func TestLiveShortPollingPaces(t *testing.T) {
 	}
 	if n := calls.n.Load(); n > 4 {
 		t.Errorf("%d receive calls in 2 s on an empty queue", n)
+	}
+}
+
+// TestLiveEventBridgeKeys: EventBridge "Object Created" events name
+// objects by URL-encoded keys (a space as '+', a '+' as %2B, '=' and
+// non-ASCII escaped; ':' left as captured events leave it), which are
+// decoded to the keys the objects were written under. Moto's S3 does not
+// send EventBridge events to a queue, so the message is shaped here, as
+// EventBridge's SQS target delivers it.
+func TestLiveEventBridgeKeys(t *testing.T) {
+	cfg, c, bucket, url, _ := liveWorld(t)
+	e := newEnv(t)
+	keys := []string{plainDay + "a b+c=d.log.gz", plainDay + "Zürich €/ü 12:00.log.gz"}
+	for i, key := range keys {
+		put(t, c, bucket, key, gz(lines(header, []string{lineAccept, lineReject}[i])))
+		encoded := strings.ReplaceAll(neturl.QueryEscape(key), "%3A", ":")
+		encoded = strings.ReplaceAll(encoded, "%2F", "/")
+		event, _ := json.Marshal(map[string]any{"version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
+			"source": "aws.s3", "account": "123456789012", "region": region, "resources": []string{"arn:aws:s3:::" + bucket},
+			"detail": map[string]any{"version": "0", "bucket": map[string]any{"name": bucket},
+				"object": map[string]any{"key": encoded, "size": 100}, "reason": "PutObject"}})
+		if _, err := c.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(string(event))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consumer(t, cfg, c, e, url)
+	eventually(t, "2 records and an empty queue", func() bool { return len(e.sink.Records()) == 2 && queueDepth(t, c, url) == 0 })
+	if fs := e.dl.Failures(); len(fs) != 0 {
+		t.Errorf("dead letters: %+v", fs)
+	}
+	if got := raws(e.sink.Records()); !slices.Contains(got, lineAccept) || !slices.Contains(got, lineReject) {
+		t.Errorf("records %q, want one from each object", got)
 	}
 }
