@@ -36,6 +36,12 @@ const settleTimeout = 30 * time.Second
 // only once every record of every object it names is acknowledged by all
 // sinks (or dead-lettered).
 type Consumer struct {
+	// DrainTimeout bounds how long, once Run's context ends, the
+	// visibility of messages still in flight keeps being extended; zero
+	// extends it until they are settled. Open sets it to serve's drain
+	// bound (http.shutdown_timeout).
+	DrainTimeout time.Duration
+
 	cfg      Config
 	clients  Clients
 	replayer *file.Replayer
@@ -91,6 +97,7 @@ func Open(ctx context.Context, cfg Config, deps source.Deps) (source.Source, err
 	if err != nil {
 		return source.Source{}, err
 	}
+	c.DrainTimeout = deps.DrainLimit
 	return source.Source{Run: c.Run}, nil
 }
 
@@ -230,6 +237,10 @@ func truncate(s string, n int) string {
 
 // extend keeps the message invisible while its objects are in flight, by
 // renewing its visibility timeout every half of it, until stop is called.
+// It goes on when ctx ends: the drain still delivers the message's
+// batches, and a message visible again meanwhile would be delivered by
+// another replica at the same time. It gives up DrainTimeout after ctx
+// ended, when serve gives up too.
 func (c *Consumer) extend(ctx context.Context, msg types.Message, log *slog.Logger) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -238,16 +249,28 @@ func (c *Consumer) extend(ctx context.Context, msg types.Message, log *slog.Logg
 		defer wg.Done()
 		t := time.NewTicker(c.cfg.VisibilityTimeout / 2)
 		defer t.Stop()
+		stopping, deadline := ctx.Done(), (<-chan time.Time)(nil)
 		for {
 			select {
 			case <-done:
 				return
-			case <-ctx.Done():
+			case <-stopping:
+				stopping = nil
+				if c.DrainTimeout > 0 {
+					d := time.NewTimer(c.DrainTimeout)
+					defer d.Stop()
+					deadline = d.C
+				}
+				continue
+			case <-deadline:
+				log.Warn("s3 source: drain deadline passed with the message in flight; its visibility is no longer extended")
 				return
 			case <-t.C:
 			}
-			_, err := c.clients.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(c.cfg.QueueURL),
+			cctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+			_, err := c.clients.SQS.ChangeMessageVisibility(cctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(c.cfg.QueueURL),
 				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(c.cfg.VisibilityTimeout / time.Second)})
+			cancel()
 			if err != nil {
 				c.m.failures.WithLabelValues("extend").Inc()
 				log.Warn("s3 source: visibility not extended: the message may be delivered twice", "err", err)

@@ -323,3 +323,53 @@ func TestLiveEventBridgeKeys(t *testing.T) {
 		t.Errorf("records %q, want one from each object", got)
 	}
 }
+
+// TestLiveExtendsVisibilityWhileDraining: once the consumer begins to
+// stop, a message whose batch a sink still holds keeps being extended, so
+// another replica does not get it while this one still delivers it; it is
+// deleted when the batch is acknowledged. With a drain limit, extending
+// ends at the limit and the message comes back.
+func TestLiveExtendsVisibilityWhileDraining(t *testing.T) {
+	for _, limit := range []time.Duration{0, time.Second} {
+		cfg, c, bucket, url, arn := liveWorld(t)
+		cfg.VisibilityTimeout, cfg.QueueURL, cfg.WaitTime = 2*time.Second, url, time.Second
+		notifyQueue(t, c, bucket, arn)
+		e := newEnv(t)
+		e.sink.Hold()
+		con, err := NewConsumer(cfg, c, e.r, prometheus.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		con.DrainTimeout = limit
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- con.Run(ctx) }()
+		put(t, c, bucket, plainDay+"draining.log.gz", gz(lines(header, lineAccept)))
+		eventually(t, "the batch held by the sink", func() bool { return e.sink.Pending() == 1 })
+		cancel()
+
+		// Another replica polls for three visibility timeouts.
+		var other []sqstypes.Message
+		for deadline := time.Now().Add(3 * cfg.VisibilityTimeout); time.Now().Before(deadline) && len(other) == 0; {
+			out, err := c.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other = out.Messages
+		}
+		e.sink.Release()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if limit == 0 {
+			if len(other) != 0 {
+				t.Errorf("another consumer received the message while its batch was still being delivered: %s", aws.ToString(other[0].Body))
+			}
+			if n := queueDepth(t, c, url); n != 0 {
+				t.Errorf("%d messages left after the drain delivered the batch", n)
+			}
+		} else if len(other) == 0 {
+			t.Errorf("drain limit %s: the message never came back", limit)
+		}
+	}
+}
