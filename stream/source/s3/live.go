@@ -182,11 +182,15 @@ func (c *Consumer) handle(ctx context.Context, msg types.Message) {
 	inputs, err := c.inputs(msg)
 	if err != nil {
 		// A message that can never name objects is dead-lettered, and
-		// deleted once the dead letter is stored.
+		// deleted once the dead letter is stored. The dead letter holds
+		// the message (as far as max_message_bytes), so that the objects
+		// of one naming too many can still be replayed.
 		c.m.failures.WithLabelValues("unparseable").Inc()
 		log.Warn("s3 source: message dead-lettered", "err", err)
+		body := aws.ToString(msg.Body)
+		bad := stream.Permanent(&file.InputError{Err: err, Input: body[:min(len(body), c.cfg.MaxMessageBytes)]})
 		inputs = []file.Input{{Name: "sqs message " + id, Open: func(context.Context) (io.ReadCloser, error) {
-			return nil, stream.Permanent(err)
+			return nil, bad
 		}}}
 	}
 	stop := c.extend(ctx, msg, log)
@@ -216,7 +220,7 @@ func (c *Consumer) inputs(msg types.Message) ([]file.Input, error) {
 	}
 	refs, err := parseNotification([]byte(body))
 	if err != nil {
-		return nil, fmt.Errorf("%w; message %q", err, truncate(body, 512))
+		return nil, err
 	}
 	if len(refs) > c.cfg.MaxObjectsPerMessage {
 		return nil, fmt.Errorf("message names %d objects, more than max_objects_per_message (%d)", len(refs), c.cfg.MaxObjectsPerMessage)
@@ -226,13 +230,6 @@ func (c *Consumer) inputs(msg types.Message) ([]file.Input, error) {
 		inputs[i] = objectInput(c.clients.S3, r.bucket, r.key, c.m.bytes)
 	}
 	return inputs, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // extend keeps the message invisible while its objects are in flight, by

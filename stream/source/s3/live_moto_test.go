@@ -373,3 +373,38 @@ func TestLiveExtendsVisibilityWhileDraining(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveDeadLetterKeepsMessage: a message that can never be handled (it
+// names more objects than max_objects_per_message, or is no notification)
+// is deleted, and its dead letter holds the message itself, so that the
+// objects it names can still be replayed.
+func TestLiveDeadLetterKeepsMessage(t *testing.T) {
+	cfg, c, bucket, url, _ := liveWorld(t)
+	cfg.MaxObjectsPerMessage = 2
+	var recs []string
+	for i := range 3 {
+		recs = append(recs, `{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"`+bucket+`"},"object":{"key":"`+plainDay+strconv.Itoa(i)+`.log.gz"}}}`)
+	}
+	bodies := []string{`{"Records":[` + strings.Join(recs, ",") + `]}`, "not a notification " + strings.Repeat("x", 1000)}
+	for _, body := range bodies {
+		if _, err := c.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t)
+	consumer(t, cfg, c, e, url)
+	eventually(t, "two dead letters and an empty queue", func() bool { return len(e.dl.Failures()) == 2 && queueDepth(t, c, url) == 0 })
+	got := map[string]string{}
+	for _, f := range e.dl.Failures() {
+		got[f.Input] = f.Reason
+	}
+	for _, body := range bodies {
+		reason, ok := got[body]
+		if !ok {
+			t.Errorf("no dead letter holds the message %.60q…; dead letters %+v", body, e.dl.Failures())
+		}
+		if strings.Contains(reason, body) {
+			t.Errorf("reason repeats the message: %.100q", reason)
+		}
+	}
+}
