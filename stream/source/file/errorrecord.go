@@ -122,55 +122,67 @@ func (j *jsonValues) next() ([]byte, error) {
 	j.buf = j.buf[:0]
 	depth, inString, escaped, long := 0, false, false, false
 	for {
-		c, err := j.r.ReadByte()
-		if err != nil {
-			if err == io.EOF && depth == 0 {
-				return nil, io.EOF
-			}
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-				if long {
-					err = errTooLong // and io.EOF on the next call
+		if j.r.Buffered() == 0 {
+			if _, err := j.r.Peek(1); err != nil {
+				switch {
+				case err == io.EOF && depth == 0:
+					return nil, io.EOF
+				case err == io.EOF && long:
+					return j.buf, errTooLong // and io.EOF on the next call
+				case err == io.EOF:
+					return j.buf, io.ErrUnexpectedEOF
 				}
-			}
-			return j.buf, err
-		}
-		if depth == 0 {
-			switch c {
-			case ' ', '\t', '\r', '\n':
-				continue
-			case '{', '[':
-			default:
-				return nil, fmt.Errorf("invalid character %q at the start of a JSON value", c)
+				return j.buf, err
 			}
 		}
-		if len(j.buf) < j.max {
-			j.buf = append(j.buf, c)
-		} else {
-			long = true
-		}
-		switch {
-		case inString:
+		chunk, _ := j.r.Peek(j.r.Buffered())
+		from, i, ended := 0, 0, false // chunk[from:i] belongs to the value
+		for i < len(chunk) && !ended {
+			c := chunk[i]
 			switch {
+			case depth == 0:
+				switch c {
+				case ' ', '\t', '\r', '\n':
+					from = i + 1
+				case '{', '[':
+					depth = 1
+				default:
+					_, _ = j.r.Discard(i)
+					return nil, fmt.Errorf("invalid character %q at the start of a JSON value", c)
+				}
 			case escaped:
 				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
-				if long {
-					return j.buf, errTooLong
+			case inString:
+				// Most of an error record is the base64 of rawData: skip
+				// to the string's next quote or backslash at once.
+				k := bytes.IndexAny(chunk[i:], `"\`)
+				if k < 0 {
+					i = len(chunk)
+					continue
 				}
-				return j.buf, nil
+				i += k
+				escaped, inString = chunk[i] == '\\', chunk[i] == '\\'
+			case c == '"':
+				inString = true
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				ended = depth == 0
 			}
+			i++
+		}
+		part := chunk[from:i]
+		if room := j.max - len(j.buf); len(part) > room {
+			part, long = part[:room], true
+		}
+		j.buf = append(j.buf, part...)
+		_, _ = j.r.Discard(i)
+		if ended {
+			if long {
+				return j.buf, errTooLong
+			}
+			return j.buf, nil
 		}
 	}
 }
