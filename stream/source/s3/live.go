@@ -36,11 +36,11 @@ const settleTimeout = 30 * time.Second
 // only once every record of every object it names is acknowledged by all
 // sinks (or dead-lettered).
 type Consumer struct {
-	// DrainTimeout bounds how long, once Run's context ends, the
+	// DrainLimit bounds how long, once Run's context ends, the
 	// visibility of messages still in flight keeps being extended; zero
 	// extends it until they are settled. Open sets it to serve's drain
 	// bound (http.shutdown_timeout).
-	DrainTimeout time.Duration
+	DrainLimit time.Duration
 
 	cfg      Config
 	clients  Clients
@@ -97,7 +97,7 @@ func Open(ctx context.Context, cfg Config, deps source.Deps) (source.Source, err
 	if err != nil {
 		return source.Source{}, err
 	}
-	c.DrainTimeout = deps.DrainLimit
+	c.DrainLimit = deps.DrainLimit
 	return source.Source{Run: c.Run}, nil
 }
 
@@ -236,7 +236,7 @@ func (c *Consumer) inputs(msg types.Message) ([]file.Input, error) {
 // renewing its visibility timeout every half of it, until stop is called.
 // It goes on when ctx ends: the drain still delivers the message's
 // batches, and a message visible again meanwhile would be delivered by
-// another replica at the same time. It gives up DrainTimeout after ctx
+// another replica at the same time. It gives up DrainLimit after ctx
 // ended, when serve gives up too.
 func (c *Consumer) extend(ctx context.Context, msg types.Message, log *slog.Logger) (stop func()) {
 	done := make(chan struct{})
@@ -253,8 +253,8 @@ func (c *Consumer) extend(ctx context.Context, msg types.Message, log *slog.Logg
 				return
 			case <-stopping:
 				stopping = nil
-				if c.DrainTimeout > 0 {
-					d := time.NewTimer(c.DrainTimeout)
+				if c.DrainLimit > 0 {
+					d := time.NewTimer(c.DrainLimit)
 					defer d.Stop()
 					deadline = d.C
 				}

@@ -340,7 +340,7 @@ func TestLiveExtendsVisibilityWhileDraining(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		con.DrainTimeout = limit
+		con.DrainLimit = limit
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- con.Run(ctx) }()
