@@ -332,7 +332,7 @@ func TestLiveEventBridgeKeys(t *testing.T) {
 func TestLiveExtendsVisibilityWhileDraining(t *testing.T) {
 	for _, limit := range []time.Duration{0, time.Second} {
 		cfg, c, bucket, url, arn := liveWorld(t)
-		cfg.VisibilityTimeout, cfg.QueueURL, cfg.WaitTime = 2*time.Second, url, time.Second
+		cfg.VisibilityTimeout, cfg.QueueURL, cfg.WaitTime = 3*time.Second, url, time.Second
 		notifyQueue(t, c, bucket, arn)
 		e := newEnv(t)
 		e.sink.Hold()
@@ -348,9 +348,9 @@ func TestLiveExtendsVisibilityWhileDraining(t *testing.T) {
 		eventually(t, "the batch held by the sink", func() bool { return e.sink.Pending() == 1 })
 		cancel()
 
-		// Another replica polls for three visibility timeouts.
+		// Another replica polls for two visibility timeouts.
 		var other []sqstypes.Message
-		for deadline := time.Now().Add(3 * cfg.VisibilityTimeout); time.Now().Before(deadline) && len(other) == 0; {
+		for deadline := time.Now().Add(2 * cfg.VisibilityTimeout); time.Now().Before(deadline) && len(other) == 0; {
 			out, err := c.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 1})
 			if err != nil {
 				t.Fatal(err)
