@@ -108,7 +108,7 @@ type Input struct {
 	Name string
 	// Open returns the input's bytes. An error marked stream.Permanent (an
 	// object that is gone or forbidden) dead-letters the input with the
-	// reason; any other error is counted in Summary.Errors. When the reader
+	// reason (and, from an *InputError, its Input); any other error is counted in Summary.Errors. When the reader
 	// is an *os.File, a Parquet file is read in place; otherwise it is
 	// first copied to a temporary file (Parquet's index is at its end).
 	Open func(ctx context.Context) (io.ReadCloser, error)
@@ -376,10 +376,25 @@ func (rn *run) spooledParquet(ctx context.Context, name string, rd io.Reader, de
 	return rn.parquet(ctx, name, f, n, dec)
 }
 
+// InputError is an error of Input.Open that carries what the dead letter
+// of the input holds (its Failure.Input): the SQS message that named no
+// object, so that deleting the message does not lose what it said.
+type InputError struct {
+	Err   error
+	Input string
+}
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
 // deadLetter records an input that cannot be read, from line on (0: not
 // at all), as a failure naming it and why.
 func (rn *run) deadLetter(ctx context.Context, name string, line int, err error) error {
-	out := decode.Output{Failures: []stream.Failure{{Source: rn.r.decOpts.Source, Ref: name, Line: line, Reason: "unreadable input: " + err.Error()}}}
+	f := stream.Failure{Source: rn.r.decOpts.Source, Ref: name, Line: line, Reason: "unreadable input: " + err.Error()}
+	if ie := (*InputError)(nil); errors.As(err, &ie) {
+		f.Input = ie.Input
+	}
+	out := decode.Output{Failures: []stream.Failure{f}}
 	return rn.submit(ctx, name, line, &out)
 }
 

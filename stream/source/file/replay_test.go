@@ -264,6 +264,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.ChunkBytes = 10 }, "chunk_bytes: must be between 4096 and 1073741824, got 10"},
 		{func(c *Config) { c.MaxInFlight = 0 }, "max_in_flight: must be between 1 and 1024, got 0"},
 		{func(c *Config) { c.DrainTimeout = 0 }, "drain_timeout: must be between 1s and 24h0m0s, got 0s"},
+		{func(c *Config) { c.MaxErrorRecordBytes = 100 }, "max_error_record_bytes: must be between 1024 and 1073741824, got 100"},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()
