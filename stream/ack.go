@@ -13,8 +13,8 @@ import (
 // An Ack starts with one pending reference held by its creator. Each party
 // that takes a share of the work calls Add first and Done once when its share
 // is settled; the creator calls Done after handing everything over. When the
-// count reaches zero the Ack completes with the worst error reported: a
-// permanent error beats a retryable one, which beats success.
+// count reaches zero the Ack completes with the worst error reported (see
+// Worse).
 type Ack struct {
 	mu      sync.Mutex
 	pending int
@@ -55,9 +55,7 @@ func (a *Ack) Done(err error) {
 		a.mu.Unlock()
 		panic("stream: Ack.Done called more times than Add")
 	}
-	if err != nil && (a.err == nil || (IsPermanent(err) && !IsPermanent(a.err))) {
-		a.err = err
-	}
+	a.err = Worse(a.err, err)
 	a.pending--
 	completed := a.pending == 0
 	if completed {
@@ -89,6 +87,23 @@ func (a *Ack) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Worse returns the error a unit of work completes with when it already
+// has cur and one more share reports err: a retryable error beats a
+// permanent one, which beats success; between two of a kind the first stays.
+//
+// Retryable wins because the source's answer to it, delivering the unit
+// again, is the only one that reaches every sink: when one sink refused the
+// records for good and another only failed for now, dead-lettering them
+// (the answer to a permanent error) would drop them for the second sink.
+// Redelivered, the first sink refuses them again, and once the second has
+// them the unit completes permanent and is dead-lettered.
+func Worse(cur, err error) error {
+	if err == nil || (cur != nil && (!IsPermanent(cur) || IsPermanent(err))) {
+		return cur
+	}
+	return err
 }
 
 type permanentError struct{ err error }

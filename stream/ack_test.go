@@ -34,8 +34,10 @@ func TestAckWorstErrorWins(t *testing.T) {
 	}{
 		{"all nil", []error{nil, nil}, nil},
 		{"first error kept", []error{retry, errors.New("later")}, retry},
-		{"permanent beats retryable", []error{retry, perm}, perm},
-		{"retryable does not replace permanent", []error{perm, retry}, perm},
+		{"retryable beats permanent", []error{perm, retry}, retry},
+		{"permanent does not replace retryable", []error{retry, perm}, retry},
+		{"permanent beats success", []error{nil, perm, nil}, perm},
+		{"first permanent kept", []error{perm, Permanent(errors.New("later"))}, perm},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := NewAck()

@@ -139,6 +139,7 @@ func (a *app) openSources(ctx context.Context, budget *membudget.Budget) ([]sour
 		DeadLetter: a.dl,
 		Registerer: a.reg,
 		Logger:     a.log,
+		DrainLimit: a.cfg.HTTP.ShutdownTimeout,
 	})
 }
 

@@ -106,14 +106,6 @@ func New(cfg Config, stderr io.Writer, reg prometheus.Registerer) (*Writer, erro
 		return nil, fmt.Errorf("dead letter: %w", err)
 	}
 	w := &Writer{cfg: cfg, now: time.Now}
-	if cfg.Path == Stderr {
-		if stderr == nil {
-			stderr = os.Stderr
-		}
-		w.w = linefile.New(stderr)
-	} else if err := w.open(); err != nil {
-		return nil, err
-	}
 	f := promauto.With(reg)
 	w.records = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "flowhose_deadletter_records_total",
@@ -121,7 +113,7 @@ func New(cfg Config, stderr io.Writer, reg prometheus.Registerer) (*Writer, erro
 	}, []string{"source"})
 	w.torn = f.NewCounter(prometheus.CounterOpts{
 		Name: "flowhose_deadletter_torn_lines_total",
-		Help: "Failed writes that left a partial line which could not be truncated away (standard error); the next entry starts on a new line.",
+		Help: "Partial lines left behind: by a failed write that could not be truncated away (standard error), or found at the end of the file when it was opened (a crash mid-write); the next entry starts on a new line.",
 	})
 	w.filesDeleted = f.NewCounter(prometheus.CounterOpts{
 		Name: "flowhose_deadletter_files_deleted_total",
@@ -131,6 +123,14 @@ func New(cfg Config, stderr io.Writer, reg prometheus.Registerer) (*Writer, erro
 		Name: "flowhose_deadletter_deleted_bytes_total",
 		Help: "Bytes of dead letters deleted with rotated files.",
 	})
+	if cfg.Path == Stderr {
+		if stderr == nil {
+			stderr = os.Stderr
+		}
+		w.w = linefile.New(stderr)
+	} else if err := w.open(); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -144,6 +144,17 @@ func (w *Writer) open() error {
 		f.Close()
 		return fmt.Errorf("dead letter: stat: %w", err)
 	}
+	size := st.Size()
+	if size > 0 {
+		torn, err := w.endTornLine(f, size)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if torn {
+			size++
+		}
+	}
 	// A created or rotated file's directory entry must be durable too, or
 	// a crash loses the whole file with the entries fsynced into it.
 	if w.cfg.Fsync {
@@ -152,8 +163,31 @@ func (w *Writer) open() error {
 			return fmt.Errorf("dead letter: %w", err)
 		}
 	}
-	w.w, w.file, w.size = linefile.New(f), f, st.Size()
+	w.w, w.file, w.size = linefile.New(f), f, size
 	return nil
+}
+
+// endTornLine ends the file's last line if a crash cut it short, so that
+// the next entry is not glued to it and lost to line-by-line readers too.
+// It reports whether it wrote the newline.
+func (w *Writer) endTornLine(f *os.File, size int64) (bool, error) {
+	r, err := os.Open(w.cfg.Path)
+	if err != nil {
+		return false, fmt.Errorf("dead letter: check last line: %w", err)
+	}
+	defer r.Close()
+	var last [1]byte
+	if _, err := r.ReadAt(last[:], size-1); err != nil {
+		return false, fmt.Errorf("dead letter: check last line: %w", err)
+	}
+	if last[0] == '\n' {
+		return false, nil
+	}
+	if _, err := f.Write([]byte{'\n'}); err != nil {
+		return false, fmt.Errorf("dead letter: end torn last line: %w", err)
+	}
+	w.torn.Inc()
+	return true, nil
 }
 
 // WriteFailures appends one line per failure and returns once they are

@@ -152,6 +152,43 @@ func TestAppendsToExistingFile(t *testing.T) {
 	}
 }
 
+// TestTornLastLineEndedOnOpen: a crash mid-write leaves a partial last
+// line; the next entry must start on a line of its own.
+func TestTornLastLineEndedOnOpen(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Path = filepath.Join(t.TempDir(), "dl.ndjson")
+	whole := `{"time":"2026-01-01T00:00:00Z","source":"s","line":1,"field":"","reason":"r","input":"one"}` + "\n"
+	if err := os.WriteFile(cfg.Path, []byte(whole+`{"time":"2026-01-01T00:00:00Z","sou`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	w, err := New(cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.WriteFailures(context.Background(), []stream.Failure{{Input: "two"}}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("file has %d lines, want the whole entry, the torn one and the new one:\n%s", len(lines), data)
+	}
+	if got := parseEntries(t, []byte(lines[2])); len(got) != 1 || got[0].Input != "two" {
+		t.Fatalf("last line %q, want the new entry on its own", lines[2])
+	}
+	if n := testutil.ToFloat64(w.torn); n != 1 {
+		t.Errorf("torn lines = %v, want 1", n)
+	}
+	if w.size != int64(len(data)) {
+		t.Errorf("size = %d, want the file's %d (rotation counts on it)", w.size, len(data))
+	}
+}
+
 func TestRotation(t *testing.T) {
 	tests := []struct {
 		name     string

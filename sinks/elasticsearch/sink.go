@@ -35,9 +35,8 @@ type Sink struct {
 	log    *slog.Logger
 	enc    ecs.Encoder
 
-	mu     sync.Mutex // guards cur and closed; held while handing a request to the workers
-	cur    *request
-	closed bool
+	fill batches.Filling // its Mu guards cur
+	cur  *request
 
 	reqs chan *request
 	// free keeps spent requests, whose buffers have grown to a full bulk
@@ -51,8 +50,6 @@ type Sink struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	workers sync.WaitGroup
-	stop    chan struct{}
-	flushed chan struct{}
 }
 
 // request is a bulk request being filled or sent.
@@ -83,24 +80,22 @@ func newSink(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sink{
-		cfg:     cfg,
-		client:  client,
-		dl:      dl,
-		m:       newMetrics(reg),
-		log:     log.With("sink", "elasticsearch"),
-		enc:     ecs.Encoder{Dataset: cfg.Dataset, Namespace: cfg.Namespace, Original: cfg.EventOriginal},
-		reqs:    make(chan *request, cfg.QueuedRequests),
-		free:    make(chan *request, cfg.Workers+cfg.QueuedRequests+1),
-		ctx:     ctx,
-		cancel:  cancel,
-		stop:    make(chan struct{}),
-		flushed: make(chan struct{}),
+		cfg:    cfg,
+		client: client,
+		dl:     dl,
+		m:      newMetrics(reg),
+		log:    log.With("sink", "elasticsearch"),
+		enc:    ecs.Encoder{Dataset: cfg.Dataset, Namespace: cfg.Namespace, Original: cfg.EventOriginal},
+		reqs:   make(chan *request, cfg.QueuedRequests),
+		free:   make(chan *request, cfg.Workers+cfg.QueuedRequests+1),
+		ctx:    ctx,
+		cancel: cancel,
 	}
 	s.workers.Add(cfg.Workers)
 	for range cfg.Workers {
 		go s.work()
 	}
-	go s.flushEvery()
+	s.fill.StartTimer(cfg.FlushInterval, s.started, s.flushLocked)
 	return s, nil
 }
 
@@ -120,9 +115,9 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 		b.Ack.Done(nil)
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	s.fill.Mu.Lock()
+	defer s.fill.Mu.Unlock()
+	if s.fill.Closed {
 		return ErrClosed
 	}
 	bs := s.batches.Start(b)
@@ -177,7 +172,7 @@ func appendDay(dst []byte, r *stream.Record) []byte {
 }
 
 // flushLocked hands the current request to the workers, blocking while
-// they are all busy and the queue is full. s.mu must be held.
+// they are all busy and the queue is full. s.fill.Mu must be held.
 func (s *Sink) flushLocked() {
 	req := s.cur
 	if req == nil {
@@ -188,14 +183,13 @@ func (s *Sink) flushLocked() {
 	s.reqs <- req
 }
 
-// flushEvery sends a request that has waited flush_interval.
-func (s *Sink) flushEvery() {
-	defer close(s.flushed)
-	batches.FlushEvery(s.stop, s.cfg.FlushInterval, &s.mu, func() {
-		if !s.closed && s.cur != nil && time.Since(s.cur.started) >= s.cfg.FlushInterval {
-			s.flushLocked()
-		}
-	})
+// started reports when the request being filled got its first document.
+// s.fill.Mu must be held.
+func (s *Sink) started() (time.Time, bool) {
+	if s.cur == nil {
+		return time.Time{}, false
+	}
+	return s.cur.started, true
 }
 
 // Close implements stream.Sink: it sends what is buffered and waits until
@@ -203,20 +197,13 @@ func (s *Sink) flushEvery() {
 // remaining documents fail their batches (for the source to redeliver),
 // and Close returns ctx's error.
 func (s *Sink) Close(ctx context.Context) error {
-	// An Accept blocked on busy workers holds s.mu; if ctx ends while we
+	// An Accept blocked on busy workers holds s.fill.Mu; if ctx ends while we
 	// wait for it, stop the retries that keep the workers busy.
 	stop := retry.StopOn(ctx, s.cancel)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.fill.Close(s.flushLocked) {
 		stop()
 		return nil
 	}
-	s.closed = true
-	s.flushLocked()
-	s.mu.Unlock()
-	close(s.stop)
-	<-s.flushed
 	close(s.reqs)
 	s.workers.Wait()
 	s.cancel()

@@ -26,7 +26,9 @@ import (
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
 	"github.com/flowhose/flowhose/stream/ecs"
+	"github.com/flowhose/flowhose/stream/kafkaconn"
 	"github.com/flowhose/flowhose/stream/sinktest"
+	"github.com/flowhose/flowhose/stream/source/kafka/kafkatest"
 )
 
 // Integration tests run against the real broker of scripts/services
@@ -245,6 +247,34 @@ func TestIntegrationDelivery(t *testing.T) {
 				t.Fatalf("%d distinct keys, want 40", len(partitionOf))
 			}
 		})
+	}
+}
+
+// The sink delivers through the broker's listener that requires a client
+// certificate, and refuses to open with a wrong SCRAM password, naming the
+// authentication failure.
+func TestIntegrationSecured(t *testing.T) {
+	brokers, sec := testBrokers(t), kafkatest.SecuredBroker(t)
+	topic := createTopic(t, brokers, 2, nil)
+	cfg := testConfig(sec.MTLS, topic)
+	cfg.TLS = kafkaconn.TLS{Enabled: true, CAFile: sec.CA, CertFile: sec.Cert, KeyFile: sec.Key}
+	s := openSink(t, cfg, &sinktest.DeadLetter{})
+	if err := wait(t, accept(t, s, records(t, 100)), 60*time.Second); err != nil {
+		t.Fatalf("batch failed: %v", err)
+	}
+	if got := len(readAll(t, brokers, topic, 2)); got != 100 {
+		t.Fatalf("%d messages in the topic, want 100", got)
+	}
+
+	cfg = testConfig(sec.SASL, topic)
+	cfg.SASL = kafkaconn.SASL{Mechanism: kafkaconn.SASLSCRAMSHA256, Username: sec.Username, Password: "wrong"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s, err := Open(ctx, cfg, sinks.Deps{DeadLetter: &sinktest.DeadLetter{}}); !errors.Is(err, kafkago.SASLAuthenticationFailed) {
+		if err == nil {
+			s.Close(ctx)
+		}
+		t.Fatalf("open with a wrong password: %v, want %v", err, kafkago.SASLAuthenticationFailed)
 	}
 }
 

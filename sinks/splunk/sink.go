@@ -46,9 +46,8 @@ type Sink struct {
 	// once a request is accepted again: Ready reports it.
 	misconfigured atomic.Pointer[error]
 
-	mu     sync.Mutex // guards cur and closed; held while handing a request to the workers
-	cur    *request
-	closed bool
+	fill batches.Filling // its Mu guards cur
+	cur  *request
 
 	reqs chan *request
 	// resend takes requests whose ack did not come within ack_timeout; it
@@ -67,12 +66,10 @@ type Sink struct {
 	batches batches.Tracker
 
 	// ctx ends when Close runs out of time: retries stop, pending acks fail.
-	ctx     context.Context
-	cancel  context.CancelFunc
-	stop    chan struct{} // Close has begun: the flusher stops
-	quit    chan struct{} // everything is settled: workers and pollers stop
-	flushed chan struct{}
-	bg      sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	quit   chan struct{} // everything is settled: workers and pollers stop
+	bg     sync.WaitGroup
 }
 
 // target is one HEC URL with its health and the requests awaiting an ack
@@ -145,21 +142,19 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 	t.ResponseHeaderTimeout = cfg.RequestTimeout
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sink{
-		cfg:     cfg,
-		enc:     enc,
-		client:  &http.Client{Transport: t, Timeout: cfg.RequestTimeout},
-		auth:    "Splunk " + tok,
-		dl:      dl,
-		log:     log,
-		reqs:    make(chan *request, cfg.QueuedRequests),
-		resend:  make(chan *request, cfg.Workers+cfg.MaxPendingAcks),
-		slots:   make(chan struct{}, cfg.MaxPendingAcks),
-		free:    make(chan *request, cfg.MaxPendingAcks+cfg.QueuedRequests+1),
-		ctx:     ctx,
-		cancel:  cancel,
-		stop:    make(chan struct{}),
-		quit:    make(chan struct{}),
-		flushed: make(chan struct{}),
+		cfg:    cfg,
+		enc:    enc,
+		client: &http.Client{Transport: t, Timeout: cfg.RequestTimeout},
+		auth:   "Splunk " + tok,
+		dl:     dl,
+		log:    log,
+		reqs:   make(chan *request, cfg.QueuedRequests),
+		resend: make(chan *request, cfg.Workers+cfg.MaxPendingAcks),
+		slots:  make(chan struct{}, cfg.MaxPendingAcks),
+		free:   make(chan *request, cfg.MaxPendingAcks+cfg.QueuedRequests+1),
+		ctx:    ctx,
+		cancel: cancel,
+		quit:   make(chan struct{}),
 	}
 	for _, u := range cfg.URLs {
 		b := baseURL(u)
@@ -170,7 +165,7 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		s.targets = append(s.targets, tg)
 	}
 	s.m = newMetrics(reg, s.targets)
-	s.bg.Add(cfg.Workers + len(s.targets) + 2)
+	s.bg.Add(cfg.Workers + len(s.targets) + 1)
 	for range cfg.Workers {
 		w := &worker{s: s, channel: newChannel()}
 		for _, tg := range s.targets {
@@ -182,7 +177,7 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		go s.pollAcks(tg)
 	}
 	go s.checkHealth()
-	go s.flushEvery()
+	s.fill.StartTimer(cfg.FlushInterval, s.started, s.flushLocked)
 	return s, nil
 }
 
@@ -240,9 +235,9 @@ func (s *Sink) Accept(ctx context.Context, b *stream.Batch) error {
 		b.Ack.Done(nil)
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	s.fill.Mu.Lock()
+	defer s.fill.Mu.Unlock()
+	if s.fill.Closed {
 		return ErrClosed
 	}
 	bs := s.batches.Start(b)
@@ -292,7 +287,7 @@ func (s *Sink) newRequest() *request {
 }
 
 // flushLocked hands the current request to the workers, blocking while
-// they are all busy and the queue is full. s.mu must be held.
+// they are all busy and the queue is full. s.fill.Mu must be held.
 func (s *Sink) flushLocked() {
 	req := s.cur
 	if req == nil {
@@ -304,15 +299,13 @@ func (s *Sink) flushLocked() {
 	s.reqs <- req
 }
 
-// flushEvery sends a request that has waited flush_interval.
-func (s *Sink) flushEvery() {
-	defer s.bg.Done()
-	defer close(s.flushed)
-	batches.FlushEvery(s.stop, s.cfg.FlushInterval, &s.mu, func() {
-		if !s.closed && s.cur != nil && time.Since(s.cur.started) >= s.cfg.FlushInterval {
-			s.flushLocked()
-		}
-	})
+// started reports when the request being filled got its first event.
+// s.fill.Mu must be held.
+func (s *Sink) started() (time.Time, bool) {
+	if s.cur == nil {
+		return time.Time{}, false
+	}
+	return s.cur.started, true
 }
 
 // Close implements stream.Sink: it sends what is buffered and waits until
@@ -320,20 +313,13 @@ func (s *Sink) flushEvery() {
 // retries stop, requests still unsent or unacknowledged fail their
 // batches (for the source to redeliver) and Close returns ctx's error.
 func (s *Sink) Close(ctx context.Context) error {
-	// An Accept blocked on busy workers holds s.mu; if ctx ends while we
+	// An Accept blocked on busy workers holds s.fill.Mu; if ctx ends while we
 	// wait for it, stop the retries that keep the workers busy.
 	stop := retry.StopOn(ctx, s.cancel)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.fill.Close(s.flushLocked) {
 		stop()
 		return nil
 	}
-	s.closed = true
-	s.flushLocked()
-	s.mu.Unlock()
-	close(s.stop)
-	<-s.flushed
 	s.outstanding.Wait()
 	close(s.quit)
 	s.bg.Wait()

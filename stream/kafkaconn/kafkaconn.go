@@ -1,8 +1,9 @@
 // Package kafkaconn holds what every flowhose Kafka client shares: the
-// broker list, the client id, TLS and SASL settings, their validation, and
-// the kafka-go Transport (producers, metadata) and Dialer (consumers) built
-// from them. The Kafka sink and the Kafka source embed Config inline in
-// their sections, so both take the same keys.
+// broker list, the client id, TLS and SASL settings (AWS MSK IAM among
+// them), their validation, and the kafka-go Transport (producers,
+// metadata) and Dialer (consumers) built from them. The Kafka sink and the
+// Kafka source embed Config inline in their sections, so both take the
+// same keys.
 package kafkaconn
 
 import (
@@ -16,8 +17,11 @@ import (
 	"strconv"
 	"time"
 
+	signer "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
+	mskiam "github.com/segmentio/kafka-go/sasl/aws_msk_iam_v2"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 )
@@ -28,6 +32,9 @@ const (
 	SASLPlain       = "plain"
 	SASLSCRAMSHA256 = "scram-sha-256"
 	SASLSCRAMSHA512 = "scram-sha-512"
+	// SASLAWSMSKIAM signs each connection with AWS credentials (Amazon
+	// MSK's IAM access control).
+	SASLAWSMSKIAM = "aws_msk_iam"
 )
 
 // Config is how to reach and authenticate to the brokers.
@@ -65,12 +72,18 @@ type TLS struct {
 
 // SASL configures authentication.
 type SASL struct {
-	// Mechanism is "" (none), "plain", "scram-sha-256" or "scram-sha-512".
-	// PLAIN sends the password as it is: use it only with TLS.
+	// Mechanism is "" (none), "plain", "scram-sha-256", "scram-sha-512"
+	// or "aws_msk_iam". PLAIN sends the password as it is: use it only
+	// with TLS. aws_msk_iam takes the AWS SDK's default credentials
+	// (environment, shared files, web identity, container or instance
+	// role) and needs TLS, as MSK does.
 	Mechanism string `yaml:"mechanism"`
-	// Username and Password are the SASL credentials.
+	// Username and Password are the SASL credentials of plain and scram.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// AWSRegion is the MSK cluster's region for aws_msk_iam; empty takes
+	// the AWS SDK's (AWS_REGION, the shared configuration).
+	AWSRegion string `yaml:"aws_region"`
 }
 
 // Default is no TLS, no SASL, client id "flowhose", 10 s dial timeout; the
@@ -106,7 +119,14 @@ func (c Config) Validate() error {
 	if t.KeyFile != "" && t.CertFile == "" {
 		errs = append(errs, errors.New("tls.cert_file: required with tls.key_file"))
 	}
-	s := c.SASL
+	return errors.Join(append(errs, c.SASL.validate(t.Enabled)...)...)
+}
+
+func (s SASL) validate(tlsOn bool) []error {
+	var errs []error
+	if s.AWSRegion != "" && s.Mechanism != SASLAWSMSKIAM {
+		errs = append(errs, fmt.Errorf("sasl.aws_region: only used with mechanism %q", SASLAWSMSKIAM))
+	}
 	switch s.Mechanism {
 	case SASLNone:
 		if s.Username != "" || s.Password != "" {
@@ -119,11 +139,20 @@ func (c Config) Validate() error {
 		if s.Password == "" {
 			errs = append(errs, fmt.Errorf("sasl.password: required with mechanism %q", s.Mechanism))
 		}
+	case SASLAWSMSKIAM:
+		if s.Username != "" || s.Password != "" {
+			errs = append(errs, fmt.Errorf("sasl.username, sasl.password: not used with mechanism %q, whose credentials come from the AWS SDK", s.Mechanism))
+		}
+		// The signed request authenticates for minutes to whoever
+		// reads it: MSK takes it only over TLS, and so does flowhose.
+		if !tlsOn {
+			errs = append(errs, fmt.Errorf("tls.enabled: must be true with mechanism %q", s.Mechanism))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("sasl.mechanism: must be %q, %q, %q or empty, got %q",
-			SASLPlain, SASLSCRAMSHA256, SASLSCRAMSHA512, s.Mechanism))
+		errs = append(errs, fmt.Errorf("sasl.mechanism: must be %q, %q, %q, %q or empty, got %q",
+			SASLPlain, SASLSCRAMSHA256, SASLSCRAMSHA512, SASLAWSMSKIAM, s.Mechanism))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Addr is the broker list as kafka-go's Writer and Client take it.
@@ -244,8 +273,30 @@ func (s SASL) mechanism() (sasl.Mechanism, error) {
 			return nil, fmt.Errorf("sasl: %w", err)
 		}
 		return m, nil
+	case SASLAWSMSKIAM:
+		return s.mskIAM()
 	}
 	return nil, nil
+}
+
+// mskIAM builds the AWS_MSK_IAM mechanism from the AWS SDK's default
+// configuration. Loading it reads the environment and the shared files
+// only; the credentials are fetched (and cached by the SDK until they
+// expire) when a connection authenticates, under that connection's
+// context, so the background context here bounds nothing that waits.
+func (s SASL) mskIAM() (sasl.Mechanism, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if s.AWSRegion != "" {
+		opts = append(opts, awsconfig.WithRegion(s.AWSRegion))
+	}
+	ac, err := awsconfig.LoadDefaultConfig(context.Background(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sasl: load AWS config: %w", err)
+	}
+	if ac.Region == "" {
+		return nil, errors.New("sasl.aws_region: required, since the AWS SDK's configuration names no region")
+	}
+	return &mskiam.Mechanism{Signer: signer.NewSigner(), Credentials: ac.Credentials, Region: ac.Region}, nil
 }
 
 // ValidTopic applies Kafka's rule for topic names.

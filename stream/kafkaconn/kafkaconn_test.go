@@ -202,6 +202,23 @@ func TestSecurityErrors(t *testing.T) {
 	}
 }
 
+// build validates cfg and builds its Transport and Dialer.
+func build(t *testing.T, cfg Config) (*kafka.Transport, *kafka.Dialer) {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cfg.Transport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := cfg.Dialer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, d
+}
+
 func TestSASLMechanisms(t *testing.T) {
 	for mech, want := range map[string]string{
 		SASLPlain:       "PLAIN",
@@ -210,17 +227,7 @@ func TestSASLMechanisms(t *testing.T) {
 	} {
 		cfg := Default("127.0.0.1:9092")
 		cfg.SASL = SASL{Mechanism: mech, Username: "u", Password: "p"}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		tr, err := cfg.Transport()
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := cfg.Dialer()
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr, d := build(t, cfg)
 		if tr.SASL == nil || tr.SASL.Name() != want || d.SASLMechanism == nil || d.SASLMechanism.Name() != want {
 			t.Errorf("%s: transport %v, dialer %v, want %s", mech, tr.SASL, d.SASLMechanism, want)
 		}

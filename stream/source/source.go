@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,6 +44,10 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Logger is the process logger.
 	Logger *slog.Logger
+	// DrainLimit is how long serve waits, once it begins to stop, for
+	// the sources' loops to settle what they took (http.shutdown_timeout);
+	// zero is unbounded.
+	DrainLimit time.Duration
 }
 
 // Source is an opened source: an HTTP handler mounted at Path, a

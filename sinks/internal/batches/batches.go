@@ -1,7 +1,8 @@
 // Package batches is what the request-based sinks share: the accounting
-// of batches and the flush timer. A sink packs the records of the batches it accepts into requests that
-// neither match nor respect batch boundaries, and settles records as the
-// requests' answers come; a batch's Ack completes when its last record is
+// of batches, and the lock, flush timer and start of Close around the
+// request being filled. A sink packs the records of the batches it
+// accepts into requests that neither match nor respect batch boundaries,
+// and settles records as the requests' answers come; a batch's Ack completes when its last record is
 // settled, with the worst error any of them had.
 package batches
 
@@ -43,9 +44,7 @@ func (t *Tracker) Settle(items []Item, err error) {
 	defer t.mu.Unlock()
 	for _, it := range items {
 		bs := it.Batch
-		if err != nil && (bs.err == nil || stream.IsPermanent(err) && !stream.IsPermanent(bs.err)) {
-			bs.err = err
-		}
+		bs.err = stream.Worse(bs.err, err)
 		bs.pending--
 		if bs.pending == 0 {
 			bs.b.Ack.Done(bs.err)
@@ -53,21 +52,57 @@ func (t *Tracker) Settle(items []Item, err error) {
 	}
 }
 
-// FlushEvery calls flushDue with mu held every quarter of interval (at
-// least every millisecond) until stop is closed: flushDue sends the
-// request being filled if it has waited interval, so a quiet source's
-// records are not held back.
-func FlushEvery(stop <-chan struct{}, interval time.Duration, mu sync.Locker, flushDue func()) {
-	t := time.NewTicker(max(interval/4, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
+// Filling is what a request sink keeps about the request it is filling
+// besides the request itself: the lock, whether Close has begun, and the
+// timer that sends a request a quiet source left waiting.
+type Filling struct {
+	// Mu guards the sink's request being filled and Closed; it is held
+	// while a request is handed to the workers.
+	Mu sync.Mutex
+	// Closed is set once Close has begun; Accept refuses batches then.
+	Closed bool
+
+	stop, flushed chan struct{}
+}
+
+// StartTimer sends the request being filled once it has waited interval,
+// checking every quarter of interval (at least every millisecond), until
+// Close: started reports when the request got its first record (false:
+// none is being filled) and flush sends it; both run with Mu held.
+func (f *Filling) StartTimer(interval time.Duration, started func() (time.Time, bool), flush func()) {
+	f.stop, f.flushed = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(f.flushed)
+		t := time.NewTicker(max(interval/4, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-f.stop:
+				return
+			case <-t.C:
+			}
+			f.Mu.Lock()
+			if at, ok := started(); ok && !f.Closed && time.Since(at) >= interval {
+				flush()
+			}
+			f.Mu.Unlock()
 		}
-		mu.Lock()
-		flushDue()
-		mu.Unlock()
+	}()
+}
+
+// Close marks the sink closed, sends the last request with flush (Mu
+// held) and waits for the timer to stop. It reports false, doing nothing,
+// when Close had begun already.
+func (f *Filling) Close(flush func()) bool {
+	f.Mu.Lock()
+	if f.Closed {
+		f.Mu.Unlock()
+		return false
 	}
+	f.Closed = true
+	flush()
+	f.Mu.Unlock()
+	close(f.stop)
+	<-f.flushed
+	return true
 }

@@ -3,6 +3,7 @@ package batches
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/flowhose/flowhose/stream"
 )
@@ -15,8 +16,8 @@ func TestSettleCompletesOnceWithTheWorstError(t *testing.T) {
 	bs := tr.Start(b)
 	ack.Done(nil)
 	items := []Item{{Batch: bs, Rec: &b.Records[0]}, {Batch: bs, Rec: &b.Records[1]}, {Batch: bs, Rec: &b.Records[2]}}
-	tr.Settle(items[:1], errors.New("retryable"))
-	tr.Settle(items[1:2], stream.Permanent(errors.New("permanent")))
+	tr.Settle(items[:1], stream.Permanent(errors.New("permanent")))
+	tr.Settle(items[1:2], errors.New("retryable"))
 	select {
 	case <-ack.Completed():
 		t.Fatal("completed with a record unsettled")
@@ -24,7 +25,40 @@ func TestSettleCompletesOnceWithTheWorstError(t *testing.T) {
 	}
 	tr.Settle(items[2:], nil)
 	<-ack.Completed()
-	if err := ack.Err(); !stream.IsPermanent(err) {
-		t.Fatalf("err = %v, want the permanent one", err)
+	if err := ack.Err(); err == nil || stream.IsPermanent(err) {
+		t.Fatalf("err = %v, want the retryable one", err)
+	}
+}
+
+func TestFillingFlushesWaitingRequestAndClosesOnce(t *testing.T) {
+	var f Filling
+	var at time.Time // the request being filled: zero when none
+	flushed := make(chan struct{}, 10)
+	flush := func() {
+		if !at.IsZero() {
+			at = time.Time{}
+			flushed <- struct{}{}
+		}
+	}
+	f.StartTimer(20*time.Millisecond, func() (time.Time, bool) { return at, !at.IsZero() }, flush)
+	f.Mu.Lock()
+	at = time.Now()
+	f.Mu.Unlock()
+	select {
+	case <-flushed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a request that waited flush_interval was not sent")
+	}
+	f.Mu.Lock()
+	at = time.Now()
+	f.Mu.Unlock()
+	if !f.Close(flush) || !f.Closed {
+		t.Fatal("first Close did not close")
+	}
+	if len(flushed) != 1 {
+		t.Fatalf("Close sent %d requests, want the last one", len(flushed))
+	}
+	if f.Close(func() { t.Error("second Close flushed") }) {
+		t.Error("second Close reported closing")
 	}
 }

@@ -27,6 +27,11 @@ type Config struct {
 	// SpoolDir is where those copies go; empty is the system's temporary
 	// directory.
 	SpoolDir string `yaml:"spool_dir"`
+	// MaxErrorRecordBytes bounds one JSON object of a Firehose error-record
+	// file (processing-failed, http-endpoint-failed): a longer one is
+	// dead-lettered and the next one read. Firehose records are at most
+	// 1000 KiB, about 1.3 MiB in base64, plus the error message.
+	MaxErrorRecordBytes int `yaml:"max_error_record_bytes"`
 }
 
 // Limits enforced by Validate.
@@ -37,13 +42,16 @@ const (
 	maxMaxInFlight = 1024
 	minSpoolBytes  = 1 << 10
 	maxSpoolBytes  = 1 << 40
+	minErrorRecord = 1 << 10
+	maxErrorRecord = 1 << 30
 	minDrain       = time.Second
 	maxDrain       = 24 * time.Hour
 )
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{BatchSize: 1000, ChunkBytes: 1 << 20, MaxInFlight: 4, DrainTimeout: 30 * time.Second, MaxSpoolBytes: 1 << 30}
+	return Config{BatchSize: 1000, ChunkBytes: 1 << 20, MaxInFlight: 4, DrainTimeout: 30 * time.Second, MaxSpoolBytes: 1 << 30,
+		MaxErrorRecordBytes: 4 << 20}
 }
 
 // Validate reports every bad key.
@@ -63,6 +71,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSpoolBytes < minSpoolBytes || c.MaxSpoolBytes > maxSpoolBytes {
 		errs = append(errs, fmt.Errorf("max_spool_bytes: must be between %d and %d, got %d", minSpoolBytes, maxSpoolBytes, c.MaxSpoolBytes))
+	}
+	if c.MaxErrorRecordBytes < minErrorRecord || c.MaxErrorRecordBytes > maxErrorRecord {
+		errs = append(errs, fmt.Errorf("max_error_record_bytes: must be between %d and %d, got %d", minErrorRecord, maxErrorRecord, c.MaxErrorRecordBytes))
 	}
 	return errors.Join(errs...)
 }

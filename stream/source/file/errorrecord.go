@@ -1,12 +1,16 @@
 package file
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 
+	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
 )
 
@@ -33,23 +37,28 @@ type errorRecord struct {
 	ErrorMessage string `json:"errorMessage"`
 }
 
+// keptInput is how much of an error record that cannot be replayed goes
+// into its dead letter.
+const keptInput = 1 << 10
+
 // errorRecords replays the original records of a stream of Firehose error
 // records: each rawData is what Firehose received (a flow-log line, a
 // {"message"} wrapper or a CloudWatch Logs subscription payload) and is
 // decoded as the Firehose endpoint decodes a record. Failures carry the
-// number of the error record as their line.
-func (rn *run) errorRecords(ctx context.Context, name string, rd io.Reader, dec *decode.Decoder) error {
-	jd := json.NewDecoder(rd)
+// number of the error record as their line. An error record longer than
+// max_error_record_bytes, or one that is not a JSON object of that shape,
+// is dead-lettered and the next one is read.
+func (rn *run) errorRecords(ctx context.Context, name string, rd *bufio.Reader, dec *decode.Decoder) error {
+	values := jsonValues{r: rd, max: rn.r.cfg.MaxErrorRecordBytes}
 	batch, size := rn.r.cfg.BatchSize, int64(0)
 	out := decode.Output{Records: rn.records(batch)}
 	first, n := 1, 0
 	for {
-		var rec errorRecord
-		err := jd.Decode(&rec)
+		val, err := values.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, errTooLong) {
 			rn.sum.Skipped += int64(out.Skipped)
 			if serr := rn.submit(ctx, name, first, &out); serr != nil {
 				return serr
@@ -58,12 +67,25 @@ func (rn *run) errorRecords(ctx context.Context, name string, rd io.Reader, dec 
 		}
 		n++
 		rn.sum.Lines++
-		fails := len(out.Failures)
-		dec.Payload(rec.RawData, &out)
-		for i := fails; i < len(out.Failures); i++ {
-			out.Failures[i].Line = n
+		var rec errorRecord
+		if err == nil {
+			err = json.Unmarshal(val, &rec)
 		}
-		size += int64(len(rec.RawData))
+		if err != nil {
+			reason := "not a Firehose error record: " + err.Error()
+			if errors.Is(err, errTooLong) {
+				reason = "error record longer than max_error_record_bytes (" + strconv.Itoa(values.max) + "); skipped"
+			}
+			out.Failures = append(out.Failures, stream.Failure{Source: rn.r.decOpts.Source, Ref: name, Line: n,
+				Input: string(val[:min(len(val), keptInput)]), Reason: reason})
+		} else {
+			fails := len(out.Failures)
+			dec.Payload(rec.RawData, &out)
+			for i := fails; i < len(out.Failures); i++ {
+				out.Failures[i].Line = n
+			}
+		}
+		size += int64(len(val))
 		if len(out.Records)+len(out.Failures) >= batch || size >= rn.r.cfg.ChunkBytes {
 			rn.sum.Skipped += int64(out.Skipped)
 			if err := rn.submit(ctx, name, first, &out); err != nil {
@@ -74,4 +96,93 @@ func (rn *run) errorRecords(ctx context.Context, name string, rd io.Reader, dec 
 	}
 	rn.sum.Skipped += int64(out.Skipped)
 	return rn.submit(ctx, name, first, &out)
+}
+
+// errTooLong is a JSON value longer than jsonValues.max.
+var errTooLong = errors.New("JSON value too long")
+
+// jsonValues cuts a stream of JSON objects or arrays, back to back or
+// separated by white space, into one value at a time, and never holds
+// more than max bytes of one: json.Decoder would read a value of any size
+// whole, and an error-record object is input like any other.
+type jsonValues struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+}
+
+// next returns the next value, valid until the following call, or io.EOF
+// after the last. A value longer than max is read to its end (or the
+// input's) and errTooLong returned with its first max bytes. The input
+// ending inside a shorter value is io.ErrUnexpectedEOF; a top-level byte that cannot start an
+// object or array is a syntax error: neither can be read past. Only
+// strings and nesting are followed, so a malformed value ends where its
+// brackets balance, and json.Unmarshal reports what is wrong with it.
+func (j *jsonValues) next() ([]byte, error) {
+	j.buf = j.buf[:0]
+	depth, inString, escaped, long := 0, false, false, false
+	for {
+		if j.r.Buffered() == 0 {
+			if _, err := j.r.Peek(1); err != nil {
+				switch {
+				case err == io.EOF && depth == 0:
+					return nil, io.EOF
+				case err == io.EOF && long:
+					return j.buf, errTooLong // and io.EOF on the next call
+				case err == io.EOF:
+					return j.buf, io.ErrUnexpectedEOF
+				}
+				return j.buf, err
+			}
+		}
+		chunk, _ := j.r.Peek(j.r.Buffered())
+		from, i, ended := 0, 0, false // chunk[from:i] belongs to the value
+		for i < len(chunk) && !ended {
+			c := chunk[i]
+			switch {
+			case depth == 0:
+				switch c {
+				case ' ', '\t', '\r', '\n':
+					from = i + 1
+				case '{', '[':
+					depth = 1
+				default:
+					_, _ = j.r.Discard(i)
+					return nil, fmt.Errorf("invalid character %q at the start of a JSON value", c)
+				}
+			case escaped:
+				escaped = false
+			case inString:
+				// Most of an error record is the base64 of rawData: skip
+				// to the string's next quote or backslash at once.
+				k := bytes.IndexAny(chunk[i:], `"\`)
+				if k < 0 {
+					i = len(chunk)
+					continue
+				}
+				i += k
+				escaped, inString = chunk[i] == '\\', chunk[i] == '\\'
+			case c == '"':
+				inString = true
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				ended = depth == 0
+			}
+			i++
+		}
+		part := chunk[from:i]
+		if room := j.max - len(j.buf); len(part) > room {
+			part, long = part[:room], true
+		}
+		j.buf = append(j.buf, part...)
+		_, _ = j.r.Discard(i)
+		if ended {
+			if long {
+				return j.buf, errTooLong
+			}
+			return j.buf, nil
+		}
+	}
 }

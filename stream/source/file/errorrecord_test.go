@@ -1,11 +1,20 @@
 package file
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // errorRecordJSON is one Firehose error record as Firehose writes it to S3.
@@ -64,4 +73,175 @@ func TestErrorRecordLongMessage(t *testing.T) {
 	if got := raws(e.sink.Records()); len(got) != 1 || got[0] != lineAccept || len(e.dl.Failures()) != 0 {
 		t.Errorf("records %q, %d failures: want the original record replayed", got, len(e.dl.Failures()))
 	}
+}
+
+// xs is what endless repeats.
+var xs = bytes.Repeat([]byte("x"), 32<<10)
+
+// endless is an error record whose errorMessage never ends: left bytes of
+// it, counted as read.
+type endless struct {
+	head []byte
+	left int64
+	read int64
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	n := 0
+	if len(e.head) > 0 {
+		n = copy(p, e.head)
+		e.head = e.head[n:]
+	}
+	for int64(n) < e.left && n < len(p) {
+		n += copy(p[n:min(len(p), n+int(min(e.left-int64(n), int64(len(xs)))))], xs)
+	}
+	e.left -= int64(n)
+	e.read += int64(n)
+	return n, nil
+}
+
+func (e *endless) Close() error { return nil }
+
+// TestErrorRecordTooLong: an error record longer than
+// max_error_record_bytes is dead-lettered, naming the input and why, and
+// the records after it are replayed; one that never ends is read to the
+// input's end without being held (the heap stays far below its size).
+func TestErrorRecordTooLong(t *testing.T) {
+	big := fmt.Sprintf(`{"errorCode":"HttpEndpoint.InvalidResponseFromDestination","errorMessage":%q,"rawData":%q}`,
+		strings.Repeat("y", 8<<10), base64.StdEncoding.EncodeToString([]byte(lineReject)))
+	obj := errorRecordJSON(lineAccept, "Lambda.FunctionError") + "\n" + big + "\n" + errorRecordJSON(lineReject, "Lambda.FunctionError") + "\n"
+	e := newEnv(t, func(c *Config) { c.MaxErrorRecordBytes = 4 << 10 })
+	path := write(t, "processing-failed", gz(obj))
+	sum, err := e.r.Run(context.Background(), []string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := raws(e.sink.Records()); strings.Join(got, "|") != lineAccept+"|"+lineReject {
+		t.Errorf("records = %q, want the first and third error records' payloads", got)
+	}
+	fs := e.dl.Failures()
+	if len(fs) != 1 || fs[0].Ref != path || fs[0].Line != 2 || !strings.Contains(fs[0].Reason, "longer than max_error_record_bytes (4096)") ||
+		len(fs[0].Input) != 1<<10 || !strings.HasPrefix(fs[0].Input, `{"errorCode"`) || sum.Lines != 3 {
+		t.Errorf("failures = %+v, summary %+v", fs, sum)
+	}
+
+	// 128 MiB of one endless JSON string, after a record that is replayed.
+	const size = 128 << 20
+	e = newEnv(t, nil)
+	in := &endless{head: []byte(errorRecordJSON(lineAccept, "Lambda.FunctionError") + "\n" + `{"errorCode":"x","errorMessage":"`), left: size}
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peak.Load() {
+				peak.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	sum, err = e.r.RunInputs(context.Background(), []Input{{Name: "s3://b/endless", Open: func(context.Context) (io.ReadCloser, error) { return in, nil }}})
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.read != size {
+		t.Errorf("read %d of %d bytes", in.read, size)
+	}
+	fs = e.dl.Failures()
+	if got := raws(e.sink.Records()); len(got) != 1 || len(fs) != 1 || fs[0].Ref != "s3://b/endless" || fs[0].Line != 2 ||
+		!strings.Contains(fs[0].Reason, "longer than max_error_record_bytes") {
+		t.Errorf("records %q, failures %+v", got, fs)
+	}
+	if p := peak.Load(); p > 32<<20 {
+		t.Errorf("heap peaked at %d MiB reading one endless error record", p>>20)
+	}
+}
+
+// TestErrorRecordMalformed: an object that is JSON but not an error record
+// is dead-lettered, and the error records after it are replayed.
+func TestErrorRecordMalformed(t *testing.T) {
+	obj := errorRecordJSON(lineAccept, "Lambda.FunctionError") + `{"errorCode":"x","rawData":"not base64!"}` + "\n" +
+		`[1,2]` + `{"errorCode":"x","rawData":{"a":"}]"}}` + errorRecordJSON(lineReject, "Lambda.FunctionError")
+	e := newEnv(t, nil)
+	path := write(t, "processing-failed", []byte(obj))
+	if _, err := e.r.Run(context.Background(), []string{path}); err != nil {
+		t.Fatal(err)
+	}
+	if got := raws(e.sink.Records()); strings.Join(got, "|") != lineAccept+"|"+lineReject {
+		t.Errorf("records = %q", got)
+	}
+	var lines []int
+	for _, f := range e.dl.Failures() {
+		if !strings.Contains(f.Reason, "not a Firehose error record") {
+			t.Errorf("failure %+v", f)
+		}
+		lines = append(lines, f.Line)
+	}
+	if fmt.Sprint(lines) != "[2 3 4]" {
+		t.Errorf("failed lines %v, want [2 3 4]", lines)
+	}
+}
+
+// FuzzJSONValues checks the bounded splitting of error-record files
+// against encoding/json: on a stream json.Decoder reads as objects and
+// arrays, the values are the same; on any input no value is longer than
+// the bound and nothing panics.
+func FuzzJSONValues(f *testing.F) {
+	f.Add([]byte(errorRecordJSON(lineAccept, "x")+"\n"+errorRecordJSON(lineReject, "y")), 64)
+	f.Add([]byte(`{"a":"\"}"} [1,{"b":[]}]`), 8)
+	f.Add([]byte(`{"a":`), 1024)
+	f.Fuzz(func(t *testing.T, data []byte, max int) {
+		max = 1 + int(uint(max)%4096)
+		j := jsonValues{r: bufio.NewReader(bytes.NewReader(data)), max: max}
+		var got []string
+		long := false
+		for {
+			v, err := j.next()
+			if len(v) > max {
+				t.Fatalf("value of %d bytes, max %d", len(v), max)
+			}
+			if errors.Is(err, errTooLong) {
+				long = true
+				continue
+			}
+			if err != nil {
+				break
+			}
+			got = append(got, string(v))
+		}
+		if long {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		var want []string
+		for {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				if !errors.Is(err, io.EOF) {
+					return // not a valid stream: only the bound is checked
+				}
+				break
+			}
+			if v[0] != '{' && v[0] != '[' {
+				return
+			}
+			want = append(want, string(v))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("values %q, encoding/json %q", got, want)
+		}
+	})
 }

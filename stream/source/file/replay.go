@@ -108,7 +108,7 @@ type Input struct {
 	Name string
 	// Open returns the input's bytes. An error marked stream.Permanent (an
 	// object that is gone or forbidden) dead-letters the input with the
-	// reason; any other error is counted in Summary.Errors. When the reader
+	// reason (and, from an *InputError, its Input); any other error is counted in Summary.Errors. When the reader
 	// is an *os.File, a Parquet file is read in place; otherwise it is
 	// first copied to a temporary file (Parquet's index is at its end).
 	Open func(ctx context.Context) (io.ReadCloser, error)
@@ -116,9 +116,9 @@ type Input struct {
 
 // PathInput returns the Input of a local path, "-" being r.Stdin.
 func (r *Replayer) PathInput(path string) Input {
-	return Input{Name: path, Open: func(context.Context) (io.ReadCloser, error) {
+	return Input{Name: path, Open: func(ctx context.Context) (io.ReadCloser, error) {
 		if path == Stdin {
-			return io.NopCloser(r.Stdin), nil
+			return io.NopCloser(&interruptible{ctx: ctx, r: r.Stdin}), nil
 		}
 		return os.Open(path)
 	}}
@@ -180,6 +180,50 @@ func (s sourceReader) Read(p []byte) (int, error) {
 		err = sourceError{err}
 	}
 	return n, err
+}
+
+// interruptible reads r, but returns as soon as ctx ends even while a read
+// of r is blocked: standard input fed by a pipe that stays open
+// (`tail -f … | flowhose replay -`) would otherwise hold a stopping replay
+// until the next line came. The blocked read is left behind, which only
+// the process's exit ends; nothing else reads r after that.
+type interruptible struct {
+	ctx     context.Context
+	r       io.Reader
+	buf     []byte // the reading goroutine's until it answers on res
+	left    []byte // read, not yet returned
+	err     error  // r's error, returned once left is empty
+	res     chan int
+	reading bool
+}
+
+func (c *interruptible) Read(p []byte) (int, error) {
+	// reading first: while a read is out, err is its goroutine's.
+	if !c.reading && len(c.left) == 0 && c.err == nil {
+		if c.buf == nil {
+			c.buf, c.res = make([]byte, 64<<10), make(chan int, 1)
+		}
+		c.reading = true
+		go func() {
+			n, err := c.r.Read(c.buf)
+			c.err = err // published by the send on res
+			c.res <- n
+		}()
+	}
+	if c.reading {
+		select {
+		case n := <-c.res:
+			c.reading, c.left = false, c.buf[:n]
+		case <-c.ctx.Done():
+			return 0, context.Cause(c.ctx)
+		}
+	}
+	if len(c.left) > 0 {
+		n := copy(p, c.left)
+		c.left = c.left[n:]
+		return n, nil
+	}
+	return 0, c.err
 }
 
 // unreadable is input that can never be read as flow logs from line on:
@@ -346,10 +390,25 @@ func (rn *run) spooledParquet(ctx context.Context, name string, rd io.Reader, de
 	return rn.parquet(ctx, name, f, n, dec)
 }
 
+// InputError is an error of Input.Open that carries what the dead letter
+// of the input holds (its Failure.Input): the SQS message that named no
+// object, so that deleting the message does not lose what it said.
+type InputError struct {
+	Err   error
+	Input string
+}
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
 // deadLetter records an input that cannot be read, from line on (0: not
 // at all), as a failure naming it and why.
 func (rn *run) deadLetter(ctx context.Context, name string, line int, err error) error {
-	out := decode.Output{Failures: []stream.Failure{{Source: rn.r.decOpts.Source, Ref: name, Line: line, Reason: "unreadable input: " + err.Error()}}}
+	f := stream.Failure{Source: rn.r.decOpts.Source, Ref: name, Line: line, Reason: "unreadable input: " + err.Error()}
+	if ie := (*InputError)(nil); errors.As(err, &ie) {
+		f.Input = ie.Input
+	}
+	out := decode.Output{Failures: []stream.Failure{f}}
 	return rn.submit(ctx, name, line, &out)
 }
 

@@ -6,10 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
@@ -223,6 +225,33 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// TestCancelWhileStdinBlocks: standard input that stays open without
+// data must not hold a stopping replay.
+func TestCancelWhileStdinBlocks(t *testing.T) {
+	e := newEnv(t, nil)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	e.r.Stdin = pr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.r.Run(ctx, []string{Stdin})
+		done <- err
+	}()
+	if _, err := pw.Write([]byte(lines(lineAccept))); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want cancellation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still blocked on standard input 5s after cancellation")
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
@@ -235,6 +264,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.ChunkBytes = 10 }, "chunk_bytes: must be between 4096 and 1073741824, got 10"},
 		{func(c *Config) { c.MaxInFlight = 0 }, "max_in_flight: must be between 1 and 1024, got 0"},
 		{func(c *Config) { c.DrainTimeout = 0 }, "drain_timeout: must be between 1s and 24h0m0s, got 0s"},
+		{func(c *Config) { c.MaxErrorRecordBytes = 100 }, "max_error_record_bytes: must be between 1024 and 1073741824, got 100"},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()

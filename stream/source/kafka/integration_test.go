@@ -25,6 +25,7 @@ import (
 	"github.com/flowhose/flowhose/internal/servicetest"
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode/decodetest"
+	"github.com/flowhose/flowhose/stream/kafkaconn"
 	"github.com/flowhose/flowhose/stream/sinktest"
 	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/kafka/kafkatest"
@@ -226,14 +227,40 @@ func TestDeliversEveryEnvelopeExactlyOnce(t *testing.T) {
 	}
 }
 
+// TestSecuredListener consumes through the broker's SASL_SSL listener
+// with SCRAM-SHA-512 (how MSK's SCRAM clusters are reached): the group's
+// coordinator, fetches and commits all go through the secured connections
+// kafkaconn builds.
+func TestSecuredListener(t *testing.T) {
+	broker, sec := kafkatest.Broker(t), kafkatest.SecuredBroker(t)
+	const n, partitions = 200, 2
+	topic := kafkatest.NewTopic(t, broker, partitions)
+	produceLines(t, broker, topic, partitions, 0, n)
+	sink := sinktest.NewSink("rec")
+	cfg := testConfig(sec.SASLSSL, topic)
+	cfg.TLS = kafkaconn.TLS{Enabled: true, CAFile: sec.CA}
+	cfg.SASL = kafkaconn.SASL{Mechanism: kafkaconn.SASLSCRAMSHA512, Username: sec.Username, Password: sec.Password}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h := startSource(t, cfg, sink)
+	servicetest.Eventually(t, 60*time.Second, "not every record arrived", func() bool { return len(recordIDs(sink.Records())) == n })
+	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
+	h.stop(t)
+	if got := len(sink.Records()); got != n {
+		t.Fatalf("sink got %d records, want %d", got, n)
+	}
+}
+
 // failingSink fails every batch holding a record whose bytes field is in
-// its set, while it is on.
+// its set, while it is on; for good (stream.Permanent) if permanent.
 type failingSink struct {
 	*sinktest.Sink
-	on   atomic.Bool
-	mu   sync.Mutex
-	ids  map[uint64]bool
-	hits atomic.Int64
+	on        atomic.Bool
+	mu        sync.Mutex
+	ids       map[uint64]bool
+	permanent bool
+	hits      atomic.Int64
 }
 
 func (s *failingSink) Accept(ctx context.Context, b *stream.Batch) error {
@@ -243,7 +270,11 @@ func (s *failingSink) Accept(ctx context.Context, b *stream.Batch) error {
 		for _, r := range b.Records {
 			if s.ids == nil || s.ids[r.Bytes] {
 				s.hits.Add(1)
-				b.Ack.Done(errors.New("failing sink: down"))
+				err := errors.New("failing sink: down")
+				if s.permanent {
+					err = stream.Permanent(err)
+				}
+				b.Ack.Done(err)
 				return nil
 			}
 		}
@@ -286,6 +317,32 @@ func TestFailingBatchHoldsTheCommit(t *testing.T) {
 	sink.on.Store(false)
 	servicetest.Eventually(t, 30*time.Second, "records missing after the sink recovered", func() bool { return len(recordIDs(sink.Records())) == 400 })
 	waitCommitted(t, broker, cfg.GroupID, topic, partitions)
+}
+
+// TestPermanentRefusalWaitsForTheOtherSinks has one sink refuse a batch for
+// good while another only fails it for now: the batch is redelivered until
+// the second sink has it, and only then dead-lettered for the first.
+func TestPermanentRefusalWaitsForTheOtherSinks(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	produceLines(t, broker, topic, 1, 0, 100)
+	refusing := &failingSink{Sink: sinktest.NewSink("rec"), ids: map[uint64]bool{50: true}, permanent: true}
+	refusing.on.Store(true)
+	down := &failingSink{Sink: sinktest.NewSink("rec"), ids: map[uint64]bool{50: true}}
+	down.on.Store(true)
+	cfg := testConfig(broker, topic)
+	cfg.BatchSize = 10
+	h := startSource(t, cfg, refusing, down)
+	servicetest.Eventually(t, 60*time.Second, "the failing batch was not retried", func() bool { return down.hits.Load() >= 3 })
+	if n := len(h.dl.Failures()); n != 0 {
+		t.Fatalf("%d records dead-lettered while a sink could still take them", n)
+	}
+	down.on.Store(false)
+	servicetest.Eventually(t, 30*time.Second, "records missing from the recovered sink", func() bool { return len(recordIDs(down.Records())) == 100 })
+	waitCommitted(t, broker, cfg.GroupID, topic, 1)
+	if n := len(h.dl.Failures()); n == 0 {
+		t.Error("the batch the first sink refused for good was not dead-lettered")
+	}
 }
 
 // TestBadMessagesDeadLettered puts bad messages between good ones: each is

@@ -1,13 +1,15 @@
 package s3
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +83,9 @@ func (b *Backfill) Run(ctx context.Context, urls []string) (BackfillSummary, err
 		}
 		targets = append(targets, target{bucket, prefix})
 	}
-	cp, err := openCheckpoint(b.Checkpoint)
+	cp, err := openCheckpoint(b.Checkpoint, func(name string) bool {
+		return slices.ContainsFunc(targets, func(t target) bool { return strings.HasPrefix(name, objectName(t.bucket, t.prefix)) })
+	})
 	if err != nil {
 		return BackfillSummary{}, err
 	}
@@ -223,18 +227,25 @@ func (st *backfillState) line() string {
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
+// listPage is the most keys and prefixes one listing call returns: S3's
+// own maximum, smaller in tests.
+var listPage int32 = 1000
+
 // list calls yield with every object under prefix whose key dates overlap
 // [Since, Until), until yield returns false. Without a range the listing
 // is flat; with one it walks the prefixes level by level and does not
 // descend into dated prefixes outside the range, so a day of a year-old
 // bucket costs a few listing calls, not a listing of the whole bucket.
+// It descends into a page's prefixes before it asks for the next page: a
+// level may hold millions of prefixes, and this way each level being
+// walked holds one page of them (keys are at most 1 KiB, so the levels
+// are bounded too).
 func (b *Backfill) list(ctx context.Context, bucket, prefix string, yield func(object) bool, st *backfillState) error {
 	ranged := !b.Since.IsZero() || !b.Until.IsZero()
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(listPage)}
 	if ranged {
 		in.Delimiter = aws.String("/")
 	}
-	var below []string
 	p := s3.NewListObjectsV2Paginator(b.client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -265,56 +276,104 @@ func (b *Backfill) list(ctx context.Context, bucket, prefix string, yield func(o
 			if per, ok := keyPeriod(sub); ok && !per.overlaps(b.Since, b.Until) {
 				continue
 			}
-			below = append(below, sub)
-		}
-	}
-	for _, sub := range below {
-		if err := b.list(ctx, bucket, sub, yield, st); err != nil {
-			return err
+			if err := b.list(ctx, bucket, sub, yield, st); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // checkpoint is the set of objects replayed completely, and the file it
-// is kept in.
+// is kept in. A backfill of millions of objects names millions in its
+// file, so the file is read a line at a time, only the names under the
+// URLs being replayed are kept, and each as a 16-byte digest rather than
+// the name: about 40 bytes an object, 400 MB for 10 million.
 type checkpoint struct {
 	mu   sync.Mutex
-	done map[string]bool
+	done map[nameDigest]struct{}
 	f    *os.File
 }
 
-// openCheckpoint reads path (which may not exist yet) and opens it for
-// appending. An empty path keeps no checkpoint.
-func openCheckpoint(path string) (*checkpoint, error) {
-	cp := &checkpoint{done: map[string]bool{}}
+// nameDigest stands for an object name in a checkpoint: the first half of
+// its SHA-256: the chance that two of a billion names share one is below
+// 10^-20.
+type nameDigest [16]byte
+
+func digest(name string) nameDigest {
+	sum := sha256.Sum256([]byte(name))
+	return nameDigest(sum[:16])
+}
+
+// maxCheckpointLine bounds a line of a checkpoint: a quoted s3:// name of
+// a 63-byte bucket and a 1024-byte key, every byte escaped, is shorter.
+// A longer line is no name the backfill wrote and is skipped.
+const maxCheckpointLine = 8 << 10
+
+// openCheckpoint reads path (which may not exist yet), keeping the names
+// keep accepts, and opens it for appending. An empty path keeps no
+// checkpoint.
+func openCheckpoint(path string, keep func(name string) bool) (*checkpoint, error) {
+	cp := &checkpoint{done: map[nameDigest]struct{}{}}
 	if path == "" {
 		return cp, nil
 	}
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	torn, err := cp.read(path, keep)
+	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
-	}
-	// A line without its newline was being written when the process
-	// stopped: that object is read again.
-	complete := bytes.LastIndexByte(data, '\n') + 1
-	for line := range strings.SplitSeq(string(data[:complete]), "\n") {
-		if name, err := strconv.Unquote(line); err == nil {
-			cp.done[name] = true
-		}
 	}
 	if cp.f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	if complete < len(data) {
+	if torn {
 		if _, err := cp.f.WriteString("\n"); err != nil {
+			cp.f.Close()
 			return nil, fmt.Errorf("checkpoint: %w", err)
 		}
 	}
 	return cp, nil
 }
 
-func (cp *checkpoint) has(name string) bool { return cp.done[name] }
+// read adds the names of path's complete lines that keep accepts, and
+// reports whether the last line has no newline.
+func (cp *checkpoint) read(path string, keep func(name string) bool) (torn bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, maxCheckpointLine)
+	skipping := false // the rest of an overlong line
+	for {
+		line, err := br.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			skipping = true
+			continue
+		case errors.Is(err, io.EOF):
+			// A line without its newline was being written when the
+			// process stopped: that object is read again.
+			return len(line) > 0 || skipping, nil
+		case err != nil:
+			return false, err
+		}
+		if skipping {
+			skipping = false
+			continue
+		}
+		if name, err := strconv.Unquote(string(line[:len(line)-1])); err == nil && keep(name) {
+			cp.done[digest(name)] = struct{}{}
+		}
+	}
+}
+
+func (cp *checkpoint) has(name string) bool {
+	_, ok := cp.done[digest(name)]
+	return ok
+}
 
 // add records name as done, on disk before it returns.
 func (cp *checkpoint) add(name string) error {

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // backfillBucket fills a bucket with flow logs of two days in both key
@@ -138,5 +143,55 @@ func TestBackfillStopped(t *testing.T) {
 	second, err := bf.Run(context.Background(), []string{url})
 	if err != nil || second.Resumed != first.Done || second.Done != 6-first.Done || second.Records != int64(6-first.Done) {
 		t.Fatalf("resumed run: summary %+v after %+v, err %v", second, first, err)
+	}
+}
+
+// listingCalls records the prefix and continuation token of every
+// ListObjectsV2 call a client makes.
+type listingCalls struct {
+	mu    sync.Mutex
+	calls []string
+	rt    http.RoundTripper
+}
+
+func (l *listingCalls) RoundTrip(r *http.Request) (*http.Response, error) {
+	if q := r.URL.Query(); q.Get("list-type") == "2" {
+		l.mu.Lock()
+		l.calls = append(l.calls, q.Get("prefix")+" "+q.Get("continuation-token"))
+		l.mu.Unlock()
+	}
+	return l.rt.RoundTrip(r)
+}
+
+// TestBackfillListsPageByPage: a dated walk descends into the prefixes of
+// a listing page before it asks for the next page, so a level with
+// millions of prefixes is never held whole.
+func TestBackfillListsPageByPage(t *testing.T) {
+	defer func(n int32) { listPage = n }(listPage)
+	listPage = 2
+	cfg := motoConfig(t)
+	c := motoClients(t, cfg)
+	bucket := newBucket(t, c)
+	for h := range 5 {
+		put(t, c, bucket, fmt.Sprintf("%s%02d/x.log.gz", plainDay, h), gz(lines(header, lineAccept)))
+	}
+	calls := &listingCalls{rt: http.DefaultTransport}
+	client := s3.New(c.S3.Options(), func(o *s3.Options) { o.HTTPClient = &http.Client{Transport: calls} })
+	e := newEnv(t)
+	bf := NewBackfill(cfg, client, e.r, nil)
+	bf.Since, bf.Until = time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 5, 2, 0, 0, 0, 0, time.UTC)
+	sum, err := bf.Run(context.Background(), []string{"s3://" + bucket + "/" + plainDay})
+	if err != nil || sum.Done != 5 || len(e.sink.Records()) != 5 {
+		t.Fatalf("summary %+v, %d records, err %v", sum, len(e.sink.Records()), err)
+	}
+	first, second := slices.Index(calls.calls, plainDay+"00/ "), -1
+	for i, call := range calls.calls {
+		if prefix, token, _ := strings.Cut(call, " "); prefix == plainDay && token != "" {
+			second = i
+			break
+		}
+	}
+	if first < 0 || second < 0 || first > second {
+		t.Errorf("listing calls %q: want the first page's prefixes listed before the second page", calls.calls)
 	}
 }

@@ -36,6 +36,12 @@ const settleTimeout = 30 * time.Second
 // only once every record of every object it names is acknowledged by all
 // sinks (or dead-lettered).
 type Consumer struct {
+	// DrainLimit bounds how long, once Run's context ends, the
+	// visibility of messages still in flight keeps being extended; zero
+	// extends it until they are settled. Open sets it to serve's drain
+	// bound (http.shutdown_timeout).
+	DrainLimit time.Duration
+
 	cfg      Config
 	clients  Clients
 	replayer *file.Replayer
@@ -91,6 +97,7 @@ func Open(ctx context.Context, cfg Config, deps source.Deps) (source.Source, err
 	if err != nil {
 		return source.Source{}, err
 	}
+	c.DrainLimit = deps.DrainLimit
 	return source.Source{Run: c.Run}, nil
 }
 
@@ -175,11 +182,15 @@ func (c *Consumer) handle(ctx context.Context, msg types.Message) {
 	inputs, err := c.inputs(msg)
 	if err != nil {
 		// A message that can never name objects is dead-lettered, and
-		// deleted once the dead letter is stored.
+		// deleted once the dead letter is stored. The dead letter holds
+		// the message (as far as max_message_bytes), so that the objects
+		// of one naming too many can still be replayed.
 		c.m.failures.WithLabelValues("unparseable").Inc()
 		log.Warn("s3 source: message dead-lettered", "err", err)
+		body := aws.ToString(msg.Body)
+		bad := stream.Permanent(&file.InputError{Err: err, Input: body[:min(len(body), c.cfg.MaxMessageBytes)]})
 		inputs = []file.Input{{Name: "sqs message " + id, Open: func(context.Context) (io.ReadCloser, error) {
-			return nil, stream.Permanent(err)
+			return nil, bad
 		}}}
 	}
 	stop := c.extend(ctx, msg, log)
@@ -209,7 +220,7 @@ func (c *Consumer) inputs(msg types.Message) ([]file.Input, error) {
 	}
 	refs, err := parseNotification([]byte(body))
 	if err != nil {
-		return nil, fmt.Errorf("%w; message %q", err, truncate(body, 512))
+		return nil, err
 	}
 	if len(refs) > c.cfg.MaxObjectsPerMessage {
 		return nil, fmt.Errorf("message names %d objects, more than max_objects_per_message (%d)", len(refs), c.cfg.MaxObjectsPerMessage)
@@ -221,15 +232,12 @@ func (c *Consumer) inputs(msg types.Message) ([]file.Input, error) {
 	return inputs, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 // extend keeps the message invisible while its objects are in flight, by
 // renewing its visibility timeout every half of it, until stop is called.
+// It goes on when ctx ends: the drain still delivers the message's
+// batches, and a message visible again meanwhile would be delivered by
+// another replica at the same time. It gives up DrainLimit after ctx
+// ended, when serve gives up too.
 func (c *Consumer) extend(ctx context.Context, msg types.Message, log *slog.Logger) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -238,16 +246,28 @@ func (c *Consumer) extend(ctx context.Context, msg types.Message, log *slog.Logg
 		defer wg.Done()
 		t := time.NewTicker(c.cfg.VisibilityTimeout / 2)
 		defer t.Stop()
+		stopping, deadline := ctx.Done(), (<-chan time.Time)(nil)
 		for {
 			select {
 			case <-done:
 				return
-			case <-ctx.Done():
+			case <-stopping:
+				stopping = nil
+				if c.DrainLimit > 0 {
+					d := time.NewTimer(c.DrainLimit)
+					defer d.Stop()
+					deadline = d.C
+				}
+				continue
+			case <-deadline:
+				log.Warn("s3 source: drain deadline passed with the message in flight; its visibility is no longer extended")
 				return
 			case <-t.C:
 			}
-			_, err := c.clients.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(c.cfg.QueueURL),
+			cctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+			_, err := c.clients.SQS.ChangeMessageVisibility(cctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(c.cfg.QueueURL),
 				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(c.cfg.VisibilityTimeout / time.Second)})
+			cancel()
 			if err != nil {
 				c.m.failures.WithLabelValues("extend").Inc()
 				log.Warn("s3 source: visibility not extended: the message may be delivered twice", "err", err)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	neturl "net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -287,5 +289,122 @@ func TestLiveShortPollingPaces(t *testing.T) {
 	}
 	if n := calls.n.Load(); n > 4 {
 		t.Errorf("%d receive calls in 2 s on an empty queue", n)
+	}
+}
+
+// TestLiveEventBridgeKeys: EventBridge "Object Created" events name
+// objects by URL-encoded keys (a space as '+', a '+' as %2B, '=' and
+// non-ASCII escaped; ':' left as captured events leave it), which are
+// decoded to the keys the objects were written under. Moto's S3 does not
+// send EventBridge events to a queue, so the message is shaped here, as
+// EventBridge's SQS target delivers it.
+func TestLiveEventBridgeKeys(t *testing.T) {
+	cfg, c, bucket, url, _ := liveWorld(t)
+	e := newEnv(t)
+	keys := []string{plainDay + "a b+c=d.log.gz", plainDay + "Zürich €/ü 12:00.log.gz"}
+	for i, key := range keys {
+		put(t, c, bucket, key, gz(lines(header, []string{lineAccept, lineReject}[i])))
+		encoded := strings.ReplaceAll(neturl.QueryEscape(key), "%3A", ":")
+		encoded = strings.ReplaceAll(encoded, "%2F", "/")
+		event, _ := json.Marshal(map[string]any{"version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
+			"source": "aws.s3", "account": "123456789012", "region": region, "resources": []string{"arn:aws:s3:::" + bucket},
+			"detail": map[string]any{"version": "0", "bucket": map[string]any{"name": bucket},
+				"object": map[string]any{"key": encoded, "size": 100}, "reason": "PutObject"}})
+		if _, err := c.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(string(event))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consumer(t, cfg, c, e, url)
+	eventually(t, "2 records and an empty queue", func() bool { return len(e.sink.Records()) == 2 && queueDepth(t, c, url) == 0 })
+	if fs := e.dl.Failures(); len(fs) != 0 {
+		t.Errorf("dead letters: %+v", fs)
+	}
+	if got := raws(e.sink.Records()); !slices.Contains(got, lineAccept) || !slices.Contains(got, lineReject) {
+		t.Errorf("records %q, want one from each object", got)
+	}
+}
+
+// TestLiveExtendsVisibilityWhileDraining: once the consumer begins to
+// stop, a message whose batch a sink still holds keeps being extended, so
+// another replica does not get it while this one still delivers it; it is
+// deleted when the batch is acknowledged. With a drain limit, extending
+// ends at the limit and the message comes back.
+func TestLiveExtendsVisibilityWhileDraining(t *testing.T) {
+	for _, limit := range []time.Duration{0, time.Second} {
+		cfg, c, bucket, url, arn := liveWorld(t)
+		cfg.VisibilityTimeout, cfg.QueueURL, cfg.WaitTime = 3*time.Second, url, time.Second
+		notifyQueue(t, c, bucket, arn)
+		e := newEnv(t)
+		e.sink.Hold()
+		con, err := NewConsumer(cfg, c, e.r, prometheus.NewRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		con.DrainLimit = limit
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- con.Run(ctx) }()
+		put(t, c, bucket, plainDay+"draining.log.gz", gz(lines(header, lineAccept)))
+		eventually(t, "the batch held by the sink", func() bool { return e.sink.Pending() == 1 })
+		cancel()
+
+		// Another replica polls for two visibility timeouts.
+		var other []sqstypes.Message
+		for deadline := time.Now().Add(2 * cfg.VisibilityTimeout); time.Now().Before(deadline) && len(other) == 0; {
+			out, err := c.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other = out.Messages
+		}
+		e.sink.Release()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if limit == 0 {
+			if len(other) != 0 {
+				t.Errorf("another consumer received the message while its batch was still being delivered: %s", aws.ToString(other[0].Body))
+			}
+			if n := queueDepth(t, c, url); n != 0 {
+				t.Errorf("%d messages left after the drain delivered the batch", n)
+			}
+		} else if len(other) == 0 {
+			t.Errorf("drain limit %s: the message never came back", limit)
+		}
+	}
+}
+
+// TestLiveDeadLetterKeepsMessage: a message that can never be handled (it
+// names more objects than max_objects_per_message, or is no notification)
+// is deleted, and its dead letter holds the message itself, so that the
+// objects it names can still be replayed.
+func TestLiveDeadLetterKeepsMessage(t *testing.T) {
+	cfg, c, bucket, url, _ := liveWorld(t)
+	cfg.MaxObjectsPerMessage = 2
+	var recs []string
+	for i := range 3 {
+		recs = append(recs, `{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"`+bucket+`"},"object":{"key":"`+plainDay+strconv.Itoa(i)+`.log.gz"}}}`)
+	}
+	bodies := []string{`{"Records":[` + strings.Join(recs, ",") + `]}`, "not a notification " + strings.Repeat("x", 1000)}
+	for _, body := range bodies {
+		if _, err := c.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t)
+	consumer(t, cfg, c, e, url)
+	eventually(t, "two dead letters and an empty queue", func() bool { return len(e.dl.Failures()) == 2 && queueDepth(t, c, url) == 0 })
+	got := map[string]string{}
+	for _, f := range e.dl.Failures() {
+		got[f.Input] = f.Reason
+	}
+	for _, body := range bodies {
+		reason, ok := got[body]
+		if !ok {
+			t.Errorf("no dead letter holds the message %.60q…; dead letters %+v", body, e.dl.Failures())
+		}
+		if strings.Contains(reason, body) {
+			t.Errorf("reason repeats the message: %.100q", reason)
+		}
 	}
 }

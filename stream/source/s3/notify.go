@@ -40,7 +40,7 @@ type s3Event struct {
 
 // envelope holds the outer fields of the other shapes: an SNS
 // notification (Type, Message) and an EventBridge event (detail-type,
-// source, detail; keys not encoded).
+// source, detail; keys URL-encoded too, see decodeKey).
 type envelope struct {
 	Type       string       `json:"Type"`
 	Message    string       `json:"Message"`
@@ -66,10 +66,14 @@ func parseNotification(body []byte) ([]objectRef, error) {
 		if env.DetailType != "Object Created" {
 			return nil, nil
 		}
-		if env.Detail.Bucket.Name == "" || env.Detail.Object.Key == "" {
+		key, err := decodeKey(env.Detail.Object.Key)
+		if err != nil {
+			return nil, fmt.Errorf("EventBridge event: %w", err)
+		}
+		if env.Detail.Bucket.Name == "" || key == "" {
 			return nil, errors.New("EventBridge event without bucket or key")
 		}
-		return []objectRef{{env.Detail.Bucket.Name, env.Detail.Object.Key, env.Detail.Object.Size}}, nil
+		return []objectRef{{env.Detail.Bucket.Name, key, env.Detail.Object.Size}}, nil
 	}
 	return parseS3Event(body)
 }
@@ -91,9 +95,9 @@ func parseS3Event(body []byte) ([]objectRef, error) {
 		if r.EventSource != "aws:s3" || !strings.HasPrefix(r.EventName, "ObjectCreated:") {
 			continue
 		}
-		key, err := url.QueryUnescape(r.S3.Object.Key)
+		key, err := decodeKey(r.S3.Object.Key)
 		if err != nil {
-			return nil, fmt.Errorf("record %d: key %q: %w", i, r.S3.Object.Key, err)
+			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
 		if r.S3.Bucket.Name == "" || key == "" {
 			return nil, fmt.Errorf("record %d: no bucket or key", i)
@@ -107,4 +111,20 @@ func parseS3Event(body []byte) ([]objectRef, error) {
 		}
 	}
 	return refs, nil
+}
+
+// decodeKey decodes an object key as notifications carry it: URL-encoded
+// as a form value, a space as '+' and a '+' as %2B. S3's own event
+// notifications are documented so. For EventBridge events AWS documents
+// no encoding, but captured events leave characters S3's notifications
+// escape (':') as they are while AWS's Lambda Powertools and OpenSearch
+// Data Prepper form-decode the key: decoding reads either form correctly
+// as long as '+' and '%' are escaped, which taking the key as received
+// would not (a key with a space would name an object that does not exist).
+func decodeKey(key string) (string, error) {
+	k, err := url.QueryUnescape(key)
+	if err != nil {
+		return "", fmt.Errorf("key %q: %w", key, err)
+	}
+	return k, nil
 }

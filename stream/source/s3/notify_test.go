@@ -16,7 +16,7 @@ func dupRecord(key string) string {
 
 func TestParseNotification(t *testing.T) {
 	sns, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": "1", "TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": s3EventBody})
-	eb := `{"version":"0","detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"logs"},"object":{"key":"a b.log.gz","size":7}}}`
+	eb := `{"version":"0","detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"logs"},"object":{"key":"a+b%2B%3Dc%C3%BC:1.log.gz","size":7}}}`
 	want := "[{logs AWSLogs/1/vpcflowlogs/us-east-1/2024/05/01/a b=c.log.gz 42}]"
 	tests := []struct {
 		name, body, want string
@@ -24,7 +24,8 @@ func TestParseNotification(t *testing.T) {
 	}{
 		{"S3 to SQS", s3EventBody, want, false},
 		{"S3 to SNS to SQS", string(sns), want, false},
-		{"EventBridge", eb, "[{logs a b.log.gz 7}]", false},
+		{"EventBridge", eb, "[{logs a b+=cü:1.log.gz 7}]", false},
+		{"EventBridge bad key encoding", `{"detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"logs"},"object":{"key":"100%.log"}}}`, "", true},
 		{"EventBridge deletion", `{"detail-type":"Object Deleted","source":"aws.s3","detail":{}}`, "[]", false},
 		{"test event", `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2024-05-01T00:00:00.000Z","Bucket":"logs"}`, "[]", false},
 		{"not JSON", `hello`, "", true},

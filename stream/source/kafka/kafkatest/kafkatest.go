@@ -24,8 +24,37 @@ func Broker(t testing.TB) string {
 	return servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_BROKERS")
 }
 
+// Secured is how to reach the broker's secured listeners (see
+// scripts/services.d/kafka.sh): host:port of each, the SASL user (PLAIN,
+// SCRAM-SHA-256 and SCRAM-SHA-512 on both SASL listeners), and PEM files:
+// the CA of the broker's and the client's certificates, and the client's.
+type Secured struct {
+	SASL, SASLSSL, SSL, MTLS string
+	Username, Password       string
+	CA, Cert, Key            string
+}
+
+// SecuredBroker reads Secured from .services/env's variables (see
+// servicetest.Env). It holds the broker as Broker does, since tests that
+// restart or freeze it lock it by FLOWHOSE_TEST_KAFKA_BROKERS.
+func SecuredBroker(t testing.TB) Secured {
+	t.Helper()
+	Broker(t)
+	e := func(name string) string { return servicetest.Env(t, "FLOWHOSE_TEST_KAFKA_"+name) }
+	return Secured{
+		SASL: e("SASL_BROKERS"), SASLSSL: e("SASL_SSL_BROKERS"), SSL: e("SSL_BROKERS"), MTLS: e("MTLS_BROKERS"),
+		Username: e("SASL_USERNAME"), Password: e("SASL_PASSWORD"),
+		CA: e("TLS_CA"), Cert: e("TLS_CERT"), Key: e("TLS_KEY"),
+	}
+}
+
 // NewTopic creates a topic of its own for one test, taking messages up to
 // 16 MiB.
+//
+// Each helper here dials through a Transport of its own, closed when it
+// returns: kafka-go's shared default one keeps connections pooled across
+// tests, and after another package's test restarted the broker the first
+// request on them fails with EOF.
 func NewTopic(t testing.TB, broker string, partitions int) string {
 	t.Helper()
 	safe := strings.Map(func(r rune) rune {
@@ -35,7 +64,9 @@ func NewTopic(t testing.TB, broker string, partitions int) string {
 		return '-'
 	}, t.Name())
 	name := fmt.Sprintf("flowhose-%.200s-%d", safe, time.Now().UnixNano())
-	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 30 * time.Second, Transport: tr}
 	res, err := c.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
 		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(16 << 20)}},
@@ -63,8 +94,10 @@ func Produce(t testing.TB, broker, topic string, msgs []kafka.Message) {
 
 // ProduceErr is Produce for goroutines other than the test's.
 func ProduceErr(broker, topic string, msgs []kafka.Message) error {
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: topic, Balancer: toPartition, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, BatchBytes: 32 << 20, BatchSize: 1000}
+		BatchTimeout: time.Millisecond, BatchBytes: 32 << 20, BatchSize: 1000, Transport: tr}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -117,7 +150,9 @@ func GroupOffsets(t testing.TB, broker, group, topic string, partitions int) (co
 }
 
 func groupOffsets(broker, group, topic string, partitions int) (committed, end []int64, err error) {
-	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second, Transport: tr}
 	ids := make([]int, partitions)
 	reqs := make([]kafka.OffsetRequest, partitions)
 	for i := range ids {
