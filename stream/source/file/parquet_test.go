@@ -92,6 +92,39 @@ func TestParquetSameDocuments(t *testing.T) {
 	}
 }
 
+// TestParquetWhitespaceValues: a string value holding a space, a tab or a
+// line break splits the row's line differently from its columns; such a
+// row is decoded from its line, as the text file holding that line is
+// (dead-lettered for its token count, or split into two lines).
+func TestParquetWhitespaceValues(t *testing.T) {
+	type row struct {
+		Version int32  `parquet:"version"`
+		Action  string `parquet:"action,dict"`
+		Status  string `parquet:"log_status"`
+	}
+	rows := []row{{2, "ACCEPT", "OK"}, {2, "ACC EPT", "OK"}, {3, "REJECT", "O\tK"}, {2, "ACCEPT", "OK"}, {4, "ACCEPT", "OK\n5 REJECT NODATA"}}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[row](&buf)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	text := "version action log_status\n"
+	for _, r := range rows {
+		text += strconv.Itoa(int(r.Version)) + " " + r.Action + " " + r.Status + "\n"
+	}
+	wantDocs, wantFails, _ := documents(t, write(t, "flows.log", []byte(text)))
+	docs, fails, _ := documents(t, write(t, "flows.parquet", buf.Bytes()))
+	if len(wantDocs) != 4 || len(wantFails) != 2 {
+		t.Fatalf("text: %d records and %d failures, want 4 and 2: %+v", len(wantDocs), len(wantFails), wantFails)
+	}
+	if !slices.Equal(docs, wantDocs) || !slices.Equal(fails, wantFails) {
+		t.Errorf("Parquet:\n%q\n%+v\ntext:\n%q\n%+v", docs, fails, wantDocs, wantFails)
+	}
+}
+
 // documents replays path and returns each record's document id and ECS
 // document, the failures (the field named as in a text header) and the
 // summary.
