@@ -25,6 +25,7 @@ import (
 
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
+	"github.com/flowhose/flowhose/stream/internal/b64dec"
 	"github.com/flowhose/flowhose/stream/membudget"
 	"github.com/flowhose/flowhose/stream/source"
 	"github.com/flowhose/flowhose/stream/source/accesskey"
@@ -355,7 +356,7 @@ func (c *collector) parse(body []byte, dec *decode.Decoder) (string, error) {
 			}
 			c.data = buf
 		}
-		n, err := base64.StdEncoding.Decode(c.data[:n], src)
+		n, err := b64dec.Decode(c.data[:n], src)
 		if err != nil {
 			return "", fmt.Errorf("records[%d]: %w", i, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/flowhose/flowhose/stream/internal/b64dec"
 	"github.com/flowhose/flowhose/stream/internal/jsonscan"
 	"github.com/flowhose/flowhose/stream/membudget"
 )
@@ -158,7 +159,7 @@ func (sc *eventSpans) decode(body []byte, grow func(int64) error) (event, []byte
 		in.RecordID = allIDs[id : id+rec.id.Len()]
 		id += rec.id.Len()
 		start := len(data)
-		n, err := base64.StdEncoding.Decode(data[start:start+base64.StdEncoding.DecodedLen(rec.data.Len())], body[rec.data.Start:rec.data.End])
+		n, err := b64dec.Decode(data[start:start+base64.StdEncoding.DecodedLen(rec.data.Len())], body[rec.data.Start:rec.data.End])
 		if err != nil {
 			membudget.PutBuffer(data)
 			return event{}, nil, fmt.Errorf("records[%d].data: %w", k, err)
