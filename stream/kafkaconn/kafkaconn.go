@@ -24,6 +24,7 @@ import (
 	mskiam "github.com/segmentio/kafka-go/sasl/aws_msk_iam_v2"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+	"github.com/xdg-go/stringprep"
 )
 
 // SASL mechanisms.
@@ -268,9 +269,18 @@ func (s SASL) mechanism() (sasl.Mechanism, error) {
 		if s.Mechanism == SASLSCRAMSHA512 {
 			algo = scram.SHA512
 		}
+		// SCRAM normalises both with SASLprep, and the error of its
+		// library quotes the password: the check is made here first, so
+		// that what is reported (and logged at start-up) does not.
+		if _, err := stringprep.SASLprep.Prepare(s.Username); err != nil {
+			return nil, fmt.Errorf("sasl.username: SCRAM's SASLprep refuses it: %w", err)
+		}
+		if _, err := stringprep.SASLprep.Prepare(s.Password); err != nil {
+			return nil, errors.New("sasl.password: SCRAM's SASLprep refuses a character of it (a control character, such as a carriage return left at its end, or another prohibited one)")
+		}
 		m, err := scram.Mechanism(algo, s.Username, s.Password)
 		if err != nil {
-			return nil, fmt.Errorf("sasl: %w", err)
+			return nil, errors.New("sasl.username, sasl.password: refused by SCRAM")
 		}
 		return m, nil
 	case SASLAWSMSKIAM:

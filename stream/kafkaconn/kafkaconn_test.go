@@ -202,6 +202,31 @@ func TestSecurityErrors(t *testing.T) {
 	}
 }
 
+// TestSCRAMRefusalHidesThePassword: SCRAM normalises the credentials
+// (SASLprep) and refuses control characters, such as the carriage return
+// a secrets file written on Windows leaves at the end of a password. The
+// error says which key is wrong without quoting the password, since it
+// ends up in the start-up log.
+func TestSCRAMRefusalHidesThePassword(t *testing.T) {
+	const secret = "s3cret-Passw0rd"
+	for _, tc := range []struct {
+		user, password, want string
+	}{
+		{"flowhose", secret + "\r", "sasl.password: "},
+		{"flow\x07hose", secret, "sasl.username: "},
+	} {
+		cfg := Default("127.0.0.1:9092")
+		cfg.SASL = SASL{Mechanism: SASLSCRAMSHA512, Username: tc.user, Password: tc.password}
+		_, terr := cfg.Transport()
+		_, derr := cfg.Dialer()
+		for _, err := range []error{terr, derr} {
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), secret) {
+				t.Errorf("user %q, password %q: %v, want an error starting %q without the password", tc.user, tc.password, err, tc.want)
+			}
+		}
+	}
+}
+
 // build validates cfg and builds its Transport and Dialer.
 func build(t *testing.T, cfg Config) (*kafka.Transport, *kafka.Dialer) {
 	t.Helper()

@@ -71,6 +71,11 @@ func (rn *run) errorRecords(ctx context.Context, name string, rd *bufio.Reader, 
 		if err == nil {
 			err = json.Unmarshal(val, &rec)
 		}
+		if err == nil && rec.RawData == nil {
+			// Nothing to replay: an object of another shape, which
+			// would otherwise vanish without a dead letter.
+			err = errNoRawData
+		}
 		if err != nil {
 			reason := "not a Firehose error record: " + err.Error()
 			if errors.Is(err, errTooLong) {
@@ -97,6 +102,10 @@ func (rn *run) errorRecords(ctx context.Context, name string, rd *bufio.Reader, 
 	rn.sum.Skipped += int64(out.Skipped)
 	return rn.submit(ctx, name, first, &out)
 }
+
+// errNoRawData is an object without rawData (or with a null one): no
+// error record.
+var errNoRawData = errors.New("no rawData")
 
 // errTooLong is a JSON value longer than jsonValues.max.
 var errTooLong = errors.New("JSON value too long")

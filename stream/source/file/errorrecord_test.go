@@ -245,3 +245,34 @@ func FuzzJSONValues(f *testing.F) {
 		}
 	})
 }
+
+// TestErrorRecordWithoutRawData: an object with an error record's other
+// fields but no rawData (or a null one) holds nothing to replay, and is no
+// error record: it is dead-lettered like any other object of the wrong
+// shape rather than dropped without a trace.
+func TestErrorRecordWithoutRawData(t *testing.T) {
+	obj := errorRecordJSON(lineAccept, "Lambda.FunctionError") + "\n" +
+		`{"attemptsMade":4,"errorCode":"Lambda.FunctionError","errorMessage":"failed"}` + "\n" +
+		`{"errorCode":"x","rawData":null}` + "\n" +
+		errorRecordJSON("", "Lambda.FunctionError") + "\n" +
+		errorRecordJSON(lineReject, "Lambda.FunctionError") + "\n"
+	e := newEnv(t, nil)
+	path := write(t, "processing-failed", []byte(obj))
+	sum, err := e.r.Run(context.Background(), []string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := raws(e.sink.Records()); strings.Join(got, "|") != lineAccept+"|"+lineReject {
+		t.Errorf("records = %q", got)
+	}
+	var lines []int
+	for _, f := range e.dl.Failures() {
+		if !strings.Contains(f.Reason, "not a Firehose error record: no rawData") || !strings.HasPrefix(f.Input, `{"`) {
+			t.Errorf("failure %+v", f)
+		}
+		lines = append(lines, f.Line)
+	}
+	if fmt.Sprint(lines) != "[2 3]" || sum.Lines != 5 {
+		t.Errorf("failed lines %v (summary %+v), want [2 3]: the objects without rawData", lines, sum)
+	}
+}
