@@ -106,7 +106,9 @@ func New(cfg Config, stderr io.Writer, reg prometheus.Registerer) (*Writer, erro
 		return nil, fmt.Errorf("dead letter: %w", err)
 	}
 	w := &Writer{cfg: cfg, now: time.Now}
-	f := promauto.With(reg)
+	// Registered only once the file is open: a writer that failed to open
+	// must leave reg as it was.
+	f := promauto.With(nil)
 	w.records = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "flowhose_deadletter_records_total",
 		Help: "Inputs written to the dead-letter file, by source.",
@@ -131,7 +133,22 @@ func New(cfg Config, stderr io.Writer, reg prometheus.Registerer) (*Writer, erro
 	} else if err := w.open(); err != nil {
 		return nil, err
 	}
+	if reg != nil {
+		if err := registerAll(reg, w.records, w.torn, w.filesDeleted, w.bytesDeleted); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("dead letter: %w", err)
+		}
+	}
 	return w, nil
+}
+
+func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (w *Writer) open() error {

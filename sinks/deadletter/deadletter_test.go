@@ -486,3 +486,20 @@ func TestFailedWriteLeavesNoPartialLine(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedOpenLeavesRegistryAlone: a writer that could not open its file
+// must not keep its metrics registered, or the next try panics.
+func TestFailedOpenLeavesRegistryAlone(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.Path = filepath.Join(t.TempDir(), "missing-dir", "dl.ndjson")
+	if _, err := New(cfg, nil, reg); err == nil {
+		t.Fatal("New opened a file in a directory that does not exist")
+	}
+	cfg.Path = filepath.Join(t.TempDir(), "dl.ndjson")
+	w, err := New(cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+}
