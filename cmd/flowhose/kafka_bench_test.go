@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -24,7 +26,33 @@ import (
 	"github.com/flowhose/flowhose/stream/source/kafka/kafkatest"
 )
 
-var benchRecords = flag.Int("kafka-bench-records", 200_000, "records per run of BenchmarkKafkaSource")
+var (
+	benchRecords    = flag.Int("kafka-bench-records", 200_000, "records per run of BenchmarkKafkaSource")
+	benchQueueDepth = flag.Int("kafka-bench-queue-depth", 0, "pipeline.queue_depth of BenchmarkKafkaSource's runs (0: the default)")
+	benchProfile    = flag.String("kafka-bench-cpuprofile", "", "directory for CPU profiles of BenchmarkKafkaSource's timed parts only (go test's -cpuprofile also covers producing the messages)")
+)
+
+// profileStart starts a CPU profile of what follows for -kafka-bench-cpuprofile,
+// named after the benchmark and the run, and returns its stop.
+func profileStart(b *testing.B, run int) func() {
+	if *benchProfile == "" {
+		return func() {}
+	}
+	name := strings.NewReplacer("/", "_", "=", "").Replace(b.Name()) + "." + strconv.Itoa(run) + ".prof"
+	f, err := os.Create(filepath.Join(*benchProfile, name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
 // cpuTime is the CPU time the process has used so far.
 func cpuTime(b *testing.B) time.Duration {
@@ -49,6 +77,9 @@ func benchApp(b *testing.B) (*app, *lineCounter) {
 	b.Helper()
 	cfg := config.Default()
 	cfg.Sinks.DeadLetter.Path = os.DevNull
+	if *benchQueueDepth > 0 {
+		cfg.Pipeline.QueueDepth = *benchQueueDepth
+	}
 	out := &lineCounter{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := newApp(context.Background(), cfg, log, out, io.Discard)
@@ -73,10 +104,11 @@ func BenchmarkKafkaSource(b *testing.B) {
 			b.Fatal(err)
 		}
 		var cpu time.Duration
-		for b.Loop() {
+		for i := 0; b.Loop(); i++ {
 			b.StopTimer() // start-up (enrichment data) is not the hot path
 			a, out := benchApp(b)
 			b.StartTimer()
+			stopProfile := profileStart(b, i)
 			before := cpuTime(b)
 			opts, err := a.cfg.DecodeOptions("")
 			if err != nil {
@@ -91,6 +123,7 @@ func BenchmarkKafkaSource(b *testing.B) {
 			}
 			b.StopTimer()
 			cpu += cpuTime(b) - before
+			stopProfile()
 			if err := a.close(context.Background()); err != nil {
 				b.Fatal(err)
 			}
@@ -134,6 +167,7 @@ func BenchmarkKafkaSource(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
+				stopProfile := profileStart(b, i)
 				before := cpuTime(b)
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan error, 1)
@@ -147,6 +181,7 @@ func BenchmarkKafkaSource(b *testing.B) {
 				}
 				b.StopTimer()
 				cpu += cpuTime(b) - before
+				stopProfile()
 				cancel()
 				if err := <-done; err != nil {
 					b.Fatal(err)

@@ -691,3 +691,41 @@ func TestStartLatestPositionSurvivesHandover(t *testing.T) {
 		return len(recordIDs(sink.Records())) == 110
 	})
 }
+
+// TestFetchedValuesAreNotReused guards batch.keep, whose records point
+// into the fetched message values themselves: kafka-go must give each
+// message a value of its own that nothing overwrites afterwards, from
+// uncompressed and from compressed record batches alike.
+func TestFetchedValuesAreNotReused(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	const n = 400
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Value: []byte(kafkatest.Lines(i*3, 3))}
+	}
+	kafkatest.Produce(t, broker, topic, msgs[:n/2])
+	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: topic, RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4,
+		BatchTimeout: time.Millisecond, BatchSize: n}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs[n/2:]...); err != nil {
+		t.Fatal(err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	got := make([][]byte, n)
+	for i := range got {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		got[i] = m.Value
+	}
+	for i, v := range got {
+		if !bytes.Equal(v, msgs[i].Value) {
+			t.Fatalf("message %d's value changed after later fetches: %.60q", i, v)
+		}
+	}
+}
