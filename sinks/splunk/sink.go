@@ -50,10 +50,9 @@ type Sink struct {
 	cur  *request
 
 	reqs chan *request
-	// resend takes requests whose ack did not come within ack_timeout; it
-	// holds every request that can be awaiting an ack, so the poller
-	// never blocks on it.
-	resend chan *request
+	// resend takes requests whose ack did not come within ack_timeout or
+	// whose ackId was handed out again; pushing to it never blocks.
+	resend *resendQueue
 	// slots bounds the requests being sent or awaiting their ack.
 	slots chan struct{}
 	// free keeps settled requests, whose buffers have grown to a full
@@ -149,7 +148,7 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		dl:     dl,
 		log:    log,
 		reqs:   make(chan *request, cfg.QueuedRequests),
-		resend: make(chan *request, cfg.Workers+cfg.MaxPendingAcks),
+		resend: newResendQueue(),
 		slots:  make(chan struct{}, cfg.MaxPendingAcks),
 		free:   make(chan *request, cfg.MaxPendingAcks+cfg.QueuedRequests+1),
 		ctx:    ctx,

@@ -613,6 +613,56 @@ func TestReusedAckIDResends(t *testing.T) {
 	}
 }
 
+// A request refused for half its events is split into a part per good
+// run, each awaiting its own ack under the root's one slot; a node that
+// restarts halfway hands their ackIds out again, and every part so
+// displaced is sent again. The queue of requests to send again was a
+// channel of workers+max_pending_acks: more displaced parts than that
+// blocked the worker, its only reader, on it for good.
+func TestRestartDisplacingManyParts(t *testing.T) {
+	f := newFakeHEC(t)
+	f.HoldAcks = true // so the parts are still pending when the node restarts
+	recs := makeRecords(t, 40)
+	bad := map[string]bool{}
+	for i, id := range ids(recs) {
+		if i%2 == 1 {
+			bad[id] = true
+		}
+	}
+	// Even requests are refused at their second event, odd ones are the
+	// good event before it: parts 1, 3, … 19 get ackIds 0-9, then the
+	// node restarts and gives parts 21 … 39 the same ones.
+	f.Answer = func(n int, evs []hecEvent) (int, string) {
+		if n == 21 {
+			f.pending, f.nextAck, f.HoldAcks = map[string]map[uint64][]hecEvent{}, map[string]uint64{}, false
+		}
+		for i, e := range evs {
+			if bad[e.id()] {
+				return 400, fmt.Sprintf(`{"text":"Error in handling indexed fields","code":15,"invalid-event-number":%d}`, i)
+			}
+		}
+		return 0, ""
+	}
+	cfg := testConfig(f)
+	cfg.Workers, cfg.MaxPendingAcks, cfg.FlushEvents = 1, 1, len(recs)
+	dl := &sinktest.DeadLetter{}
+	s, _ := newTestSink(t, cfg, dl)
+	if err := sinktest.Wait(t, sinktest.Accept(t, s, recs), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var good []stream.Record
+	for i := 0; i < len(recs); i += 2 {
+		good = append(good, recs[i])
+	}
+	checkAll(t, f, good, true) // the displaced parts' events were lost with the restart
+	if n := len(dl.Failures()); n != len(recs)/2 {
+		t.Errorf("%d dead letters, want %d", n, len(recs)/2)
+	}
+	if n := testutil.ToFloat64(s.m.resends); n != 10 {
+		t.Errorf("resends %v, want 10 (one per displaced part)", n)
+	}
+}
+
 func TestTLS(t *testing.T) {
 	f := startFakeHEC(t, &tls.Config{})
 	ca := filepath.Join(t.TempDir(), "ca.pem")

@@ -109,15 +109,15 @@ func (w *worker) run() {
 	defer s.bg.Done()
 	for {
 		select {
-		case req := <-s.resend:
-			w.send(req)
+		case <-s.resend.ready:
+			w.resend()
 		case s.slots <- struct{}{}:
 			select {
 			case req := <-s.reqs:
 				w.send(req)
-			case req := <-s.resend:
+			case <-s.resend.ready:
 				<-s.slots // the resent request holds its own
-				w.send(req)
+				w.resend()
 			case <-s.quit:
 				<-s.slots
 				return
@@ -125,6 +125,14 @@ func (w *worker) run() {
 		case <-s.quit:
 			return
 		}
+	}
+}
+
+// resend sends the oldest request queued to be sent again, if another
+// worker has not taken it.
+func (w *worker) resend() {
+	if req := w.s.resend.pop(); req != nil {
+		w.send(req)
 	}
 }
 
