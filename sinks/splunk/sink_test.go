@@ -116,6 +116,105 @@ func checkAll(t *testing.T, f *fakeHEC, recs []stream.Record, exact bool) {
 	}
 }
 
+// readyChecks calls s.Ready until stop is closed, then sends how many
+// times it did and the errors it got.
+func readyChecks(s *Sink, stop <-chan struct{}) <-chan readySamples {
+	out := make(chan readySamples, 1)
+	go func() {
+		var r readySamples
+		for {
+			r.checks++
+			if err := s.Ready(); err != nil {
+				r.errs = append(r.errs, err)
+			}
+			select {
+			case <-stop:
+				out <- r
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	}()
+	return out
+}
+
+type readySamples struct {
+	checks int
+	errs   []error
+}
+
+// sendAll accepts recs in batches of 20 and waits for each.
+func sendAll(t *testing.T, s *Sink, recs []stream.Record) {
+	t.Helper()
+	var acks []*stream.Ack
+	for i := 0; i < len(recs); i += 20 {
+		acks = append(acks, sinktest.Accept(t, s, recs[i:min(i+20, len(recs))]))
+	}
+	for _, a := range acks {
+		if err := sinktest.Wait(t, a, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// One indexer refusing the token while another accepts it: the sink is
+// ready all along (it delivers), the refusing URL is skipped but for a
+// request every health_check_interval and shows in config_error{url}.
+// Readiness fails only while no URL accepts, and steadily so.
+func TestReadinessWithOneURLRefusing(t *testing.T) {
+	a, b := newFakeHEC(t), newFakeHEC(t)
+	cfg := testConfig(a, b)
+	a.Token = "rotated"
+	cfg.FlushEvents = 20
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	recs := makeRecords(t, 800)
+	stop := make(chan struct{})
+	samples := readyChecks(s, stop)
+	begin := time.Now()
+	sendAll(t, s, recs[:400])
+	probes := cfg.Workers + int(time.Since(begin)/cfg.HealthCheckInterval)
+	close(stop)
+	if r := <-samples; len(r.errs) > 0 {
+		t.Errorf("Ready failed %d times in %d while b accepted every request: %v", len(r.errs), r.checks, r.errs[0])
+	}
+	checkAll(t, b, recs[:400], true)
+	if n := int(testutil.ToFloat64(s.m.requests.WithLabelValues("4"))); n < 1 || n > probes {
+		t.Errorf("%d requests refused for the token, want 1 to %d (the workers' first, then a probe of a every health_check_interval)", n, probes)
+	}
+	if v := testutil.ToFloat64(s.m.configError.WithLabelValues(a.URL)); v != 1 {
+		t.Errorf("config_error{a} = %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(s.m.configError.WithLabelValues(b.URL)); v != 0 {
+		t.Errorf("config_error{b} = %v, want 0", v)
+	}
+
+	// No URL accepts: not ready, and not ready at every look.
+	b.set(func(f *fakeHEC) { f.Token = "rotated" })
+	ack := sinktest.Accept(t, s, recs[400:420])
+	eventually(t, "readiness to fail", func() bool { return s.Ready() != nil })
+	stop = make(chan struct{})
+	samples = readyChecks(s, stop)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	if r := <-samples; len(r.errs) != r.checks || !strings.Contains(r.errs[0].Error(), "code 4") {
+		t.Errorf("Ready failed %d times in %d with no URL accepting, want every time: %v", len(r.errs), r.checks, r.errs)
+	}
+
+	// a is fixed: it takes the requests again, and the sink is ready.
+	a.set(func(f *fakeHEC) { f.Token = cfg.Token })
+	if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready(); err != nil {
+		t.Errorf("Ready with a accepting again: %v", err)
+	}
+	if v := testutil.ToFloat64(s.m.configError.WithLabelValues(a.URL)); v != 0 {
+		t.Errorf("config_error{a} = %v after its fix, want 0", v)
+	}
+	sendAll(t, s, recs[420:])
+	checkAll(t, a, recs[400:], true)
+}
+
 func TestDeliverWithAck(t *testing.T) {
 	f := newFakeHEC(t)
 	cfg := testConfig(f)
@@ -230,7 +329,7 @@ func TestConfigurationErrorsKeepFailing(t *testing.T) {
 			s, _ := newTestSink(t, cfg, dl)
 			recs := makeRecords(t, 20)
 			ack := sinktest.Accept(t, s, recs)
-			eventually(t, "the configuration error to show", func() bool { return testutil.ToFloat64(s.m.configError) == 1 })
+			eventually(t, "the configuration error to show", func() bool { return testutil.ToFloat64(s.m.configError.WithLabelValues(f.URL)) == 1 })
 			pendingFor(t, ack, 200*time.Millisecond)
 			if err := s.Ready(); err == nil {
 				t.Error("Ready() = nil while HEC refuses the configuration")
@@ -243,8 +342,8 @@ func TestConfigurationErrorsKeepFailing(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkAll(t, f, recs, !strings.Contains(tc.name, "ack disabled"))
-			if testutil.ToFloat64(s.m.configError) != 0 || s.Ready() != nil {
-				t.Errorf("config_error %v, Ready() = %v after the fix", testutil.ToFloat64(s.m.configError), s.Ready())
+			if testutil.ToFloat64(s.m.configError.WithLabelValues(f.URL)) != 0 || s.Ready() != nil {
+				t.Errorf("config_error %v, Ready() = %v after the fix", testutil.ToFloat64(s.m.configError.WithLabelValues(f.URL)), s.Ready())
 			}
 		})
 	}

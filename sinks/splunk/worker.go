@@ -163,7 +163,7 @@ func (w *worker) deliver(p *request) {
 		out, status, r, err := w.attempt(p, t, body)
 		switch out {
 		case sent:
-			s.setMisconfigured(nil)
+			s.setRefused(t, nil)
 			s.m.bytes.Add(float64(len(body)))
 			if s.cfg.Ack {
 				return
@@ -172,11 +172,11 @@ func (w *worker) deliver(p *request) {
 			s.done(p, nil)
 			return
 		case refused:
-			s.setMisconfigured(nil)
+			s.setRefused(t, nil)
 			w.refuse(p, r, err)
 			return
 		case misconfigured:
-			s.setMisconfigured(err)
+			s.setRefused(t, err)
 			s.log.Error("HEC refused the request for its configuration: fix it; events are kept and retried, not acknowledged",
 				"url", t.label, "events", len(p.items), "err", err)
 		}
