@@ -83,6 +83,9 @@ type target struct {
 	// token, so only a request tells when an operator has fixed it.
 	refused atomic.Pointer[error]
 	probeAt atomic.Int64
+	// changing serializes changes of healthy and refused with their
+	// metrics and logs, so that two answers at once leave them agreeing.
+	changing sync.Mutex
 	// sending has a lock per worker channel, held while the worker sends
 	// to this URL and while the poller asks it about the channel's acks
 	// (see worker.attempt); fixed at New.
@@ -228,6 +231,8 @@ func (s *Sink) Ready() error {
 // setRefused records that t refused the configuration with err, or (nil)
 // took a request, for pick, Ready and the metric.
 func (s *Sink) setRefused(t *target, err error) {
+	t.changing.Lock()
+	defer t.changing.Unlock()
 	if err == nil {
 		if t.refused.Swap(nil) != nil {
 			s.m.configError.WithLabelValues(t.label).Set(0)
@@ -408,6 +413,8 @@ func (s *Sink) usable(t *target, now int64) bool {
 
 // setHealthy records a URL's health, logging changes.
 func (s *Sink) setHealthy(t *target, ok bool, why error) {
+	t.changing.Lock()
+	defer t.changing.Unlock()
 	if t.healthy.Swap(ok) == ok {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1014,6 +1015,34 @@ func TestHangingAckQueriesDelayNoOtherURL(t *testing.T) {
 		}
 		if onA {
 			t.Fatalf("batch %d settled without an ack from a", i/10)
+		}
+	}
+}
+
+// Answers from one URL that come at once, a refusal and a success, leave
+// its config_error and url_healthy agreeing with the state they mark,
+// whichever lands last.
+func TestURLStateAndMetricsAgree(t *testing.T) {
+	f := newFakeHEC(t)
+	cfg := testConfig(f)
+	cfg.HealthCheckInterval = time.Hour // no health check changes the state meanwhile
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	tg := s.targets[0]
+	refusal := errors.New("HTTP 403, code 4")
+	for range 3000 {
+		var start, done sync.WaitGroup
+		start.Add(1)
+		done.Add(2)
+		go func() { defer done.Done(); start.Wait(); s.setRefused(tg, refusal); s.setHealthy(tg, false, refusal) }()
+		go func() { defer done.Done(); start.Wait(); s.setRefused(tg, nil); s.setHealthy(tg, true, nil) }()
+		start.Done()
+		done.Wait()
+		refused, healthy := tg.refused.Load() != nil, tg.healthy.Load()
+		if m := testutil.ToFloat64(s.m.configError.WithLabelValues(f.URL)); m != b2f(refused) {
+			t.Fatalf("config_error %v with the URL refusing: %v", m, refused)
+		}
+		if m := testutil.ToFloat64(s.m.healthy.WithLabelValues(f.URL)); m != b2f(healthy) {
+			t.Fatalf("url_healthy %v with the URL healthy: %v", m, healthy)
 		}
 	}
 }
