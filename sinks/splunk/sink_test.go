@@ -144,15 +144,16 @@ type readySamples struct {
 	errs   []error
 }
 
-// sendAll accepts recs in batches of 20 and waits for each.
-func sendAll(t *testing.T, s *Sink, recs []stream.Record) {
+// sendAll accepts recs in batches of per records and waits for each to
+// be delivered.
+func sendAll(t *testing.T, s *Sink, recs []stream.Record, per int) {
 	t.Helper()
 	var acks []*stream.Ack
-	for i := 0; i < len(recs); i += 20 {
-		acks = append(acks, sinktest.Accept(t, s, recs[i:min(i+20, len(recs))]))
+	for i := 0; i < len(recs); i += per {
+		acks = append(acks, sinktest.Accept(t, s, recs[i:min(i+per, len(recs))]))
 	}
 	for _, a := range acks {
-		if err := sinktest.Wait(t, a, 10*time.Second); err != nil {
+		if err := sinktest.Wait(t, a, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,7 +173,7 @@ func TestReadinessWithOneURLRefusing(t *testing.T) {
 	stop := make(chan struct{})
 	samples := readyChecks(s, stop)
 	begin := time.Now()
-	sendAll(t, s, recs[:400])
+	sendAll(t, s, recs[:400], 20)
 	probes := cfg.Workers + int(time.Since(begin)/cfg.HealthCheckInterval)
 	close(stop)
 	if r := <-samples; len(r.errs) > 0 {
@@ -212,7 +213,7 @@ func TestReadinessWithOneURLRefusing(t *testing.T) {
 	if v := testutil.ToFloat64(s.m.configError.WithLabelValues(a.URL)); v != 0 {
 		t.Errorf("config_error{a} = %v after its fix, want 0", v)
 	}
-	sendAll(t, s, recs[420:])
+	sendAll(t, s, recs[420:], 20)
 	checkAll(t, a, recs[400:], true)
 }
 
@@ -222,15 +223,7 @@ func TestDeliverWithAck(t *testing.T) {
 	cfg.Index, cfg.Source, cfg.Host = "aws_vpc", "vpcflow:test", "flowhose-test"
 	s, reg := newTestSink(t, cfg, &sinktest.DeadLetter{})
 	recs := makeRecords(t, 3000)
-	var acks []*stream.Ack
-	for i := 0; i < len(recs); i += 400 {
-		acks = append(acks, sinktest.Accept(t, s, recs[i:min(i+400, len(recs))]))
-	}
-	for _, a := range acks {
-		if err := sinktest.Wait(t, a, 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendAll(t, s, recs, 400)
 	checkAll(t, f, recs, true)
 	_, events := f.counts()
 	byID := map[string]hecEvent{}
@@ -365,15 +358,7 @@ func TestBusyStorm(t *testing.T) {
 	}
 	s, _ := newTestSink(t, testConfig(f), &sinktest.DeadLetter{})
 	recs := makeRecords(t, 1000)
-	var acks []*stream.Ack
-	for i := 0; i < len(recs); i += 100 {
-		acks = append(acks, sinktest.Accept(t, s, recs[i:i+100]))
-	}
-	for _, a := range acks {
-		if err := sinktest.Wait(t, a, 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendAll(t, s, recs, 100)
 	checkAll(t, f, recs, true)
 	if n := testutil.ToFloat64(s.m.retries); n < 25 {
 		t.Errorf("retries %v, want at least 25", n)
@@ -391,15 +376,7 @@ func TestURLDownAndBack(t *testing.T) {
 	a.Down = true
 	s, _ := newTestSink(t, testConfig(a, b), &sinktest.DeadLetter{})
 	recs := makeRecords(t, 1000)
-	var acks []*stream.Ack
-	for i := 0; i < 500; i += 50 {
-		acks = append(acks, sinktest.Accept(t, s, recs[i:i+50]))
-	}
-	for _, ack := range acks {
-		if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendAll(t, s, recs[:500], 50)
 	if got, _ := a.counts(); len(got) != 0 {
 		t.Fatalf("the down URL indexed %d events", len(got))
 	}
@@ -408,15 +385,7 @@ func TestURLDownAndBack(t *testing.T) {
 	}
 	a.set(func(f *fakeHEC) { f.Down = false })
 	eventually(t, "the URL to be healthy again", func() bool { return testutil.ToFloat64(s.m.healthy.WithLabelValues(a.URL)) == 1 })
-	acks = acks[:0]
-	for i := 500; i < 1000; i += 50 {
-		acks = append(acks, sinktest.Accept(t, s, recs[i:i+50]))
-	}
-	for _, ack := range acks {
-		if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendAll(t, s, recs[500:], 50)
 	ga, _ := a.counts()
 	gb, _ := b.counts()
 	if len(ga) == 0 || len(gb) == 0 {
