@@ -43,7 +43,7 @@ func (s *Sink) awaitAck(req *request, t *target, channel string, ackID uint64) {
 	s.log.Warn("HEC reused a pending ackId: sending the older request again (Splunk may index it twice)",
 		"url", t.label, "ack_id", ackID, "events", len(old.items))
 	s.m.resends.Inc()
-	s.resend <- old
+	s.resend.push(old)
 }
 
 // pollAcks asks t, every ack_poll_interval, about the ackIds its
@@ -234,7 +234,7 @@ func (s *Sink) expire(t *target) {
 		s.m.resends.Inc()
 		s.log.Warn("no ack within ack_timeout: sending the request again (Splunk may index it twice)",
 			"url", t.label, "events", len(req.items), "ack_id", req.ackID, "waited", now.Sub(req.sentAt).Round(time.Millisecond))
-		s.resend <- req
+		s.resend.push(req)
 	}
 	for _, req := range spent {
 		s.m.acksPending.Dec()

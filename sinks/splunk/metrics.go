@@ -19,7 +19,7 @@ type metrics struct {
 	acksPending    prometheus.Gauge
 	ackWait        prometheus.Histogram
 	ackPollErrors  prometheus.Counter
-	configError    prometheus.Gauge
+	configError    *prometheus.GaugeVec
 	healthy        *prometheus.GaugeVec
 }
 
@@ -76,17 +76,18 @@ func newMetrics(reg prometheus.Registerer, targets []*target) *metrics {
 			Name: "flowhose_splunk_ack_poll_errors_total",
 			Help: "Ack queries that failed or were not answered properly.",
 		}),
-		configError: f.NewGauge(prometheus.GaugeOpts{
+		configError: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flowhose_splunk_config_error",
-			Help: "1 while HEC refuses requests for their configuration (token, index, channel, URL): an operator must act.",
-		}),
+			Help: "1 while the HEC URL refuses requests for their configuration (token, index, channel, URL): an operator must act; it is skipped but for a request every health_check_interval.",
+		}, []string{"url"}),
 		healthy: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flowhose_splunk_url_healthy",
-			Help: "1 while the HEC URL is used, 0 while it is skipped until its health check passes.",
+			Help: "1 while the HEC URL is healthy, 0 while it is skipped until its health check passes.",
 		}, []string{"url"}),
 	}
 	for _, t := range targets {
 		m.healthy.WithLabelValues(t.label).Set(1)
+		m.configError.WithLabelValues(t.label).Set(0)
 	}
 	return m
 }

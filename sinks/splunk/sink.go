@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,18 +43,14 @@ type Sink struct {
 	dl      stream.DeadLetterWriter
 	m       *metrics
 	log     *slog.Logger
-	// misconfigured is the last configuration error HEC answered, nil
-	// once a request is accepted again: Ready reports it.
-	misconfigured atomic.Pointer[error]
 
 	fill batches.Filling // its Mu guards cur
 	cur  *request
 
 	reqs chan *request
-	// resend takes requests whose ack did not come within ack_timeout; it
-	// holds every request that can be awaiting an ack, so the poller
-	// never blocks on it.
-	resend chan *request
+	// resend takes requests whose ack did not come within ack_timeout or
+	// whose ackId was handed out again; pushing to it never blocks.
+	resend *resendQueue
 	// slots bounds the requests being sent or awaiting their ack.
 	slots chan struct{}
 	// free keeps settled requests, whose buffers have grown to a full
@@ -79,6 +76,16 @@ type target struct {
 	event, ack, health string
 	label              string // the URL without credentials, for logs and metrics
 	healthy            atomic.Bool
+	// refused is the configuration error (token, index, ack) the URL
+	// answered last, nil once it takes a request again. A refusing URL
+	// is skipped but for one request each health_check_interval, from
+	// probeAt (Unix nanoseconds) on: its health endpoint asks for no
+	// token, so only a request tells when an operator has fixed it.
+	refused atomic.Pointer[error]
+	probeAt atomic.Int64
+	// changing serializes changes of healthy and refused with their
+	// metrics and logs, so that two answers at once leave them agreeing.
+	changing sync.Mutex
 	// sending has a lock per worker channel, held while the worker sends
 	// to this URL and while the poller asks it about the channel's acks
 	// (see worker.attempt); fixed at New.
@@ -149,7 +156,7 @@ func New(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, log 
 		dl:     dl,
 		log:    log,
 		reqs:   make(chan *request, cfg.QueuedRequests),
-		resend: make(chan *request, cfg.Workers+cfg.MaxPendingAcks),
+		resend: newResendQueue(),
 		slots:  make(chan struct{}, cfg.MaxPendingAcks),
 		free:   make(chan *request, cfg.MaxPendingAcks+cfg.QueuedRequests+1),
 		ctx:    ctx,
@@ -197,25 +204,45 @@ func newChannel() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// Ready implements sinks.Readier: it reports the configuration error
-// (token, index, URL) HEC answered last, until a request passes again.
+// Ready implements sinks.Readier. It fails while a URL refuses the
+// configuration (token, index, ack) and no URL is usable, healthy and
+// not refusing, reporting every refusal: the sink then cannot deliver
+// until an operator acts. A URL refusing while another takes the events
+// leaves the sink ready (it is skipped, logged and in config_error{url});
+// a URL that is down or busy is no configuration matter and leaves
+// readiness alone, as back-pressure speaks for it.
 func (s *Sink) Ready() error {
-	if err := s.misconfigured.Load(); err != nil {
-		return fmt.Errorf("HEC refuses the configuration: %w", *err)
+	var refusals []string
+	for _, t := range s.targets {
+		err := t.refused.Load()
+		if err == nil && t.healthy.Load() {
+			return nil
+		}
+		if err != nil {
+			refusals = append(refusals, fmt.Sprintf("%v (%s)", *err, t.label))
+		}
 	}
-	return nil
+	if refusals == nil {
+		return nil
+	}
+	return fmt.Errorf("HEC refuses the configuration: %s", strings.Join(refusals, "; "))
 }
 
-// setMisconfigured records err (nil: cleared) for Ready and the metric.
-func (s *Sink) setMisconfigured(err error) {
+// setRefused records that t refused the configuration with err, or (nil)
+// took a request, for pick, Ready and the metric.
+func (s *Sink) setRefused(t *target, err error) {
+	t.changing.Lock()
+	defer t.changing.Unlock()
 	if err == nil {
-		if s.misconfigured.Swap(nil) != nil {
-			s.m.configError.Set(0)
+		if t.refused.Swap(nil) != nil {
+			s.m.configError.WithLabelValues(t.label).Set(0)
+			s.log.Info("HEC URL accepts the configuration again", "url", t.label)
 		}
 		return
 	}
-	s.misconfigured.Store(&err)
-	s.m.configError.Set(1)
+	t.probeAt.Store(time.Now().Add(s.cfg.HealthCheckInterval).UnixNano())
+	t.refused.Store(&err)
+	s.m.configError.WithLabelValues(t.label).Set(1)
 }
 
 // Name implements stream.Sink.
@@ -354,21 +381,40 @@ func (s *Sink) release(root *request) {
 	}
 }
 
-// pick returns the next healthy URL in turn, or the next one at all when
-// none is healthy (the health checks may lag behind a recovery).
+// pick returns the next usable URL in turn, or the next one at all when
+// none is usable (the health checks may lag behind a recovery, and with
+// every URL refusing the configuration each retry asks whether it is
+// fixed).
 func (s *Sink) pick() *target {
 	n := uint32(len(s.targets))
 	start := s.next.Add(1)
+	now := time.Now().UnixNano()
 	for i := range n {
-		if t := s.targets[(start+i)%n]; t.healthy.Load() {
+		if t := s.targets[(start+i)%n]; s.usable(t, now) {
 			return t
 		}
 	}
 	return s.targets[start%n]
 }
 
+// usable reports whether t may take a request at now: it is healthy, and
+// takes the configuration or is due for its probe, which this call
+// claims so that one request, not every worker's, tries it.
+func (s *Sink) usable(t *target, now int64) bool {
+	if !t.healthy.Load() {
+		return false
+	}
+	if t.refused.Load() == nil {
+		return true
+	}
+	at := t.probeAt.Load()
+	return now >= at && t.probeAt.CompareAndSwap(at, now+int64(s.cfg.HealthCheckInterval))
+}
+
 // setHealthy records a URL's health, logging changes.
 func (s *Sink) setHealthy(t *target, ok bool, why error) {
+	t.changing.Lock()
+	defer t.changing.Unlock()
 	if t.healthy.Swap(ok) == ok {
 		return
 	}

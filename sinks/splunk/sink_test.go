@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,21 +117,113 @@ func checkAll(t *testing.T, f *fakeHEC, recs []stream.Record, exact bool) {
 	}
 }
 
-func TestDeliverWithAck(t *testing.T) {
-	f := newFakeHEC(t)
-	cfg := testConfig(f)
-	cfg.Index, cfg.Source, cfg.Host = "aws_vpc", "vpcflow:test", "flowhose-test"
-	s, reg := newTestSink(t, cfg, &sinktest.DeadLetter{})
-	recs := makeRecords(t, 3000)
+// readyChecks calls s.Ready until stop is closed, then sends how many
+// times it did and the errors it got.
+func readyChecks(s *Sink, stop <-chan struct{}) <-chan readySamples {
+	out := make(chan readySamples, 1)
+	go func() {
+		var r readySamples
+		for {
+			r.checks++
+			if err := s.Ready(); err != nil {
+				r.errs = append(r.errs, err)
+			}
+			select {
+			case <-stop:
+				out <- r
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	}()
+	return out
+}
+
+type readySamples struct {
+	checks int
+	errs   []error
+}
+
+// sendAll accepts recs in batches of per records and waits for each to
+// be delivered.
+func sendAll(t *testing.T, s *Sink, recs []stream.Record, per int) {
+	t.Helper()
 	var acks []*stream.Ack
-	for i := 0; i < len(recs); i += 400 {
-		acks = append(acks, sinktest.Accept(t, s, recs[i:min(i+400, len(recs))]))
+	for i := 0; i < len(recs); i += per {
+		acks = append(acks, sinktest.Accept(t, s, recs[i:min(i+per, len(recs))]))
 	}
 	for _, a := range acks {
 		if err := sinktest.Wait(t, a, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// One indexer refusing the token while another accepts it: the sink is
+// ready all along (it delivers), the refusing URL is skipped but for a
+// request every health_check_interval and shows in config_error{url}.
+// Readiness fails only while no URL accepts, and steadily so.
+func TestReadinessWithOneURLRefusing(t *testing.T) {
+	a, b := newFakeHEC(t), newFakeHEC(t)
+	cfg := testConfig(a, b)
+	a.Token = "rotated"
+	cfg.FlushEvents = 20
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	recs := makeRecords(t, 800)
+	stop := make(chan struct{})
+	samples := readyChecks(s, stop)
+	begin := time.Now()
+	sendAll(t, s, recs[:400], 20)
+	probes := cfg.Workers + int(time.Since(begin)/cfg.HealthCheckInterval)
+	close(stop)
+	if r := <-samples; len(r.errs) > 0 {
+		t.Errorf("Ready failed %d times in %d while b accepted every request: %v", len(r.errs), r.checks, r.errs[0])
+	}
+	checkAll(t, b, recs[:400], true)
+	if n := int(testutil.ToFloat64(s.m.requests.WithLabelValues("4"))); n < 1 || n > probes {
+		t.Errorf("%d requests refused for the token, want 1 to %d (the workers' first, then a probe of a every health_check_interval)", n, probes)
+	}
+	if v := testutil.ToFloat64(s.m.configError.WithLabelValues(a.URL)); v != 1 {
+		t.Errorf("config_error{a} = %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(s.m.configError.WithLabelValues(b.URL)); v != 0 {
+		t.Errorf("config_error{b} = %v, want 0", v)
+	}
+
+	// No URL accepts: not ready, and not ready at every look.
+	b.set(func(f *fakeHEC) { f.Token = "rotated" })
+	ack := sinktest.Accept(t, s, recs[400:420])
+	eventually(t, "readiness to fail", func() bool { return s.Ready() != nil })
+	stop = make(chan struct{})
+	samples = readyChecks(s, stop)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	if r := <-samples; len(r.errs) != r.checks || !strings.Contains(r.errs[0].Error(), "code 4") {
+		t.Errorf("Ready failed %d times in %d with no URL accepting, want every time: %v", len(r.errs), r.checks, r.errs)
+	}
+
+	// a is fixed: it takes the requests again, and the sink is ready.
+	a.set(func(f *fakeHEC) { f.Token = cfg.Token })
+	if err := sinktest.Wait(t, ack, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready(); err != nil {
+		t.Errorf("Ready with a accepting again: %v", err)
+	}
+	if v := testutil.ToFloat64(s.m.configError.WithLabelValues(a.URL)); v != 0 {
+		t.Errorf("config_error{a} = %v after its fix, want 0", v)
+	}
+	sendAll(t, s, recs[420:], 20)
+	checkAll(t, a, recs[400:], true)
+}
+
+func TestDeliverWithAck(t *testing.T) {
+	f := newFakeHEC(t)
+	cfg := testConfig(f)
+	cfg.Index, cfg.Source, cfg.Host = "aws_vpc", "vpcflow:test", "flowhose-test"
+	s, reg := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	recs := makeRecords(t, 3000)
+	sendAll(t, s, recs, 400)
 	checkAll(t, f, recs, true)
 	_, events := f.counts()
 	byID := map[string]hecEvent{}
@@ -230,7 +323,7 @@ func TestConfigurationErrorsKeepFailing(t *testing.T) {
 			s, _ := newTestSink(t, cfg, dl)
 			recs := makeRecords(t, 20)
 			ack := sinktest.Accept(t, s, recs)
-			eventually(t, "the configuration error to show", func() bool { return testutil.ToFloat64(s.m.configError) == 1 })
+			eventually(t, "the configuration error to show", func() bool { return testutil.ToFloat64(s.m.configError.WithLabelValues(f.URL)) == 1 })
 			pendingFor(t, ack, 200*time.Millisecond)
 			if err := s.Ready(); err == nil {
 				t.Error("Ready() = nil while HEC refuses the configuration")
@@ -243,8 +336,8 @@ func TestConfigurationErrorsKeepFailing(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkAll(t, f, recs, !strings.Contains(tc.name, "ack disabled"))
-			if testutil.ToFloat64(s.m.configError) != 0 || s.Ready() != nil {
-				t.Errorf("config_error %v, Ready() = %v after the fix", testutil.ToFloat64(s.m.configError), s.Ready())
+			if testutil.ToFloat64(s.m.configError.WithLabelValues(f.URL)) != 0 || s.Ready() != nil {
+				t.Errorf("config_error %v, Ready() = %v after the fix", testutil.ToFloat64(s.m.configError.WithLabelValues(f.URL)), s.Ready())
 			}
 		})
 	}
@@ -265,15 +358,7 @@ func TestBusyStorm(t *testing.T) {
 	}
 	s, _ := newTestSink(t, testConfig(f), &sinktest.DeadLetter{})
 	recs := makeRecords(t, 1000)
-	var acks []*stream.Ack
-	for i := 0; i < len(recs); i += 100 {
-		acks = append(acks, sinktest.Accept(t, s, recs[i:i+100]))
-	}
-	for _, a := range acks {
-		if err := sinktest.Wait(t, a, 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendAll(t, s, recs, 100)
 	checkAll(t, f, recs, true)
 	if n := testutil.ToFloat64(s.m.retries); n < 25 {
 		t.Errorf("retries %v, want at least 25", n)
@@ -291,15 +376,7 @@ func TestURLDownAndBack(t *testing.T) {
 	a.Down = true
 	s, _ := newTestSink(t, testConfig(a, b), &sinktest.DeadLetter{})
 	recs := makeRecords(t, 1000)
-	var acks []*stream.Ack
-	for i := 0; i < 500; i += 50 {
-		acks = append(acks, sinktest.Accept(t, s, recs[i:i+50]))
-	}
-	for _, ack := range acks {
-		if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendAll(t, s, recs[:500], 50)
 	if got, _ := a.counts(); len(got) != 0 {
 		t.Fatalf("the down URL indexed %d events", len(got))
 	}
@@ -308,15 +385,7 @@ func TestURLDownAndBack(t *testing.T) {
 	}
 	a.set(func(f *fakeHEC) { f.Down = false })
 	eventually(t, "the URL to be healthy again", func() bool { return testutil.ToFloat64(s.m.healthy.WithLabelValues(a.URL)) == 1 })
-	acks = acks[:0]
-	for i := 500; i < 1000; i += 50 {
-		acks = append(acks, sinktest.Accept(t, s, recs[i:i+50]))
-	}
-	for _, ack := range acks {
-		if err := sinktest.Wait(t, ack, 20*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sendAll(t, s, recs[500:], 50)
 	ga, _ := a.counts()
 	gb, _ := b.counts()
 	if len(ga) == 0 || len(gb) == 0 {
@@ -613,6 +682,56 @@ func TestReusedAckIDResends(t *testing.T) {
 	}
 }
 
+// A request refused for half its events is split into a part per good
+// run, each awaiting its own ack under the root's one slot; a node that
+// restarts halfway hands their ackIds out again, and every part so
+// displaced is sent again. The queue of requests to send again was a
+// channel of workers+max_pending_acks: more displaced parts than that
+// blocked the worker, its only reader, on it for good.
+func TestRestartDisplacingManyParts(t *testing.T) {
+	f := newFakeHEC(t)
+	f.HoldAcks = true // so the parts are still pending when the node restarts
+	recs := makeRecords(t, 40)
+	bad := map[string]bool{}
+	for i, id := range ids(recs) {
+		if i%2 == 1 {
+			bad[id] = true
+		}
+	}
+	// Even requests are refused at their second event, odd ones are the
+	// good event before it: parts 1, 3, … 19 get ackIds 0-9, then the
+	// node restarts and gives parts 21 … 39 the same ones.
+	f.Answer = func(n int, evs []hecEvent) (int, string) {
+		if n == 21 {
+			f.pending, f.nextAck, f.HoldAcks = map[string]map[uint64][]hecEvent{}, map[string]uint64{}, false
+		}
+		for i, e := range evs {
+			if bad[e.id()] {
+				return 400, fmt.Sprintf(`{"text":"Error in handling indexed fields","code":15,"invalid-event-number":%d}`, i)
+			}
+		}
+		return 0, ""
+	}
+	cfg := testConfig(f)
+	cfg.Workers, cfg.MaxPendingAcks, cfg.FlushEvents = 1, 1, len(recs)
+	dl := &sinktest.DeadLetter{}
+	s, _ := newTestSink(t, cfg, dl)
+	if err := sinktest.Wait(t, sinktest.Accept(t, s, recs), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var good []stream.Record
+	for i := 0; i < len(recs); i += 2 {
+		good = append(good, recs[i])
+	}
+	checkAll(t, f, good, true) // the displaced parts' events were lost with the restart
+	if n := len(dl.Failures()); n != len(recs)/2 {
+		t.Errorf("%d dead letters, want %d", n, len(recs)/2)
+	}
+	if n := testutil.ToFloat64(s.m.resends); n != 10 {
+		t.Errorf("resends %v, want 10 (one per displaced part)", n)
+	}
+}
+
 func TestTLS(t *testing.T) {
 	f := startFakeHEC(t, &tls.Config{})
 	ca := filepath.Join(t.TempDir(), "ca.pem")
@@ -865,6 +984,34 @@ func TestHangingAckQueriesDelayNoOtherURL(t *testing.T) {
 		}
 		if onA {
 			t.Fatalf("batch %d settled without an ack from a", i/10)
+		}
+	}
+}
+
+// Answers from one URL that come at once, a refusal and a success, leave
+// its config_error and url_healthy agreeing with the state they mark,
+// whichever lands last.
+func TestURLStateAndMetricsAgree(t *testing.T) {
+	f := newFakeHEC(t)
+	cfg := testConfig(f)
+	cfg.HealthCheckInterval = time.Hour // no health check changes the state meanwhile
+	s, _ := newTestSink(t, cfg, &sinktest.DeadLetter{})
+	tg := s.targets[0]
+	refusal := errors.New("HTTP 403, code 4")
+	for range 3000 {
+		var start, done sync.WaitGroup
+		start.Add(1)
+		done.Add(2)
+		go func() { defer done.Done(); start.Wait(); s.setRefused(tg, refusal); s.setHealthy(tg, false, refusal) }()
+		go func() { defer done.Done(); start.Wait(); s.setRefused(tg, nil); s.setHealthy(tg, true, nil) }()
+		start.Done()
+		done.Wait()
+		refused, healthy := tg.refused.Load() != nil, tg.healthy.Load()
+		if m := testutil.ToFloat64(s.m.configError.WithLabelValues(f.URL)); m != b2f(refused) {
+			t.Fatalf("config_error %v with the URL refusing: %v", m, refused)
+		}
+		if m := testutil.ToFloat64(s.m.healthy.WithLabelValues(f.URL)); m != b2f(healthy) {
+			t.Fatalf("url_healthy %v with the URL healthy: %v", m, healthy)
 		}
 	}
 }

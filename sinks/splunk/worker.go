@@ -109,15 +109,15 @@ func (w *worker) run() {
 	defer s.bg.Done()
 	for {
 		select {
-		case req := <-s.resend:
-			w.send(req)
+		case <-s.resend.ready:
+			w.resend()
 		case s.slots <- struct{}{}:
 			select {
 			case req := <-s.reqs:
 				w.send(req)
-			case req := <-s.resend:
+			case <-s.resend.ready:
 				<-s.slots // the resent request holds its own
-				w.send(req)
+				w.resend()
 			case <-s.quit:
 				<-s.slots
 				return
@@ -125,6 +125,14 @@ func (w *worker) run() {
 		case <-s.quit:
 			return
 		}
+	}
+}
+
+// resend sends the oldest request queued to be sent again, if another
+// worker has not taken it.
+func (w *worker) resend() {
+	if req := w.s.resend.pop(); req != nil {
+		w.send(req)
 	}
 }
 
@@ -155,7 +163,7 @@ func (w *worker) deliver(p *request) {
 		out, status, r, err := w.attempt(p, t, body)
 		switch out {
 		case sent:
-			s.setMisconfigured(nil)
+			s.setRefused(t, nil)
 			s.m.bytes.Add(float64(len(body)))
 			if s.cfg.Ack {
 				return
@@ -164,11 +172,11 @@ func (w *worker) deliver(p *request) {
 			s.done(p, nil)
 			return
 		case refused:
-			s.setMisconfigured(nil)
+			s.setRefused(t, nil)
 			w.refuse(p, r, err)
 			return
 		case misconfigured:
-			s.setMisconfigured(err)
+			s.setRefused(t, err)
 			s.log.Error("HEC refused the request for its configuration: fix it; events are kept and retried, not acknowledged",
 				"url", t.label, "events", len(p.items), "err", err)
 		}
