@@ -284,15 +284,18 @@ func (c *collector) startChunk() error {
 	return nil
 }
 
-// putRecords hands a record array back for another chunk, cleared so that
-// the pool does not keep payloads alive. Arrays much larger than a batch
-// (one huge payload) are left to the collector.
+// putRecords hands a record array back for another chunk. Only the tail
+// past len is cleared (records the decoder filled and then dropped): the
+// decoder zeroes each record before it fills it, so the used part is
+// overwritten anyway, and until then it keeps only this chunk's payloads
+// alive, for as long as the pool keeps the array (one garbage collection
+// or two). Clearing whole arrays was 3.5% of serve's CPU. Arrays much
+// larger than a batch (one huge payload) are left to the collector.
 func (h *Handler) putRecords(records []stream.Record) {
 	if cap(records) == 0 || cap(records) > 4*h.cfg.BatchSize {
 		return
 	}
-	records = records[:cap(records)]
-	clear(records)
+	clear(records[len(records):cap(records)])
 	records = records[:0]
 	h.records.Put(&records)
 }

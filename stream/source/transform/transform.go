@@ -402,14 +402,14 @@ func (h *Handler) getRecords(n int, lease *membudget.Lease) ([]stream.Record, er
 	return *rp, nil
 }
 
-// putRecords hands a record array back for another invocation, cleared so
-// that the pool does not keep payloads alive.
+// putRecords hands a record array back for another invocation with its
+// tail past len cleared, as the Firehose endpoint does (see its
+// putRecords).
 func (h *Handler) putRecords(records []stream.Record) {
 	if cap(records) == 0 || cap(records) > maxPooledRecords {
 		return
 	}
-	records = records[:cap(records)]
-	clear(records)
+	clear(records[len(records):cap(records)])
 	records = records[:0]
 	h.records.Put(&records)
 }
