@@ -729,3 +729,43 @@ func TestFetchedValuesAreNotReused(t *testing.T) {
 		}
 	}
 }
+
+// TestCommittedOffsetPastTheEndResumes commits, as another tool could, an
+// offset far past a partition's end before the group starts: the source
+// resumes at the end (it used to wait there for ever, with lag 0), counts
+// the reset, delivers what is produced next and commits it.
+func TestCommittedOffsetPastTheEndResumes(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 1)
+	produceLines(t, broker, topic, 1, 0, 5)
+	cfg := testConfig(broker, topic)
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second, Transport: tr}
+	// The coordinator of a new group may not be ready yet: retried.
+	servicetest.Eventually(t, 30*time.Second, "offset 1000 not committed", func() bool {
+		res, err := client.OffsetCommit(context.Background(), &kafka.OffsetCommitRequest{
+			GroupID: cfg.GroupID, GenerationID: -1,
+			Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: 0, Offset: 1000}}},
+		})
+		if err != nil || len(res.Topics[topic]) != 1 {
+			return false
+		}
+		return res.Topics[topic][0].Error == nil
+	})
+	sink := sinktest.NewSink("rec")
+	h := startSource(t, cfg, sink)
+	servicetest.Eventually(t, 30*time.Second, "the offset past the end was not reset", func() bool {
+		return testutil.ToFloat64(h.c.m.offsetResets.WithLabelValues("after_end")) == 1
+	})
+	produceLines(t, broker, topic, 1, 5, 10)
+	servicetest.Eventually(t, 30*time.Second, "records produced after the reset did not arrive", func() bool {
+		return len(recordIDs(sink.Records())) == 10
+	})
+	for id := range recordIDs(sink.Records()) {
+		if id < 5 {
+			t.Errorf("record %d, from before the end at assignment, was delivered", id)
+		}
+	}
+	waitCommitted(t, broker, cfg.GroupID, topic, 1)
+}

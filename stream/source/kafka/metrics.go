@@ -19,6 +19,7 @@ type metrics struct {
 	deadLettered   prometheus.Counter
 	abandoned      prometheus.Counter
 	paused         prometheus.Counter
+	offsetResets   *prometheus.CounterVec // by position: before_start, after_end
 	assigned       prometheus.Gauge
 	// lag has a series per partition assigned to this member, removed
 	// when the partition is revoked: the label set is bounded by the
@@ -89,6 +90,10 @@ func newMetrics(reg prometheus.Registerer, l *limiter) *metrics {
 			Name: "flowhose_kafka_source_paused_seconds_total",
 			Help: "Time partitions spent not fetching because the in-flight limits or the memory budget were reached (summed over partitions).",
 		}),
+		offsetResets: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "flowhose_kafka_source_offset_resets_total",
+			Help: "Partitions whose committed offset was outside the log when assigned (before_start: data deleted, resumed at the log start; after_end: resumed at the log end).",
+		}, []string{"position"}),
 		assigned: f.NewGauge(prometheus.GaugeOpts{
 			Name: "flowhose_kafka_source_assigned_partitions",
 			Help: "Partitions assigned to this member in the current generation.",

@@ -108,6 +108,8 @@ func (c *consumer) consume(runCtx, genCtx context.Context, g *generation, tp top
 	})
 	if st.tracker.committable.Load() == kafka.LastOffset {
 		c.pinLatest(stop, tp, st)
+	} else {
+		c.resumeInLog(stop, g, tp, st)
 	}
 	if err := r.SetOffset(st.tracker.committable.Load()); err != nil {
 		c.log.Error("kafka reader offset", "topic", tp.topic, "partition", tp.partition, "err", err)
@@ -146,6 +148,53 @@ func (c *consumer) pinLatest(ctx context.Context, tp topicPartition, st *partiti
 	}
 	c.log.Warn("kafka latest offset not pinned; a member taking the partition over before a commit starts at the latest offset again",
 		"topic", tp.topic, "partition", tp.partition, "err", err)
+}
+
+// resumeInLog moves a committed offset that lies outside the partition's
+// log to a position inside it. Past the end (the topic recreated, offsets
+// committed by another tool) the reader would wait, silently and with lag
+// 0, for offsets that may never come: it resumes at the end. Before the
+// start (retention deleted what was never read) it resumes at the start,
+// losing only what is gone already. The new position is committed at the
+// next commit_interval. If the brokers cannot say, the reader starts from
+// the committed offset, as before.
+func (c *consumer) resumeInLog(ctx context.Context, g *generation, tp topicPartition, st *partitionState) {
+	committed := st.tracker.committable.Load()
+	if committed < 0 {
+		return
+	}
+	// Uncommitted isolation: the log end is the high watermark, what a
+	// fetch is out of range against; the last stable offset can be lower.
+	res, err := c.ends.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{tp.topic: {kafka.FirstOffsetOf(tp.partition), kafka.LastOffsetOf(tp.partition)}},
+	})
+	if err != nil {
+		c.log.Debug("kafka log offsets", "topic", tp.topic, "partition", tp.partition, "err", err)
+		return
+	}
+	for _, po := range res.Topics[tp.topic] {
+		if po.Partition != tp.partition || po.Error != nil || po.FirstOffset < 0 || po.LastOffset < 0 {
+			continue
+		}
+		resume, position := committed, ""
+		switch {
+		case committed > po.LastOffset:
+			resume, position = po.LastOffset, "after_end"
+		case committed < po.FirstOffset:
+			resume, position = po.FirstOffset, "before_start"
+		default:
+			return
+		}
+		c.m.offsetResets.WithLabelValues(position).Inc()
+		c.log.Warn("kafka committed offset out of range; resuming inside the log",
+			"topic", tp.topic, "partition", tp.partition, "committed", committed,
+			"log_start", po.FirstOffset, "log_end", po.LastOffset, "resume", resume)
+		st.tracker.committable.Store(resume)
+		g.mu.Lock()
+		st.committed = -1 // so that the next commit records resume
+		g.mu.Unlock()
+		return
+	}
 }
 
 // fetch hands the reader's messages over until stop ends. The reader
