@@ -769,3 +769,70 @@ func TestCommittedOffsetPastTheEndResumes(t *testing.T) {
 	}
 	waitCommitted(t, broker, cfg.GroupID, topic, 1)
 }
+
+// TestShutdownDuringRebalanceIsBounded stops member A while the group
+// rebalances and A's join is held by the coordinator, waiting for member
+// B, which drains batches its sink holds. A's run must return within its
+// drain_timeout plus leaveGrace (it used to wait for B's drain and the
+// whole join and sync), and the group must have committed nothing
+// undelivered.
+func TestShutdownDuringRebalanceIsBounded(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	const partitions, n = 4, 400
+	topic := kafkatest.NewTopic(t, broker, partitions)
+	produceLines(t, broker, topic, partitions, 0, n) // record i is at offset i/4 of partition i%4
+	cfg := testConfigDrain(broker, topic, time.Second)
+	cfg.SessionTimeout, cfg.RebalanceTimeout = 15*time.Second, 15*time.Second
+	a := sinktest.NewSink("a")
+	cfg.ClientID = "a"
+	ha := startSource(t, cfg, a)
+	servicetest.Eventually(t, 30*time.Second, "A did not deliver", func() bool { return len(recordIDs(a.Records())) == n })
+	b := newAckedSink(0, 1<<62)
+	cfgB := cfg
+	cfgB.ClientID, cfgB.DrainTimeout = "b", 12*time.Second
+	hb := startSource(t, cfgB, b)
+	servicetest.Eventually(t, 60*time.Second, "B never got its partitions", func() bool {
+		return testutil.ToFloat64(ha.c.m.assigned) == 2 && testutil.ToFloat64(hb.c.m.assigned) == 2
+	})
+	produceLines(t, broker, topic, partitions, n, n)
+	servicetest.Eventually(t, 30*time.Second, "B's sink held nothing", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.held) > 0
+	})
+	c := sinktest.NewSink("c")
+	cfg.ClientID = "c"
+	startSource(t, cfg, c)
+	// A notices the rebalance at its next heartbeat, drains at once and
+	// joins; the coordinator holds the join while B drains.
+	time.Sleep(2*cfg.HeartbeatInterval + 500*time.Millisecond)
+	start := time.Now()
+	ha.stop(t)
+	if took, bound := time.Since(start), cfg.DrainTimeout+leaveGrace+time.Second; took > bound {
+		t.Errorf("A's run returned %s after cancellation mid-rebalance, want within %s", took.Round(time.Millisecond), bound)
+	}
+	committed, _ := kafkatest.GroupOffsets(t, broker, cfg.GroupID, topic, partitions)
+	delivered := recordIDs(a.Records())
+	for id := range b.ids() {
+		delivered[id]++
+	}
+	for id := range recordIDs(c.Records()) {
+		delivered[id]++
+	}
+	for p, off := range committed {
+		for o := range max(off, 0) {
+			if id := uint64(o*partitions) + uint64(p); delivered[id] == 0 {
+				t.Fatalf("partition %d committed %d past offset %d, whose record was never delivered", p, off, o)
+			}
+		}
+	}
+	b.release()
+	servicetest.Eventually(t, 60*time.Second, "records missing once B's sink let go", func() bool {
+		all := recordIDs(a.Records())
+		for id := range b.ids() {
+			all[id]++
+		}
+		maps.Copy(all, recordIDs(c.Records()))
+		return len(all) == 2*n
+	})
+}

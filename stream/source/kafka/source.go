@@ -130,14 +130,47 @@ func (c *consumer) run(ctx context.Context) error {
 		}
 		c.startGeneration(ctx, gen, &partitions)
 	}
-	// Closing the group ends the generation and waits for its goroutines:
-	// the partitions settle and commit within it, then the member leaves,
-	// which hands the partitions over at once. (Waiting for the partitions
-	// first would let the group join a new generation as soon as they
-	// return, a rebalance for nothing.)
-	err = group.Close()
-	partitions.Wait()
-	return err
+	return c.leave(group, &partitions)
+}
+
+// leaveGrace is how long after drain_timeout run still waits, at
+// shutdown, for the last commits and for leaving the group: a round trip
+// or two to the coordinator.
+const leaveGrace = 2 * time.Second
+
+// leave ends the group once ctx has ended. Closing the group ends the
+// generation and waits for its goroutines: the partitions settle and
+// commit within it, then the member leaves, which hands the partitions
+// over at once. (Waiting for the partitions first would let the group
+// join a new generation as soon as they return, a rebalance for nothing.)
+// But kafka-go's Close also waits for a join or a sync in progress, which
+// the coordinator holds until every member has rejoined (up to
+// rebalance_timeout) or for the whole sync (up to session_timeout), and
+// after partitions drained at a rebalance it joins the next generation
+// before it notices the close. So leave waits at most drain_timeout plus
+// leaveGrace, which keeps serve within http.shutdown_timeout; past that
+// kafka-go finishes (or the coordinator drops the member) in the
+// background. Nothing uncommitted is lost: the partitions have stopped,
+// and what they did not commit is read again by their next owner.
+func (c *consumer) leave(group *kafka.ConsumerGroup, partitions *sync.WaitGroup) error {
+	done := make(chan error, 1)
+	go func() {
+		err := group.Close()
+		partitions.Wait()
+		done <- err
+	}()
+	bound := c.cfg.DrainTimeout + leaveGrace
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		c.m.groupErrors.Inc()
+		c.log.Warn("kafka consumer group not closed within drain_timeout plus "+leaveGrace.String()+"; leaving it to finish in the background",
+			"group", c.cfg.GroupID, "waited", bound.String())
+		return nil
+	}
 }
 
 // kafkaLogger routes kafka-go's printf logging to slog.
