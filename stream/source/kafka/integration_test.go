@@ -836,3 +836,55 @@ func TestShutdownDuringRebalanceIsBounded(t *testing.T) {
 		return len(all) == 2*n
 	})
 }
+
+// TestOversizedMessageNotStarved produces, while partition 1 has a steady
+// flow and the sink takes 100 ms a batch (so something is always in
+// flight), one message larger than max_in_flight_bytes to partition 0. It
+// must be delivered while the flow goes on: it used to wait for a moment
+// with nothing in flight, which a steady flow never leaves.
+func TestOversizedMessageNotStarved(t *testing.T) {
+	broker := kafkatest.Broker(t)
+	topic := kafkatest.NewTopic(t, broker, 2)
+	cfg := testConfig(broker, topic)
+	cfg.MaxInFlightBytes = 16 << 10
+	sink := sinktest.NewSink("rec")
+	sink.SetDelay(100 * time.Millisecond)
+	startSource(t, cfg, sink)
+	stopFlow := make(chan struct{})
+	var flow sync.WaitGroup
+	defer flow.Wait()
+	defer close(stopFlow)
+	const flowFrom = 1_000_000
+	flow.Go(func() {
+		for i := flowFrom; ; i += 5 {
+			select {
+			case <-stopFlow:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			var msgs []kafka.Message
+			for j := range 5 {
+				msgs = append(msgs, kafka.Message{Partition: 1, Value: []byte(kafkatest.Line(i + j))})
+			}
+			if err := kafkatest.ProduceErr(broker, topic, msgs); err != nil {
+				t.Errorf("produce the flow: %v", err)
+				return
+			}
+		}
+	})
+	servicetest.Eventually(t, 30*time.Second, "the flow on partition 1 was not delivered", func() bool { return len(sink.Records()) >= 50 })
+	big := kafkatest.Lines(0, 500)
+	if int64(len(big)) <= cfg.MaxInFlightBytes {
+		t.Fatalf("message of %d bytes is not over max_in_flight_bytes %d", len(big), cfg.MaxInFlightBytes)
+	}
+	kafkatest.Produce(t, broker, topic, []kafka.Message{{Partition: 0, Value: []byte(big)}})
+	servicetest.Eventually(t, 20*time.Second, "the message over max_in_flight_bytes was not delivered while partition 1 flowed", func() bool {
+		n := 0
+		for id := range recordIDs(sink.Records()) {
+			if id < flowFrom {
+				n++
+			}
+		}
+		return n == 500
+	})
+}

@@ -299,7 +299,7 @@ func (p *partition) nextWake() (time.Time, bool) {
 func (p *partition) admit(stop context.Context) {
 	m := &p.held
 	size := int64(len(m.Value))
-	if !p.c.limiter.tryTake(size) {
+	if !p.c.limiter.tryTake(p, size) {
 		p.refused(stop)
 		return
 	}
@@ -597,6 +597,7 @@ func (p *partition) abandon(b *batch) {
 // settle, and the delivered prefix is committed.
 func (p *partition) settle() {
 	p.held, p.holding = kafka.Message{}, false
+	p.c.limiter.forget(p)
 	if !p.heldSince.IsZero() {
 		p.c.m.paused.Add(time.Since(p.heldSince).Seconds())
 	}

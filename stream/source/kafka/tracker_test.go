@@ -32,17 +32,51 @@ func TestTrackerNeverPassesAHole(t *testing.T) {
 
 func TestLimiter(t *testing.T) {
 	l := &limiter{maxMsgs: 2, maxBytes: 100}
-	if !l.tryTake(500) {
+	p := &partition{}
+	if !l.tryTake(p, 500) {
 		t.Fatal("a message over max bytes must be taken when nothing is in flight")
 	}
-	if l.tryTake(1) {
+	if l.tryTake(p, 1) {
 		t.Fatal("took a message past max bytes")
 	}
 	l.give(1, 500)
-	if !l.tryTake(60) || l.tryTake(60) || !l.tryTake(40) || l.tryTake(0) {
+	if !l.tryTake(p, 60) || l.tryTake(p, 60) || !l.tryTake(p, 40) || l.tryTake(p, 0) {
 		t.Fatal("limits not applied")
 	}
 	if n, b := l.inFlight(); n != 2 || b != 100 {
 		t.Fatalf("in flight %d messages %d bytes", n, b)
+	}
+}
+
+// TestLimiterOversizedNotStarved has a partition wait for a message over
+// max bytes while another keeps a small one in flight: the other takes
+// nothing more until the large one went, or a steady flow there would
+// keep it waiting for ever.
+func TestLimiterOversizedNotStarved(t *testing.T) {
+	l := &limiter{maxMsgs: 10, maxBytes: 100}
+	big, small := &partition{}, &partition{}
+	if !l.tryTake(small, 10) {
+		t.Fatal("small message refused")
+	}
+	if l.tryTake(big, 500) {
+		t.Fatal("a message over max bytes taken while another is in flight")
+	}
+	if l.tryTake(small, 10) {
+		t.Fatal("a small message taken while a large one waits for the room")
+	}
+	l.give(1, 10)
+	if !l.tryTake(big, 500) {
+		t.Fatal("the large message refused with nothing in flight")
+	}
+	l.give(1, 500)
+	if !l.tryTake(small, 10) {
+		t.Fatal("small message refused once the large one went")
+	}
+	if l.tryTake(big, 500) {
+		t.Fatal("a message over max bytes taken while another is in flight")
+	}
+	l.forget(big)
+	if !l.tryTake(small, 10) {
+		t.Fatal("small message refused after the large one was dropped")
 	}
 }
