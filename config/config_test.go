@@ -168,6 +168,16 @@ func TestLoad(t *testing.T) {
 			wantErrs: []string{"sources.kafka.drain_timeout: must be below http.shutdown_timeout (15s)"},
 		},
 		{
+			name: "kafka drain and leave within the shutdown timeout",
+			env: map[string]string{
+				"FLOWHOSE_SOURCES_KAFKA_ENABLED":       "true",
+				"FLOWHOSE_SOURCES_KAFKA_TOPICS":        "flows",
+				"FLOWHOSE_SOURCES_KAFKA_DRAIN_TIMEOUT": "14s",
+				"FLOWHOSE_HTTP_SHUTDOWN_TIMEOUT":       "15s",
+			},
+			wantErrs: []string{"sources.kafka.drain_timeout: must be below http.shutdown_timeout (15s) minus 2s"},
+		},
+		{
 			name: "two sources on one path",
 			env: map[string]string{
 				"FLOWHOSE_SOURCES_TRANSFORM_ENABLED": "true",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowhose/flowhose/stream"
 	"github.com/flowhose/flowhose/stream/decode"
+	kafkasource "github.com/flowhose/flowhose/stream/source/kafka"
 )
 
 // Limits of the root settings.
@@ -143,8 +144,8 @@ func (c Config) validateSources() []error {
 	if fh := c.Sources.Firehose; fh.Enabled && c.HTTP.WriteTimeout <= fh.Config.AckTimeout {
 		errs = append(errs, fmt.Errorf("http.write_timeout: must exceed sources.firehose.ack_timeout (%s) or responses are cut off, got %s", fh.Config.AckTimeout, c.HTTP.WriteTimeout))
 	}
-	if k := c.Sources.Kafka; k.Enabled && k.Config.DrainTimeout >= c.HTTP.ShutdownTimeout {
-		errs = append(errs, fmt.Errorf("sources.kafka.drain_timeout: must be below http.shutdown_timeout (%s), or shutdown gives up before the delivered offsets are committed, got %s", c.HTTP.ShutdownTimeout, k.Config.DrainTimeout))
+	if k := c.Sources.Kafka; k.Enabled && k.Config.DrainTimeout+kafkasource.LeaveGrace >= c.HTTP.ShutdownTimeout {
+		errs = append(errs, fmt.Errorf("sources.kafka.drain_timeout: must be below http.shutdown_timeout (%s) minus %s (the source's last commits and leaving the group), or shutdown gives up before the delivered offsets are committed, got %s", c.HTTP.ShutdownTimeout, kafkasource.LeaveGrace, k.Config.DrainTimeout))
 	}
 	if c.Unauthenticated() && !c.Sources.Firehose.Config.AllowUnauthenticated && !loopback(c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("sources.firehose.access_keys: required when http.listen (%q) is not a loopback address: set keys, listen on 127.0.0.1, or set sources.firehose.allow_unauthenticated: true", c.HTTP.Listen))

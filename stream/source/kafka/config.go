@@ -71,7 +71,8 @@ type Config struct {
 	// Below rebalance_timeout, and below session_timeout minus
 	// heartbeat_interval: kafka-go stops heartbeating while partitions
 	// drain, so a longer drain gets the member dropped and its commits
-	// refused. Keep it below http.shutdown_timeout too.
+	// refused. Keep it below http.shutdown_timeout minus 2s too: shutdown
+	// takes up to drain_timeout plus 2s for the last commits and the leave.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// SessionTimeout is how long the group waits for a silent member
 	// before giving its partitions to others: 6s to 10m, since brokers

@@ -773,7 +773,7 @@ func TestCommittedOffsetPastTheEndResumes(t *testing.T) {
 // TestShutdownDuringRebalanceIsBounded stops member A while the group
 // rebalances and A's join is held by the coordinator, waiting for member
 // B, which drains batches its sink holds. A's run must return within its
-// drain_timeout plus leaveGrace (it used to wait for B's drain and the
+// drain_timeout plus LeaveGrace (it used to wait for B's drain and the
 // whole join and sync), and the group must have committed nothing
 // undelivered.
 func TestShutdownDuringRebalanceIsBounded(t *testing.T) {
@@ -808,7 +808,7 @@ func TestShutdownDuringRebalanceIsBounded(t *testing.T) {
 	time.Sleep(2*cfg.HeartbeatInterval + 500*time.Millisecond)
 	start := time.Now()
 	ha.stop(t)
-	if took, bound := time.Since(start), cfg.DrainTimeout+leaveGrace+time.Second; took > bound {
+	if took, bound := time.Since(start), cfg.DrainTimeout+LeaveGrace+time.Second; took > bound {
 		t.Errorf("A's run returned %s after cancellation mid-rebalance, want within %s", took.Round(time.Millisecond), bound)
 	}
 	committed, _ := kafkatest.GroupOffsets(t, broker, cfg.GroupID, topic, partitions)

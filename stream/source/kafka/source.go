@@ -133,10 +133,11 @@ func (c *consumer) run(ctx context.Context) error {
 	return c.leave(group, &partitions)
 }
 
-// leaveGrace is how long after drain_timeout run still waits, at
+// LeaveGrace is how long after drain_timeout the source still waits, at
 // shutdown, for the last commits and for leaving the group: a round trip
-// or two to the coordinator.
-const leaveGrace = 2 * time.Second
+// or two to the coordinator. drain_timeout plus LeaveGrace must fit in
+// serve's http.shutdown_timeout.
+const LeaveGrace = 2 * time.Second
 
 // leave ends the group once ctx has ended. Closing the group ends the
 // generation and waits for its goroutines: the partitions settle and
@@ -148,7 +149,7 @@ const leaveGrace = 2 * time.Second
 // rebalance_timeout) or for the whole sync (up to session_timeout), and
 // after partitions drained at a rebalance it joins the next generation
 // before it notices the close. So leave waits at most drain_timeout plus
-// leaveGrace, which keeps serve within http.shutdown_timeout; past that
+// LeaveGrace, which keeps serve within http.shutdown_timeout; past that
 // kafka-go finishes (or the coordinator drops the member) in the
 // background. Nothing uncommitted is lost: the partitions have stopped,
 // and what they did not commit is read again by their next owner.
@@ -159,7 +160,7 @@ func (c *consumer) leave(group *kafka.ConsumerGroup, partitions *sync.WaitGroup)
 		partitions.Wait()
 		done <- err
 	}()
-	bound := c.cfg.DrainTimeout + leaveGrace
+	bound := c.cfg.DrainTimeout + LeaveGrace
 	t := time.NewTimer(bound)
 	defer t.Stop()
 	select {
@@ -167,7 +168,7 @@ func (c *consumer) leave(group *kafka.ConsumerGroup, partitions *sync.WaitGroup)
 		return err
 	case <-t.C:
 		c.m.groupErrors.Inc()
-		c.log.Warn("kafka consumer group not closed within drain_timeout plus "+leaveGrace.String()+"; leaving it to finish in the background",
+		c.log.Warn("kafka consumer group not closed within drain_timeout plus "+LeaveGrace.String()+"; leaving it to finish in the background",
 			"group", c.cfg.GroupID, "waited", bound.String())
 		return nil
 	}
