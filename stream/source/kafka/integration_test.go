@@ -497,6 +497,23 @@ func (s *ackedSink) ids() map[uint64]bool {
 	return maps.Clone(s.acked)
 }
 
+// committedOnlyDelivered fails t unless the record at every offset below
+// a partition's committed offset was delivered (record i at offset
+// i/partitions of partition i%partitions), and returns the committed
+// offsets.
+func committedOnlyDelivered(t *testing.T, broker, group, topic string, partitions int, delivered map[uint64]bool) []int64 {
+	t.Helper()
+	committed, _ := kafkatest.GroupOffsets(t, broker, group, topic, partitions)
+	for p, c := range committed {
+		for off := range max(c, 0) {
+			if id := uint64(off)*uint64(partitions) + uint64(p); !delivered[id] {
+				t.Fatalf("partition %d committed %d past offset %d, whose record was never acknowledged", p, c, off)
+			}
+		}
+	}
+	return committed
+}
+
 // TestRevokedPartitionsCommitOnlyDelivered has member A's sink hold the
 // batches of records 100 to 139 (a hole in both partitions) and deliver
 // everything else, then starts member B, whose sink holds the same: the
@@ -522,15 +539,9 @@ func TestRevokedPartitionsCommitOnlyDelivered(t *testing.T) {
 			testutil.ToFloat64(ha.c.m.rebalances) >= 2
 	})
 	time.Sleep(3 * cfg.CommitInterval)
-	committed, _ := kafkatest.GroupOffsets(t, broker, cfg.GroupID, topic, partitions)
 	delivered := a.ids()
 	maps.Copy(delivered, b.ids())
-	for p, c := range committed {
-		for off := range max(c, 0) {
-			if id := uint64(off*partitions) + uint64(p); !delivered[id] {
-				t.Fatalf("partition %d committed %d past offset %d, whose record was never acknowledged", p, c, off)
-			}
-		}
+	for p, c := range committedOnlyDelivered(t, broker, cfg.GroupID, topic, partitions, delivered) {
 		if c < 50 {
 			t.Errorf("partition %d committed %d, want the 50 offsets before the hole", p, c)
 		}
@@ -811,21 +822,11 @@ func TestShutdownDuringRebalanceIsBounded(t *testing.T) {
 	if took, bound := time.Since(start), cfg.DrainTimeout+LeaveGrace+time.Second; took > bound {
 		t.Errorf("A's run returned %s after cancellation mid-rebalance, want within %s", took.Round(time.Millisecond), bound)
 	}
-	committed, _ := kafkatest.GroupOffsets(t, broker, cfg.GroupID, topic, partitions)
-	delivered := recordIDs(a.Records())
-	for id := range b.ids() {
-		delivered[id]++
+	delivered := b.ids()
+	for id := range recordIDs(append(a.Records(), c.Records()...)) {
+		delivered[id] = true
 	}
-	for id := range recordIDs(c.Records()) {
-		delivered[id]++
-	}
-	for p, off := range committed {
-		for o := range max(off, 0) {
-			if id := uint64(o*partitions) + uint64(p); delivered[id] == 0 {
-				t.Fatalf("partition %d committed %d past offset %d, whose record was never delivered", p, off, o)
-			}
-		}
-	}
+	committedOnlyDelivered(t, broker, cfg.GroupID, topic, partitions, delivered)
 	b.release()
 	servicetest.Eventually(t, 60*time.Second, "records missing once B's sink let go", func() bool {
 		all := recordIDs(a.Records())
