@@ -68,7 +68,8 @@ type TLS struct {
 	// certificates (default: the host of each broker address).
 	ServerName string `yaml:"server_name"`
 	// InsecureSkipVerify accepts any broker certificate: for tests only,
-	// since it makes the connection open to interception.
+	// since it makes the connection open to interception (logged as a
+	// warning at start-up).
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 

@@ -82,54 +82,51 @@ func TestComponentsWarnOnceWithoutVerification(t *testing.T) {
 		return c
 	}
 
-	t.Run("sources.kafka", func(t *testing.T) {
-		var w warnings
-		p, err := stream.New(stream.Options{Workers: 1, QueueDepth: 1, DeadLetter: &sinktest.DeadLetter{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close(ctx)
-		cfg := sourcekafka.DefaultConfig()
-		cfg.Config = conn(b.SASLSSL)
-		cfg.SASL = kafkaconn.SASL{Mechanism: kafkaconn.SASLSCRAMSHA512, Username: b.Username, Password: b.Password}
-		cfg.Topics = []string{topic}
-		if _, err := sourcekafka.Open(ctx, cfg, source.Deps{Pipeline: p, Logger: w.logger()}); err != nil {
-			t.Fatal(err)
-		}
-		if n := w.count(t, "sources.kafka"); n != 1 {
-			t.Errorf("%d warnings, want 1: %s", n, w.String())
-		}
-	})
+	pipeline, err := stream.New(stream.Options{Workers: 1, QueueDepth: 1, DeadLetter: &sinktest.DeadLetter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipeline.Close(ctx)
 
-	t.Run("sinks.kafka", func(t *testing.T) {
-		var w warnings
-		cfg := sinkkafka.DefaultConfig()
-		cfg.Config = conn(b.SSL)
-		cfg.Topic = topic
-		s, err := sinkkafka.Open(ctx, cfg, sinks.Deps{DeadLetter: &sinktest.DeadLetter{}, Logger: w.logger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close(ctx)
-		if n := w.count(t, "sinks.kafka"); n != 1 {
-			t.Errorf("%d warnings, want 1: %s", n, w.String())
-		}
-	})
-
-	t.Run("sinks.detections.kafka", func(t *testing.T) {
-		var w warnings
-		cfg := alertkafka.DefaultConfig()
-		cfg.Config = conn(b.SSL)
-		cfg.Topic = topic
-		d, err := alertkafka.Open(ctx, cfg, alert.Deps{Logger: w.logger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c, ok := d.(interface{ Close() error }); ok {
-			defer c.Close()
-		}
-		if n := w.count(t, "sinks.detections.kafka"); n != 1 {
-			t.Errorf("%d warnings, want 1: %s", n, w.String())
-		}
-	})
+	// open builds one component logging to log, and returns what closes it.
+	for section, open := range map[string]func(log *slog.Logger) (func(), error){
+		"sources.kafka": func(log *slog.Logger) (func(), error) {
+			cfg := sourcekafka.DefaultConfig()
+			cfg.Config = conn(b.SASLSSL)
+			cfg.SASL = kafkaconn.SASL{Mechanism: kafkaconn.SASLSCRAMSHA512, Username: b.Username, Password: b.Password}
+			cfg.Topics = []string{topic}
+			_, err := sourcekafka.Open(ctx, cfg, source.Deps{Pipeline: pipeline, Logger: log})
+			return func() {}, err // opened, not run: nothing to close
+		},
+		"sinks.kafka": func(log *slog.Logger) (func(), error) {
+			cfg := sinkkafka.DefaultConfig()
+			cfg.Config, cfg.Topic = conn(b.SSL), topic
+			s, err := sinkkafka.Open(ctx, cfg, sinks.Deps{DeadLetter: &sinktest.DeadLetter{}, Logger: log})
+			if err != nil {
+				return nil, err
+			}
+			return func() { _ = s.Close(ctx) }, nil
+		},
+		"sinks.detections.kafka": func(log *slog.Logger) (func(), error) {
+			cfg := alertkafka.DefaultConfig()
+			cfg.Config, cfg.Topic = conn(b.SSL), topic
+			d, err := alertkafka.Open(ctx, cfg, alert.Deps{Logger: log})
+			if err != nil {
+				return nil, err
+			}
+			return func() { _ = d.(interface{ Close() error }).Close() }, nil
+		},
+	} {
+		t.Run(section, func(t *testing.T) {
+			var w warnings
+			closeIt, err := open(w.logger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeIt()
+			if n := w.count(t, section); n != 1 {
+				t.Errorf("%d warnings, want 1: %s", n, w.String())
+			}
+		})
+	}
 }
