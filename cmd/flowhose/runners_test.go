@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowhose/flowhose/config"
 	"github.com/flowhose/flowhose/stream/source"
 )
 
@@ -50,5 +51,21 @@ func TestRunnersStopBounded(t *testing.T) {
 	defer cancel()
 	if err := r.stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("stop = %v, want the deadline", err)
+	}
+}
+
+// TestSourcesDrainWithinShutdownTimeout checks that serve hands
+// http.shutdown_timeout to the sources as their drain limit: the S3
+// source's live mode keeps extending the visibility of the messages it
+// took for that long while serve drains.
+func TestSourcesDrainWithinShutdownTimeout(t *testing.T) {
+	cfg := config.Default()
+	cfg.HTTP.ShutdownTimeout = 47 * time.Second
+	deps, err := (&app{cfg: cfg}).sourceDeps(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deps.DrainLimit != cfg.HTTP.ShutdownTimeout {
+		t.Errorf("sources' drain limit %s, want http.shutdown_timeout %s", deps.DrainLimit, cfg.HTTP.ShutdownTimeout)
 	}
 }

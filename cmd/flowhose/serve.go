@@ -126,11 +126,22 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) err
 
 // openSources opens the enabled sources; budget bounds what they hold.
 func (a *app) openSources(ctx context.Context, budget *membudget.Budget) ([]source.Source, error) {
-	opts, err := a.cfg.DecodeOptions("")
+	deps, err := a.sourceDeps(budget)
 	if err != nil {
 		return nil, err
 	}
-	return source.OpenAll(ctx, a.cfg.Sources.Factories(), source.Deps{
+	return source.OpenAll(ctx, a.cfg.Sources.Factories(), deps)
+}
+
+// sourceDeps is what serve's sources share. Their drain limit is
+// http.shutdown_timeout, so that a source (S3 live mode) keeps what it
+// took for as long as serve waits for it to settle.
+func (a *app) sourceDeps(budget *membudget.Budget) (source.Deps, error) {
+	opts, err := a.cfg.DecodeOptions("")
+	if err != nil {
+		return source.Deps{}, err
+	}
+	return source.Deps{
 		Pipeline:   a.pipeline,
 		Budget:     budget,
 		Decode:     opts,
@@ -140,7 +151,7 @@ func (a *app) openSources(ctx context.Context, budget *membudget.Budget) ([]sour
 		Registerer: a.reg,
 		Logger:     a.log,
 		DrainLimit: a.cfg.HTTP.ShutdownTimeout,
-	})
+	}, nil
 }
 
 // runners are the sources' background loops.

@@ -82,6 +82,7 @@ func newSink(cfg Config, dl stream.DeadLetterWriter, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
+	cfg.WarnInsecure(log, "sinks.kafka")
 	writer := func(batchMessages int) *kafkago.Writer {
 		return &kafkago.Writer{
 			Addr:  cfg.Addr(),

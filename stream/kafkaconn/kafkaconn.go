@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -67,7 +68,8 @@ type TLS struct {
 	// certificates (default: the host of each broker address).
 	ServerName string `yaml:"server_name"`
 	// InsecureSkipVerify accepts any broker certificate: for tests only,
-	// since it makes the connection open to interception.
+	// since it makes the connection open to interception (logged as a
+	// warning at start-up).
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
@@ -172,6 +174,21 @@ func (c Config) Transport() (*kafka.Transport, error) {
 		TLS:         tc,
 		SASL:        mech,
 	}, nil
+}
+
+// WarnInsecure logs one warning on log when tls.insecure_skip_verify is
+// on; section names the configuration section (sources.kafka, …). Each
+// component calls it once when it is built, not with every Transport or
+// Dialer: a source builds both, and the warning is about the setting.
+func (c Config) WarnInsecure(log *slog.Logger, section string) {
+	if !c.TLS.Enabled || !c.TLS.InsecureSkipVerify {
+		return
+	}
+	// Without verification whoever sits on the path can pose as the
+	// brokers: SASL credentials (a PLAIN password as it is, an MSK IAM
+	// request signed for minutes) and every message are theirs to read.
+	log.Warn("Kafka TLS certificate verification is off (tls.insecure_skip_verify): anyone on the path to the brokers can read the credentials and the messages",
+		"section", section, "sasl_mechanism", c.SASL.Mechanism)
 }
 
 // CheckTopic asks the brokers for topic's metadata, so that brokers that

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -70,7 +71,12 @@ type destination struct {
 
 // Open builds the writer and checks that the topic can be reached, so
 // that a wrong broker, topic or credential fails start-up.
-func Open(ctx context.Context, cfg Config, _ alert.Deps) (alert.Destination, error) {
+func Open(ctx context.Context, cfg Config, deps alert.Deps) (alert.Destination, error) {
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg.WarnInsecure(log, "sinks.detections.kafka")
 	tr, err := cfg.Transport()
 	if err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 
@@ -47,7 +46,9 @@ const keptInput = 1 << 10
 // decoded as the Firehose endpoint decodes a record. Failures carry the
 // number of the error record as their line. An error record longer than
 // max_error_record_bytes, or one that is not a JSON object of that shape,
-// is dead-lettered and the next one is read.
+// is dead-lettered and the next one is read. So are bytes between objects
+// that cannot start one (a stray byte, a line of something else): replay
+// goes on at the next '{'.
 func (rn *run) errorRecords(ctx context.Context, name string, rd *bufio.Reader, dec *decode.Decoder) error {
 	values := jsonValues{r: rd, max: rn.r.cfg.MaxErrorRecordBytes}
 	batch, size := rn.r.cfg.BatchSize, int64(0)
@@ -58,7 +59,7 @@ func (rn *run) errorRecords(ctx context.Context, name string, rd *bufio.Reader, 
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil && !errors.Is(err, errTooLong) {
+		if err != nil && !errors.Is(err, errTooLong) && !errors.Is(err, errStray) {
 			rn.sum.Skipped += int64(out.Skipped)
 			if serr := rn.submit(ctx, name, first, &out); serr != nil {
 				return serr
@@ -78,8 +79,11 @@ func (rn *run) errorRecords(ctx context.Context, name string, rd *bufio.Reader, 
 		}
 		if err != nil {
 			reason := "not a Firehose error record: " + err.Error()
-			if errors.Is(err, errTooLong) {
+			switch {
+			case errors.Is(err, errTooLong):
 				reason = "error record longer than max_error_record_bytes (" + strconv.Itoa(values.max) + "); skipped"
+			case errors.Is(err, errStray):
+				reason = "bytes between error records that are not a JSON object; skipped to the next {"
 			}
 			out.Failures = append(out.Failures, stream.Failure{Source: rn.r.decOpts.Source, Ref: name, Line: n,
 				Input: string(val[:min(len(val), keptInput)]), Reason: reason})
@@ -110,6 +114,9 @@ var errNoRawData = errors.New("no rawData")
 // errTooLong is a JSON value longer than jsonValues.max.
 var errTooLong = errors.New("JSON value too long")
 
+// errStray is a run of bytes between JSON values that cannot start one.
+var errStray = errors.New("stray bytes between JSON values")
+
 // jsonValues cuts a stream of JSON objects or arrays, back to back or
 // separated by white space, into one value at a time, and never holds
 // more than max bytes of one: json.Decoder would read a value of any size
@@ -122,18 +129,23 @@ type jsonValues struct {
 
 // next returns the next value, valid until the following call, or io.EOF
 // after the last. A value longer than max is read to its end (or the
-// input's) and errTooLong returned with its first max bytes. The input
-// ending inside a shorter value is io.ErrUnexpectedEOF; a top-level byte that cannot start an
-// object or array is a syntax error: neither can be read past. Only
+// input's) and errTooLong returned with its first max bytes. A top-level
+// byte that cannot start an object or array begins a stray run, read up to
+// the next '{' (or the input's end) and returned, its first max bytes, with
+// errStray: a '{' is where an error record starts, so that is where
+// reading resumes. The input ending inside a value is io.ErrUnexpectedEOF,
+// which cannot be read past. Only
 // strings and nesting are followed, so a malformed value ends where its
 // brackets balance, and json.Unmarshal reports what is wrong with it.
 func (j *jsonValues) next() ([]byte, error) {
 	j.buf = j.buf[:0]
-	depth, inString, escaped, long := 0, false, false, false
+	depth, inString, escaped, long, stray := 0, false, false, false, false
 	for {
 		if j.r.Buffered() == 0 {
 			if _, err := j.r.Peek(1); err != nil {
 				switch {
+				case err == io.EOF && stray:
+					return j.buf, errStray // and io.EOF on the next call
 				case err == io.EOF && depth == 0:
 					return nil, io.EOF
 				case err == io.EOF && long:
@@ -149,6 +161,11 @@ func (j *jsonValues) next() ([]byte, error) {
 		for i < len(chunk) && !ended {
 			c := chunk[i]
 			switch {
+			case stray:
+				if c == '{' {
+					ended = true
+					continue // the '{' starts the next value
+				}
 			case depth == 0:
 				switch c {
 				case ' ', '\t', '\r', '\n':
@@ -156,8 +173,7 @@ func (j *jsonValues) next() ([]byte, error) {
 				case '{', '[':
 					depth = 1
 				default:
-					_, _ = j.r.Discard(i)
-					return nil, fmt.Errorf("invalid character %q at the start of a JSON value", c)
+					stray = true
 				}
 			case escaped:
 				escaped = false
@@ -188,6 +204,9 @@ func (j *jsonValues) next() ([]byte, error) {
 		j.buf = append(j.buf, part...)
 		_, _ = j.r.Discard(i)
 		if ended {
+			if stray {
+				return j.buf, errStray
+			}
 			if long {
 				return j.buf, errTooLong
 			}

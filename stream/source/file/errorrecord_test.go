@@ -195,6 +195,37 @@ func TestErrorRecordMalformed(t *testing.T) {
 	}
 }
 
+// TestErrorRecordStrayBytes: bytes between error records that cannot
+// start an object (a stray byte, a brace too many, a line of something
+// else, long or short) are dead-lettered with the object's name and their
+// first KiB, and the error records after them are replayed.
+func TestErrorRecordStrayBytes(t *testing.T) {
+	long := strings.Repeat("#", 5000)
+	obj := errorRecordJSON(lineAccept, "a") + "x" + errorRecordJSON(lineReject, "b") + "\n}" + long + "\n" +
+		errorRecordJSON(lineAccept, "c") + "\ntrailing garbage\n"
+	e := newEnv(t, nil)
+	path := write(t, "http-endpoint-failed", []byte(obj))
+	sum, err := e.r.Run(context.Background(), []string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := raws(e.sink.Records()); strings.Join(got, "|") != lineAccept+"|"+lineReject+"|"+lineAccept {
+		t.Errorf("records = %q", got)
+	}
+	var lines []int
+	var inputs []string
+	for _, f := range e.dl.Failures() {
+		if f.Ref != path || !strings.Contains(f.Reason, "skipped to the next {") {
+			t.Errorf("failure %+v", f)
+		}
+		lines, inputs = append(lines, f.Line), append(inputs, f.Input)
+	}
+	want := []string{"x", ("}" + long)[:keptInput], "trailing garbage\n"}
+	if fmt.Sprint(lines) != "[2 4 6]" || fmt.Sprintf("%q", inputs) != fmt.Sprintf("%q", want) || sum.Lines != 6 {
+		t.Errorf("failed lines %v, inputs %q (summary %+v), want [2 4 6], %q", lines, inputs, sum, want)
+	}
+}
+
 // FuzzJSONValues checks the bounded splitting of error-record files
 // against encoding/json: on a stream json.Decoder reads as objects and
 // arrays, the values are the same; on any input no value is longer than
@@ -203,18 +234,22 @@ func FuzzJSONValues(f *testing.F) {
 	f.Add([]byte(errorRecordJSON(lineAccept, "x")+"\n"+errorRecordJSON(lineReject, "y")), 64)
 	f.Add([]byte(`{"a":"\"}"} [1,{"b":[]}]`), 8)
 	f.Add([]byte(`{"a":`), 1024)
+	f.Add([]byte(`{"a":1}x}{"b":2} ]`), 16)
 	f.Fuzz(func(t *testing.T, data []byte, max int) {
 		max = 1 + int(uint(max)%4096)
 		j := jsonValues{r: bufio.NewReader(bytes.NewReader(data)), max: max}
 		var got []string
-		long := false
+		skipped := false
 		for {
 			v, err := j.next()
 			if len(v) > max {
 				t.Fatalf("value of %d bytes, max %d", len(v), max)
 			}
-			if errors.Is(err, errTooLong) {
-				long = true
+			if errors.Is(err, errStray) && (len(v) == 0 || v[0] == '{') {
+				t.Fatalf("stray run %q: empty or starting a value", v)
+			}
+			if errors.Is(err, errTooLong) || errors.Is(err, errStray) {
+				skipped = true
 				continue
 			}
 			if err != nil {
@@ -222,7 +257,7 @@ func FuzzJSONValues(f *testing.F) {
 			}
 			got = append(got, string(v))
 		}
-		if long {
+		if skipped {
 			return
 		}
 		dec := json.NewDecoder(bytes.NewReader(data))

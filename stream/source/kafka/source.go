@@ -82,6 +82,7 @@ func newConsumer(cfg Config, deps source.Deps) (*consumer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	cfg.WarnInsecure(log, "sources.kafka")
 	l := &limiter{maxMsgs: cfg.MaxInFlightMessages, maxBytes: cfg.MaxInFlightBytes}
 	return &consumer{cfg: cfg, decOpts: deps.Decode, pipeline: deps.Pipeline, budget: deps.Budget,
 		dialer: dialer, limiter: l,

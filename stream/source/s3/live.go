@@ -238,18 +238,25 @@ func (c *Consumer) inputs(msg types.Message) ([]file.Input, error) {
 // batches, and a message visible again meanwhile would be delivered by
 // another replica at the same time. It gives up DrainLimit after ctx
 // ended, when serve gives up too.
+//
+// Each renewal call is bounded by the renewal interval, half the
+// visibility timeout: a call that takes longer lands after the visibility
+// it was meant to extend has lapsed, and a hung one must not hold up the
+// renewals after it. stop cancels a call in progress, so a hung SQS never
+// delays the message's delete or release, nor shutdown.
 func (c *Consumer) extend(ctx context.Context, msg types.Message, log *slog.Logger) (stop func()) {
-	done := make(chan struct{})
+	every := c.cfg.VisibilityTimeout / 2
+	life, end := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(c.cfg.VisibilityTimeout / 2)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		stopping, deadline := ctx.Done(), (<-chan time.Time)(nil)
 		for {
 			select {
-			case <-done:
+			case <-life.Done():
 				return
 			case <-stopping:
 				stopping = nil
@@ -264,10 +271,13 @@ func (c *Consumer) extend(ctx context.Context, msg types.Message, log *slog.Logg
 				return
 			case <-t.C:
 			}
-			cctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+			cctx, cancel := context.WithTimeout(life, every)
 			_, err := c.clients.SQS.ChangeMessageVisibility(cctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(c.cfg.QueueURL),
 				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(c.cfg.VisibilityTimeout / time.Second)})
 			cancel()
+			if life.Err() != nil {
+				return // settled meanwhile
+			}
 			if err != nil {
 				c.m.failures.WithLabelValues("extend").Inc()
 				log.Warn("s3 source: visibility not extended: the message may be delivered twice", "err", err)
@@ -276,7 +286,7 @@ func (c *Consumer) extend(ctx context.Context, msg types.Message, log *slog.Logg
 			c.m.messages.WithLabelValues("extended").Inc()
 		}
 	}()
-	return func() { close(done); wg.Wait() }
+	return func() { end(); wg.Wait() }
 }
 
 func (c *Consumer) delete(msg types.Message, log *slog.Logger) {

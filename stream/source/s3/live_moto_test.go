@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -405,6 +406,66 @@ func TestLiveDeadLetterKeepsMessage(t *testing.T) {
 		}
 		if strings.Contains(reason, body) {
 			t.Errorf("reason repeats the message: %.100q", reason)
+		}
+	}
+}
+
+// hungRenewals stands for an SQS endpoint whose ChangeMessageVisibility
+// calls hang: each is held until its context ends, and how long is noted.
+// Every other request goes through to moto.
+type hungRenewals struct {
+	rt   http.RoundTripper
+	mu   sync.Mutex
+	held []time.Duration
+}
+
+func (h *hungRenewals) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Amz-Target") != "AmazonSQS.ChangeMessageVisibility" {
+		return h.rt.RoundTrip(r)
+	}
+	start := time.Now()
+	<-r.Context().Done()
+	h.mu.Lock()
+	h.held = append(h.held, time.Since(start))
+	h.mu.Unlock()
+	return nil, r.Context().Err()
+}
+
+// TestLiveHungRenewalDelaysNothing: with ChangeMessageVisibility hanging,
+// each renewal gives up after the renewal interval (half the visibility
+// timeout) and the next one is tried, and the message is deleted as soon
+// as its batch is acknowledged, not after the hung call's end.
+func TestLiveHungRenewalDelaysNothing(t *testing.T) {
+	cfg, c, bucket, url, _ := liveWorld(t)
+	cfg.VisibilityTimeout, cfg.Concurrency = 2*time.Second, 1
+	every := cfg.VisibilityTimeout / 2
+	hung := &hungRenewals{rt: http.DefaultTransport}
+	c.SQS = sqs.New(c.SQS.Options(), func(o *sqs.Options) { o.HTTPClient = &http.Client{Transport: hung} })
+	e := newEnv(t)
+	e.sink.SetDelay(3*every + every/2)
+	con := consumer(t, cfg, c, e, url)
+	// The notification is sent here, so that the queue holds this one
+	// message only (moto also sends S3's test event to a notified queue).
+	key := plainDay + "hung.log.gz"
+	put(t, c, bucket, key, gz(lines(header, lineAccept)))
+	body := `{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"` + bucket + `"},"object":{"key":"` + key + `"}}}]}`
+	if _, err := c.SQS.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the batch taken", func() bool { return len(e.sink.Records()) == 1 })
+	acked := time.Now()
+	eventually(t, "the message deleted", func() bool { return testutil.ToFloat64(con.m.messages.WithLabelValues("deleted")) == 1 })
+	if waited := time.Since(acked); waited > 3*every+3*time.Second {
+		t.Errorf("deleted %s after the batch was taken, %s after its acknowledgement", waited, waited-(3*every+every/2))
+	}
+	hung.mu.Lock()
+	defer hung.mu.Unlock()
+	if len(hung.held) < 2 {
+		t.Errorf("%d renewal calls, want at least 2: a hung one held up the next", len(hung.held))
+	}
+	for _, d := range hung.held {
+		if d > every+every/2 {
+			t.Errorf("a renewal call was held %s, more than the renewal interval %s", d, every)
 		}
 	}
 }
