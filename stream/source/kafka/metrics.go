@@ -92,7 +92,7 @@ func newMetrics(reg prometheus.Registerer, l *limiter) *metrics {
 		}),
 		offsetResets: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowhose_kafka_source_offset_resets_total",
-			Help: "Partitions whose committed offset was outside the log when assigned (before_start: data deleted, resumed at the log start; after_end: resumed at the log end).",
+			Help: "Partitions whose committed offset was outside the log when assigned (before_start: data deleted, resumed at the log start; after_end: also resumed at the log start).",
 		}, []string{"position"}),
 		assigned: f.NewGauge(prometheus.GaugeOpts{
 			Name: "flowhose_kafka_source_assigned_partitions",

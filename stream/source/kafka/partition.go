@@ -179,7 +179,10 @@ func (c *consumer) resumeInLog(ctx context.Context, g *generation, tp topicParti
 		resume, position := committed, ""
 		switch {
 		case committed > po.LastOffset:
-			resume, position = po.LastOffset, "after_end"
+			// Resumed at the log start, not its end: nothing tells the
+			// records below the end apart from ones that were delivered,
+			// and a duplicate is what at least once accepts, a loss not.
+			resume, position = po.FirstOffset, "after_end"
 		case committed < po.FirstOffset:
 			resume, position = po.FirstOffset, "before_start"
 		default:
