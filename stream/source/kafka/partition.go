@@ -151,11 +151,10 @@ func (c *consumer) pinLatest(ctx context.Context, tp topicPartition, st *partiti
 }
 
 // resumeInLog moves a committed offset that lies outside the partition's
-// log to a position inside it. Past the end (the topic recreated, offsets
+// log to the log start. Past the end (the topic recreated, offsets
 // committed by another tool) the reader would wait, silently and with lag
-// 0, for offsets that may never come: it resumes at the end. Before the
-// start (retention deleted what was never read) it resumes at the start,
-// losing only what is gone already. The new position is committed at the
+// 0, for offsets that may never come. Before the start (retention deleted
+// what was never read) only what is gone already is lost. The new position is committed at the
 // next commit_interval. If the brokers cannot say, the reader starts from
 // the committed offset, as before.
 func (c *consumer) resumeInLog(ctx context.Context, g *generation, tp topicPartition, st *partitionState) {
