@@ -83,7 +83,7 @@ func (rn *run) errorRecords(ctx context.Context, name string, rd *bufio.Reader, 
 			case errors.Is(err, errTooLong):
 				reason = "error record longer than max_error_record_bytes (" + strconv.Itoa(values.max) + "); skipped"
 			case errors.Is(err, errStray):
-				reason = "bytes between error records that are not a JSON object; skipped to the next {"
+				reason = "bytes between error records that are not a JSON object; skipped to the next {\""
 			}
 			out.Failures = append(out.Failures, stream.Failure{Source: rn.r.decOpts.Source, Ref: name, Line: n,
 				Input: string(val[:min(len(val), keptInput)]), Reason: reason})
@@ -125,21 +125,29 @@ type jsonValues struct {
 	r   *bufio.Reader
 	max int
 	buf []byte
+	// opened: a stray run ended at a '{', consumed with it, that starts
+	// the next value.
+	opened bool
 }
 
 // next returns the next value, valid until the following call, or io.EOF
 // after the last. A value longer than max is read to its end (or the
 // input's) and errTooLong returned with its first max bytes. A top-level
 // byte that cannot start an object or array begins a stray run, read up to
-// the next '{' (or the input's end) and returned, its first max bytes, with
-// errStray: a '{' is where an error record starts, so that is where
-// reading resumes. The input ending inside a value is io.ErrUnexpectedEOF,
+// the next '{"' (or the input's end) and returned, its first max bytes,
+// with errStray: that is how every error record starts, so that is where
+// reading resumes. A bare '{' is not enough: in a stray line such as
+// `WARN got { here` it would open a value that never closes and swallow
+// every record after it. The input ending inside a value is io.ErrUnexpectedEOF,
 // which cannot be read past. Only
 // strings and nesting are followed, so a malformed value ends where its
 // brackets balance, and json.Unmarshal reports what is wrong with it.
 func (j *jsonValues) next() ([]byte, error) {
 	j.buf = j.buf[:0]
-	depth, inString, escaped, long, stray := 0, false, false, false, false
+	depth, inString, escaped, long, stray, brace := 0, false, false, false, false, false
+	if j.opened {
+		j.buf, depth, j.opened = append(j.buf, '{'), 1, false
+	}
 	for {
 		if j.r.Buffered() == 0 {
 			if _, err := j.r.Peek(1); err != nil {
@@ -162,10 +170,11 @@ func (j *jsonValues) next() ([]byte, error) {
 			c := chunk[i]
 			switch {
 			case stray:
-				if c == '{' {
+				if brace && c == '"' {
 					ended = true
-					continue // the '{' starts the next value
+					continue // the '{' before it starts the next value
 				}
+				brace = c == '{'
 			case depth == 0:
 				switch c {
 				case ' ', '\t', '\r', '\n':
@@ -205,6 +214,11 @@ func (j *jsonValues) next() ([]byte, error) {
 		_, _ = j.r.Discard(i)
 		if ended {
 			if stray {
+				// The '{' went with the run; the next value starts with it.
+				if !long {
+					j.buf = j.buf[:len(j.buf)-1]
+				}
+				j.opened = true
 				return j.buf, errStray
 			}
 			if long {

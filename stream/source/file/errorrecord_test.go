@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,6 +224,38 @@ func TestErrorRecordStrayBytes(t *testing.T) {
 	want := []string{"x", ("}" + long)[:keptInput], "trailing garbage\n"}
 	if fmt.Sprint(lines) != "[2 4 6]" || fmt.Sprintf("%q", inputs) != fmt.Sprintf("%q", want) || sum.Lines != 6 {
 		t.Errorf("failed lines %v, inputs %q (summary %+v), want [2 4 6], %q", lines, inputs, sum, want)
+	}
+}
+
+// TestStrayBraceDoesNotSwallowRecords: a '{' inside a stray line must not
+// open a value that never closes and takes every later record with it.
+func TestStrayBraceDoesNotSwallowRecords(t *testing.T) {
+	var in strings.Builder
+	in.WriteString(errorRecordJSON(lineAccept, "a") + "\nWARN got { here\n")
+	for i := range 50 {
+		in.WriteString(errorRecordJSON(lineReject, strconv.Itoa(i)) + "\n")
+	}
+	j := jsonValues{r: bufio.NewReader(strings.NewReader(in.String())), max: 2000}
+	values, strays := 0, []string{}
+	for {
+		v, err := j.next()
+		if err == io.EOF {
+			break
+		}
+		switch {
+		case errors.Is(err, errStray):
+			strays = append(strays, string(v))
+		case err != nil:
+			t.Fatalf("after %d values: %v (%.40q)", values, err, v)
+		default:
+			if !json.Valid(v) {
+				t.Fatalf("value %d is not JSON: %.60q", values, v)
+			}
+			values++
+		}
+	}
+	if values != 51 || len(strays) != 1 || strays[0] != "WARN got { here\n" {
+		t.Fatalf("%d values, strays %q; want 51 and the one stray line", values, strays)
 	}
 }
 
