@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/elastic/elastic-transport-go/v8/elastictransport"
@@ -213,7 +214,7 @@ func (c Config) indexPattern() string {
 // elastic-transport-go alone, not the go-elasticsearch client, whose
 // typed API (some 850 packages) the sink never calls. Retries are the
 // sink's job, so the transport's own are off.
-func (c Config) newClient() (esapi.Transport, error) {
+func (c Config) newClient() (*productCheck, error) {
 	addrs := c.URLs
 	if c.CloudID != "" {
 		addr, err := cloudAddress(c.CloudID)
@@ -263,7 +264,7 @@ func (c Config) newClient() (esapi.Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
-	return productCheck{tp}, nil
+	return &productCheck{t: tp}, nil
 }
 
 // cloudAddress is the Elasticsearch URL of an Elastic Cloud id,
@@ -287,15 +288,24 @@ func cloudAddress(id string) (string, error) {
 // productCheck fails every 2xx answer without "X-Elastic-Product:
 // Elasticsearch", which Elasticsearch sends since 7.14: a proxy or another
 // product answering 200 must not acknowledge documents. (The
-// go-elasticsearch client checks only the first answer.)
-type productCheck struct{ t esapi.Transport }
+// go-elasticsearch client checks only the first answer.) OpenSearch sends
+// no such header; once Setup has found an OpenSearch node (openSearch),
+// answers pass without it.
+type productCheck struct {
+	t          esapi.Transport
+	openSearch atomic.Bool
+}
 
 // Perform implements esapi.Transport.
-func (p productCheck) Perform(req *http.Request) (*http.Response, error) {
+func (p *productCheck) Perform(req *http.Request) (*http.Response, error) {
 	res, err := p.t.Perform(req)
-	if err == nil && res.StatusCode >= 200 && res.StatusCode < 300 && res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+	if err == nil && res.StatusCode >= 200 && res.StatusCode < 300 && !p.openSearch.Load() && !isElasticsearch(res.Header) {
 		res.Body.Close()
 		return nil, fmt.Errorf("%s answered %s without the header X-Elastic-Product: Elasticsearch: not an Elasticsearch node", req.URL.Host, res.Status)
 	}
 	return res, err
+}
+
+func isElasticsearch(h http.Header) bool {
+	return h.Get("X-Elastic-Product") == "Elasticsearch"
 }

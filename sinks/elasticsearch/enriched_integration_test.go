@@ -15,7 +15,12 @@ import (
 // object): every document must be accepted, and the enrichment fields must
 // get the template's types.
 func TestIntegrationEnrichedDocuments(t *testing.T) {
-	base := esURL(t)
+	checkEnrichedDocuments(t, esURL(t), "flattened")
+}
+
+// checkEnrichedDocuments indexes the enriched records into the node at
+// base, whose resource tags must be mapped as tagsType.
+func checkEnrichedDocuments(t *testing.T, base, tagsType string) {
 	cfg := integrationConfig(t, base)
 	dl := &sinktest.DeadLetter{}
 	s := setupSink(t, cfg, dl)
@@ -62,8 +67,8 @@ func TestIntegrationEnrichedDocuments(t *testing.T) {
 			"cloud.machine.type":                      "keyword",
 			"flowhose.cost_class":                     "keyword",
 			"flowhose.nat_gateway":                    "boolean",
-			"flowhose.interface.tags":                 "flattened",
-			"flowhose.interface.instance.tags":        "flattened",
+			"flowhose.interface.tags":                 tagsType,
+			"flowhose.interface.instance.tags":        tagsType,
 			"flowhose.interface.instance.launch_time": "date",
 			"source.geo.location":                     "geo_point",
 			"source.as.number":                        "long",

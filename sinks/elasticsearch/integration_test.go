@@ -143,8 +143,11 @@ func setupSink(t testing.TB, cfg Config, dl stream.DeadLetterWriter) *Sink {
 	return s
 }
 
-func TestIntegrationDocumentsAndMappings(t *testing.T) {
-	base := esURL(t)
+func TestIntegrationDocumentsAndMappings(t *testing.T) { checkDocumentsAndMappings(t, esURL(t)) }
+
+// checkDocumentsAndMappings indexes sample records into a data stream of
+// the node at base and checks the stored documents and their field types.
+func checkDocumentsAndMappings(t *testing.T, base string) {
 	cfg := integrationConfig(t, base)
 	s := setupSink(t, cfg, &sinktest.DeadLetter{})
 	recs := sampleRecords(t, 400)
@@ -242,8 +245,11 @@ func fieldType(mappings json.RawMessage, field string) string {
 	return fieldType(child, rest)
 }
 
-func TestIntegrationRedeliveryCreatesNoDuplicates(t *testing.T) {
-	base := esURL(t)
+func TestIntegrationRedeliveryCreatesNoDuplicates(t *testing.T) { checkRedelivery(t, esURL(t)) }
+
+// checkRedelivery sends the same records twice to the node at base: the
+// second time every document is a 409 that counts as delivered.
+func checkRedelivery(t *testing.T, base string) {
 	cfg := integrationConfig(t, base)
 	s := setupSink(t, cfg, &sinktest.DeadLetter{})
 	recs := sampleRecords(t, 120)
@@ -392,8 +398,11 @@ func TestIntegrationOutageLosesNothing(t *testing.T) {
 	}
 }
 
-func TestIntegrationDailyIndices(t *testing.T) {
-	base := esURL(t)
+func TestIntegrationDailyIndices(t *testing.T) { checkDailyIndices(t, esURL(t)) }
+
+// checkDailyIndices writes records of two days into daily indices of the
+// node at base, which must get the template's mapping.
+func checkDailyIndices(t *testing.T, base string) {
 	cfg := integrationConfig(t, base)
 	cfg.Target = TargetIndex
 	cfg.IndexPrefix = "flowhose-it-daily-" + fmt.Sprint(time.Now().UnixNano()) + "-"

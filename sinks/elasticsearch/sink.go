@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowhose/flowhose/sinks"
@@ -29,7 +28,7 @@ var ErrClosed = errors.New("elasticsearch sink closed")
 // Sink indexes batches into Elasticsearch. It implements stream.Sink.
 type Sink struct {
 	cfg    Config
-	client esapi.Transport
+	client *productCheck
 	dl     stream.DeadLetterWriter
 	m      *metrics
 	log    *slog.Logger

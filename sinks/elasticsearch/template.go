@@ -92,8 +92,21 @@ const endpointMapping = `{
         "continent_name": {"type": "keyword"}, "continent_code": {"type": "keyword"}, "country_name": {"type": "keyword"}, "country_iso_code": {"type": "keyword"},
         "region_name": {"type": "keyword"}, "region_iso_code": {"type": "keyword"}, "city_name": {"type": "keyword"}}}}`
 
-// TemplateBody returns the composable index template Setup installs.
-func (c Config) TemplateBody() ([]byte, error) {
+// openSearchMappings is mappings for OpenSearch, which has no flattened
+// type: its flat_object (2.7+) is the same idea, a whole object as one
+// field whose leaves are searchable by their full dotted key
+// (flowhose.interface.tags.kubernetes.io/cluster/prod), so the tag
+// queries the README promises work on both.
+var openSearchMappings = strings.ReplaceAll(mappings, `{"type": "flattened"}`, `{"type": "flat_object"}`)
+
+// TemplateBody returns the composable index template Setup installs, for
+// OpenSearch when openSearch is set. Everything but the tags' field type
+// is the same for both.
+func (c Config) TemplateBody(openSearch bool) ([]byte, error) {
+	m := mappings
+	if openSearch {
+		m = openSearchMappings
+	}
 	tmpl := map[string]any{
 		"index_patterns": []string{c.indexPattern()},
 		"priority":       c.TemplatePriority,
@@ -102,7 +115,7 @@ func (c Config) TemplateBody() ([]byte, error) {
 				"number_of_shards":   c.Shards,
 				"number_of_replicas": c.Replicas,
 			},
-			"mappings": json.RawMessage(mappings),
+			"mappings": json.RawMessage(m),
 		},
 		"_meta": map[string]any{"managed_by": "flowhose"},
 	}
@@ -116,14 +129,20 @@ func (c Config) TemplateBody() ([]byte, error) {
 	return b, nil
 }
 
-// Setup installs the index template if configured to. It never deletes or
+// Setup finds out whether the cluster runs Elasticsearch or OpenSearch,
+// then installs the index template if configured to. It never deletes or
 // rewrites data; an existing template is left alone unless
 // template_overwrite is set.
 func (s *Sink) Setup(ctx context.Context) error {
+	openSearch, err := s.isOpenSearch(ctx)
+	if err != nil {
+		return err
+	}
+	s.client.openSearch.Store(openSearch)
 	if !s.cfg.Template {
 		return nil
 	}
-	body, err := s.cfg.TemplateBody()
+	body, err := s.cfg.TemplateBody(openSearch)
 	if err != nil {
 		return err
 	}
@@ -145,4 +164,36 @@ func (s *Sink) Setup(ctx context.Context) error {
 		return fmt.Errorf("put index template %s: %s: %s", s.cfg.TemplateName, res.Status(), msg)
 	}
 	return nil
+}
+
+// isOpenSearch asks the cluster's root endpoint which product it is,
+// bypassing the product check: Elasticsearch by its X-Elastic-Product
+// header, OpenSearch by version.distribution. A cluster that does not let
+// us ask (401/403: credentials limited to indices and templates) is taken
+// to be Elasticsearch, as before OpenSearch was supported. Anything else
+// answering is refused here, at start-up, rather than at the first bulk
+// request.
+func (s *Sink) isOpenSearch(ctx context.Context) (bool, error) {
+	res, err := esapi.InfoRequest{}.Do(ctx, s.client.t)
+	if err != nil {
+		return false, fmt.Errorf("cluster info: %w", err)
+	}
+	defer res.Body.Close()
+	if isElasticsearch(res.Header) || res.StatusCode == 401 || res.StatusCode == 403 {
+		return false, nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	if res.IsError() {
+		return false, fmt.Errorf("cluster info: %s: %s", res.Status(), truncate(body, 512))
+	}
+	var info struct {
+		Version struct {
+			Distribution string `json:"distribution"`
+		} `json:"version"`
+	}
+	if json.Unmarshal(body, &info) != nil || info.Version.Distribution != "opensearch" {
+		return false, fmt.Errorf("cluster info: answered %s without the header X-Elastic-Product: Elasticsearch nor version.distribution opensearch: not an Elasticsearch or OpenSearch node: %s",
+			res.Status(), truncate(body, 256))
+	}
+	return true, nil
 }
