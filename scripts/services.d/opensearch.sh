@@ -4,16 +4,16 @@
 # plugin: plain HTTP, no Docker).
 #
 # Knobs (environment):
-#   FLOWHOSE_OS_VERSION     distribution version (default 2.19.6; 2.x runs on Java 17)
-#   FLOWHOSE_OS_PORT        preferred HTTP port (default 9260; the next free one is used if taken)
-#   FLOWHOSE_OS_HEAP        JVM heap (default 384m)
-#   FLOWHOSE_OS_JAVA_HOME   Java 17+ home (default: the machine's Java 17, else `java` on PATH)
-#   FLOWHOSE_OS_USER        unprivileged user it runs as when started by root (default flowhose-os)
+#   FLOWHOSE_OPENSEARCH_VERSION     distribution version (default 2.19.6; 2.x runs on Java 17)
+#   FLOWHOSE_OPENSEARCH_PORT        preferred HTTP port (default 9260; the next free one is used if taken)
+#   FLOWHOSE_OPENSEARCH_HEAP        JVM heap (default 384m)
+#   FLOWHOSE_OPENSEARCH_JAVA_HOME   Java 17+ home (default: the machine's Java 17, else `java` on PATH)
+#   FLOWHOSE_OPENSEARCH_USER        unprivileged user it runs as when started by root (default flowhose-os)
 #
-# Exports FLOWHOSE_TEST_OPENSEARCH_URL and FLOWHOSE_TEST_OPENSEARCH_PIDFILE.
+# Exports FLOWHOSE_TEST_OPENSEARCH_URL.
 
-os_version() { printf '%s\n' "${FLOWHOSE_OS_VERSION:-2.19.6}"; }
-os_user() { printf '%s\n' "${FLOWHOSE_OS_USER:-flowhose-os}"; }
+os_version() { printf '%s\n' "${FLOWHOSE_OPENSEARCH_VERSION:-2.19.6}"; }
+os_user() { printf '%s\n' "${FLOWHOSE_OPENSEARCH_USER:-flowhose-os}"; }
 os_state() { printf '%s/opensearch.%s\n' "$(svc_dir)" "$1"; }
 
 # os_dist prints the unpacked distribution in the cache, fetching it first.
@@ -53,7 +53,7 @@ status_opensearch() {
 
 start_opensearch() {
 	if status_opensearch; then
-		os_export "$(<"$(os_state rundir)")"
+		os_export
 		return 0
 	fi
 	stop_opensearch
@@ -62,9 +62,9 @@ start_opensearch() {
 	log=$(svc_log opensearch)
 	: >"$log"
 	dist=$(os_dist) || return 1
-	port=$(svc_free_port "${FLOWHOSE_OS_PORT:-9260}") || return 1
+	port=$(svc_free_port "${FLOWHOSE_OPENSEARCH_PORT:-9260}") || return 1
 	tport=$(svc_free_port $((port + 100))) || return 1
-	java_home=$(svc_java_home "${FLOWHOSE_OS_JAVA_HOME:-}") || { svc_fail opensearch "no Java found"; return 1; }
+	java_home=$(svc_java_home "${FLOWHOSE_OPENSEARCH_JAVA_HOME:-}") || { svc_fail opensearch "no Java found"; return 1; }
 
 	# OpenSearch writes its keystore into config/, so each run gets its own
 	# copy of the distribution, owned by whoever runs it.
@@ -87,7 +87,7 @@ start_opensearch() {
 
 	# -d returns once the node has started (or failed), so bound it too.
 	timeout "${FLOWHOSE_SERVICES_TIMEOUT:-120}" env OPENSEARCH_JAVA_HOME="$java_home" OPENSEARCH_TMPDIR="$run/tmp" \
-		OPENSEARCH_JAVA_OPTS="-Xms${FLOWHOSE_OS_HEAP:-384m} -Xmx${FLOWHOSE_OS_HEAP:-384m}" \
+		OPENSEARCH_JAVA_OPTS="-Xms${FLOWHOSE_OPENSEARCH_HEAP:-384m} -Xmx${FLOWHOSE_OPENSEARCH_HEAP:-384m}" \
 		"${as_user[@]}" "$run/os/bin/opensearch" -d -p "$run/os.pid" \
 		-Ediscovery.type=single-node \
 		-Enetwork.host=127.0.0.1 \
@@ -101,13 +101,10 @@ start_opensearch() {
 
 	svc_wait_http opensearch "http://127.0.0.1:$port/_cluster/health?wait_for_status=yellow&timeout=5s" ||
 		{ svc_fail opensearch "not healthy" "$run/logs/opensearch.log"; return 1; }
-	os_export "$run"
+	os_export
 }
 
-os_export() {
-	svc_export opensearch FLOWHOSE_TEST_OPENSEARCH_URL "$(os_url)"
-	svc_export opensearch FLOWHOSE_TEST_OPENSEARCH_PIDFILE "$1/os.pid"
-}
+os_export() { svc_export opensearch FLOWHOSE_TEST_OPENSEARCH_URL "$(os_url)"; }
 
 stop_opensearch() {
 	local run

@@ -92,7 +92,8 @@ func TestSetupPicksTemplateByDistribution(t *testing.T) {
 // TestOpenSearchIntegration runs the sink's integration checks against a
 // real OpenSearch node (FLOWHOSE_TEST_OPENSEARCH_URL): the template with
 // flat_object tags, documents and their types in a data stream, redelivery
-// without duplicates, and daily indices.
+// without duplicates (409s), daily indices, and a refused document's item
+// error reaching the dead-letter writer.
 func TestOpenSearchIntegration(t *testing.T) {
 	base := servicetest.Env(t, "FLOWHOSE_TEST_OPENSEARCH_URL")
 	t.Run("Template", func(t *testing.T) {
@@ -122,4 +123,5 @@ func TestOpenSearchIntegration(t *testing.T) {
 	t.Run("EnrichedDocuments", func(t *testing.T) { checkEnrichedDocuments(t, base, "flat_object") })
 	t.Run("Redelivery", func(t *testing.T) { checkRedelivery(t, base) })
 	t.Run("DailyIndices", func(t *testing.T) { checkDailyIndices(t, base) })
+	t.Run("UnindexableDocument", func(t *testing.T) { checkUnindexableDocument(t, base) })
 }
