@@ -289,8 +289,8 @@ func cloudAddress(id string) (string, error) {
 // Elasticsearch", which Elasticsearch sends since 7.14: a proxy or another
 // product answering 200 must not acknowledge documents. (The
 // go-elasticsearch client checks only the first answer.) OpenSearch sends
-// no such header; once Setup has found an OpenSearch node (openSearch),
-// answers pass without it.
+// no such header: an answer without it passes once GET / has shown an
+// OpenSearch node (openSearch), asked by Setup or at the first such answer.
 type productCheck struct {
 	t          esapi.Transport
 	openSearch atomic.Bool
@@ -299,11 +299,14 @@ type productCheck struct {
 // Perform implements esapi.Transport.
 func (p *productCheck) Perform(req *http.Request) (*http.Response, error) {
 	res, err := p.t.Perform(req)
-	if err == nil && res.StatusCode >= 200 && res.StatusCode < 300 && !p.openSearch.Load() && !isElasticsearch(res.Header) {
-		res.Body.Close()
-		return nil, fmt.Errorf("%s answered %s without the header X-Elastic-Product: Elasticsearch: not an Elasticsearch node", req.URL.Host, res.Status)
+	if err != nil || res.StatusCode < 200 || res.StatusCode >= 300 || isElasticsearch(res.Header) || p.openSearch.Load() {
+		return res, err
 	}
-	return res, err
+	if ok, _ := p.isOpenSearch(req.Context()); ok {
+		return res, nil
+	}
+	res.Body.Close()
+	return nil, fmt.Errorf("%s answered %s without the header X-Elastic-Product: Elasticsearch: not an Elasticsearch node", req.URL.Host, res.Status)
 }
 
 func isElasticsearch(h http.Header) bool {

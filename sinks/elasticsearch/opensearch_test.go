@@ -124,4 +124,21 @@ func TestOpenSearchIntegration(t *testing.T) {
 	t.Run("Redelivery", func(t *testing.T) { checkRedelivery(t, base) })
 	t.Run("DailyIndices", func(t *testing.T) { checkDailyIndices(t, base) })
 	t.Run("UnindexableDocument", func(t *testing.T) { checkUnindexableDocument(t, base) })
+	t.Run("WithoutSetup", func(t *testing.T) {
+		// Without the template nothing asks at start-up: the first answer
+		// without the Elasticsearch header makes the sink ask then.
+		cfg := integrationConfig(t, base)
+		s, err := newSink(cfg, &sinktest.DeadLetter{}, nil, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close(context.Background())
+		recs := sampleRecords(t, 30)
+		if errs := ingest(t, s, recs, 10); len(errs) > 0 {
+			t.Fatal(errs[0])
+		}
+		if got, want := esCount(t, base, cfg.dataStream()), distinct(recs); got != want {
+			t.Fatalf("count %d, want %d", got, want)
+		}
+	})
 }

@@ -129,18 +129,17 @@ func (c Config) TemplateBody(openSearch bool) ([]byte, error) {
 	return b, nil
 }
 
-// Setup finds out whether the cluster runs Elasticsearch or OpenSearch,
-// then installs the index template if configured to. It never deletes or
-// rewrites data; an existing template is left alone unless
-// template_overwrite is set.
+// Setup installs the index template if configured to, after asking the
+// cluster whether it runs Elasticsearch or OpenSearch, whose templates
+// differ. It never deletes or rewrites data; an existing template is left
+// alone unless template_overwrite is set.
 func (s *Sink) Setup(ctx context.Context) error {
-	openSearch, err := s.isOpenSearch(ctx)
-	if err != nil {
-		return err
-	}
-	s.client.openSearch.Store(openSearch)
 	if !s.cfg.Template {
 		return nil
+	}
+	openSearch, err := s.client.isOpenSearch(ctx)
+	if err != nil {
+		return err
 	}
 	body, err := s.cfg.TemplateBody(openSearch)
 	if err != nil {
@@ -168,13 +167,13 @@ func (s *Sink) Setup(ctx context.Context) error {
 
 // isOpenSearch asks the cluster's root endpoint which product it is,
 // bypassing the product check: Elasticsearch by its X-Elastic-Product
-// header, OpenSearch by version.distribution. A cluster that does not let
-// us ask (401/403: credentials limited to indices and templates) is taken
-// to be Elasticsearch, as before OpenSearch was supported. Anything else
-// answering is refused here, at start-up, rather than at the first bulk
-// request.
-func (s *Sink) isOpenSearch(ctx context.Context) (bool, error) {
-	res, err := esapi.InfoRequest{}.Do(ctx, s.client.t)
+// header, OpenSearch by version.distribution, which it remembers so that
+// later answers without the header pass. A cluster that does not let us
+// ask (401/403: credentials limited to indices and templates) is taken to
+// be Elasticsearch, as before OpenSearch was supported. Anything else
+// answering is an error.
+func (p *productCheck) isOpenSearch(ctx context.Context) (bool, error) {
+	res, err := esapi.InfoRequest{}.Do(ctx, p.t)
 	if err != nil {
 		return false, fmt.Errorf("cluster info: %w", err)
 	}
@@ -195,5 +194,6 @@ func (s *Sink) isOpenSearch(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("cluster info: answered %s without the header X-Elastic-Product: Elasticsearch nor version.distribution opensearch: not an Elasticsearch or OpenSearch node: %s",
 			res.Status(), truncate(body, 256))
 	}
+	p.openSearch.Store(true)
 	return true, nil
 }
