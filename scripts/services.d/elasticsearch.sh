@@ -19,30 +19,7 @@ es_state() { printf '%s/elasticsearch.%s\n' "$(svc_dir)" "$1"; }
 es_java_home() { svc_java_home "${FLOWHOSE_ES_JAVA_HOME:-}"; }
 
 # es_dist prints the unpacked distribution in the cache, fetching it first.
-es_dist() {
-	local v cache zip dist tmp
-	v=$(es_version)
-	cache=$(svc_cache)/elasticsearch
-	zip=$cache/elasticsearch-$v.zip
-	dist=$cache/elasticsearch-$v
-	if [[ -x $dist/bin/elasticsearch ]]; then
-		printf '%s\n' "$dist"
-		return
-	fi
-	mkdir -p "$cache"
-	if [[ ! -s $zip ]]; then
-		echo "services: elasticsearch: fetching $v" >&2
-		mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.11.0:copy \
-			"-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:$v:zip" \
-			"-DoutputDirectory=$cache" >>"$(svc_log elasticsearch)" 2>&1 ||
-			{ svc_fail elasticsearch "could not fetch distribution $v"; return 1; }
-	fi
-	tmp=$(mktemp -d "$cache/unpack.XXXXXX")
-	unzip -q "$zip" -d "$tmp" || { rm -rf "$tmp"; svc_fail elasticsearch "could not unpack $zip"; return 1; }
-	mv "$tmp/elasticsearch-$v" "$dist"
-	rm -rf "$tmp"
-	printf '%s\n' "$dist"
-}
+es_dist() { svc_maven_zip elasticsearch org.elasticsearch.distribution.integ-test-zip elasticsearch "$(es_version)"; }
 
 es_url() {
 	local port

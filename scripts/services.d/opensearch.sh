@@ -17,30 +17,7 @@ os_user() { printf '%s\n' "${FLOWHOSE_OPENSEARCH_USER:-flowhose-os}"; }
 os_state() { printf '%s/opensearch.%s\n' "$(svc_dir)" "$1"; }
 
 # os_dist prints the unpacked distribution in the cache, fetching it first.
-os_dist() {
-	local v cache zip dist tmp
-	v=$(os_version)
-	cache=$(svc_cache)/opensearch
-	zip=$cache/opensearch-$v.zip
-	dist=$cache/opensearch-$v
-	if [[ -x $dist/bin/opensearch ]]; then
-		printf '%s\n' "$dist"
-		return
-	fi
-	mkdir -p "$cache"
-	if [[ ! -s $zip ]]; then
-		echo "services: opensearch: fetching $v" >&2
-		mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.11.0:copy \
-			"-Dartifact=org.opensearch.distribution.integ-test-zip:opensearch:$v:zip" \
-			"-DoutputDirectory=$cache" >>"$(svc_log opensearch)" 2>&1 ||
-			{ svc_fail opensearch "could not fetch distribution $v"; return 1; }
-	fi
-	tmp=$(mktemp -d "$cache/unpack.XXXXXX")
-	unzip -q "$zip" -d "$tmp" || { rm -rf "$tmp"; svc_fail opensearch "could not unpack $zip"; return 1; }
-	mv "$tmp/opensearch-$v" "$dist"
-	rm -rf "$tmp"
-	printf '%s\n' "$dist"
-}
+os_dist() { svc_maven_zip opensearch org.opensearch.distribution.integ-test-zip opensearch "$(os_version)"; }
 
 os_url() { printf 'http://127.0.0.1:%s\n' "$(<"$(os_state port)")"; }
 
