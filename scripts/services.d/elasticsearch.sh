@@ -41,7 +41,7 @@ start_elasticsearch() {
 	fi
 	stop_elasticsearch
 
-	local dist run port tport user
+	local dist run port tport
 	: >"$(svc_log elasticsearch)"
 	dist=$(es_dist) || return 1
 	port=$(svc_free_port "${FLOWHOSE_ES_PORT:-9250}") || return 1
@@ -55,14 +55,7 @@ start_elasticsearch() {
 	printf '%s\n' "$tport" >"$(es_state tport)"
 	cp -a "$dist" "$run/es"
 	mkdir -p "$run/data" "$run/logs" "$run/tmp"
-	if ((EUID == 0)); then
-		user=$(es_user)
-		id -u "$user" >/dev/null 2>&1 ||
-			useradd --system --no-create-home --shell /usr/sbin/nologin "$user" ||
-			{ svc_fail elasticsearch "could not create user $user"; return 1; }
-		chown -R "$user:" "$run"
-		chmod 755 "$run"
-	fi
+	svc_give "$run" "$(es_user)" elasticsearch || return 1
 	es_launch "$run" "$port" "$tport"
 }
 

@@ -35,7 +35,7 @@ start_opensearch() {
 	fi
 	stop_opensearch
 
-	local dist run port tport user java_home log
+	local dist run port tport java_home log
 	log=$(svc_log opensearch)
 	: >"$log"
 	dist=$(os_dist) || return 1
@@ -50,17 +50,10 @@ start_opensearch() {
 	printf '%s\n' "$port" >"$(os_state port)"
 	cp -a "$dist" "$run/os"
 	mkdir -p "$run/data" "$run/logs" "$run/tmp"
-	local -a as_user=()
 	# It refuses to run as root.
-	if ((EUID == 0)); then
-		user=$(os_user)
-		id -u "$user" >/dev/null 2>&1 ||
-			useradd --system --no-create-home --shell /usr/sbin/nologin "$user" ||
-			{ svc_fail opensearch "could not create user $user"; return 1; }
-		chown -R "$user:" "$run"
-		chmod 755 "$run"
-		as_user=(runuser -u "$user" --)
-	fi
+	svc_give "$run" "$(os_user)" opensearch || return 1
+	local -a as_user=()
+	((EUID != 0)) || as_user=(runuser -u "$(os_user)" --)
 
 	# -d returns once the node has started (or failed), so bound it too.
 	timeout "${FLOWHOSE_SERVICES_TIMEOUT:-120}" env OPENSEARCH_JAVA_HOME="$java_home" OPENSEARCH_TMPDIR="$run/tmp" \
