@@ -152,7 +152,8 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 }
 
 func (w *Writer) open() error {
-	f, err := os.OpenFile(w.cfg.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	// Read as well as written: endTornLine reads the last byte through it.
+	f, err := os.OpenFile(w.cfg.Path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("dead letter: open: %w", err)
 	}
@@ -188,13 +189,8 @@ func (w *Writer) open() error {
 // the next entry is not glued to it and lost to line-by-line readers too.
 // It reports whether it wrote the newline.
 func (w *Writer) endTornLine(f *os.File, size int64) (bool, error) {
-	r, err := os.Open(w.cfg.Path)
-	if err != nil {
-		return false, fmt.Errorf("dead letter: check last line: %w", err)
-	}
-	defer r.Close()
 	var last [1]byte
-	if _, err := r.ReadAt(last[:], size-1); err != nil {
+	if _, err := f.ReadAt(last[:], size-1); err != nil {
 		return false, fmt.Errorf("dead letter: check last line: %w", err)
 	}
 	if last[0] == '\n' {
